@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module plan and dependency direction: docs/architecture.md.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Outpost",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "OutpostCore", targets: ["OutpostCore"]),
+        .executable(name: "outpost-bench", targets: ["outpost-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        .target(name: "OutpostCore", swiftSettings: strict),
+        .executableTarget(
+            name: "outpost-bench",
+            dependencies: [
+                "OutpostCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OutpostCoreTests",
+            dependencies: [
+                "OutpostCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [],
+            swiftSettings: strict
+        ),
+    ]
+)
