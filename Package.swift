@@ -20,10 +20,12 @@ let package = Package(
     ],
     targets: [
         .target(name: "OutpostCore", swiftSettings: strict),
+        .target(name: "OutpostTestSupport", dependencies: ["OutpostCore"], swiftSettings: strict),
         .executableTarget(
             name: "outpost-bench",
             dependencies: [
                 "OutpostCore",
+                "OutpostTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -32,9 +34,9 @@ let package = Package(
             name: "OutpostCoreTests",
             dependencies: [
                 "OutpostCore",
+                "OutpostTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
-            resources: [],
             swiftSettings: strict
         ),
     ]
