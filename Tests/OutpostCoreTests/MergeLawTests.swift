@@ -49,3 +49,45 @@ struct MergeLawTests {
         }
     }
 }
+
+struct BinaryCodecTests {
+    @Test func statesAndChangesRoundTrip() async {
+        await propertyCheck(count: 100, input: Gen.uint64(in: 0...UInt64.max)) { seed in
+            var sim = ConvergenceSimulation(seed: seed)
+            try sim.run(steps: 40)
+            for change in sim.allChanges {
+                #expect(try BinaryCodec.decodeChange(BinaryCodec.encode(change)) == change)
+            }
+            for replica in sim.replicas {
+                for state in replica.records.values {
+                    #expect(try BinaryCodec.decodeState(BinaryCodec.encode(state)) == state)
+                }
+            }
+        }
+    }
+
+    @Test func elidedValuesAreRestored() throws {
+        var sim = ConvergenceSimulation(seed: 9)
+        try sim.run(steps: 40)
+        for state in sim.replicas[0].records.values {
+            var visible: [String: FieldValue] = [:]
+            for (key, field) in state.fields where field.entries.count == 1 { visible[key] = field.entries.values.first!.value }
+            let bytes = BinaryCodec.encode(state) { key, value in visible[key] == value }
+            #expect(try BinaryCodec.decodeState(bytes) { visible[$0] } == state)
+            #expect(bytes.count <= BinaryCodec.encode(state).count)
+        }
+    }
+
+    @Test func rejectsTruncatedAndCorruptBlobs() throws {
+        var sim = ConvergenceSimulation(seed: 3)
+        try sim.run(steps: 20)
+        let bytes = BinaryCodec.encode(sim.allChanges[0])
+        for cut in [0, 1, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: CoreError.self) { try BinaryCodec.decodeChange(Array(bytes.prefix(cut))) }
+        }
+        #expect(throws: CoreError.self) { try BinaryCodec.decodeChange(bytes + [0]) }
+        var corrupt = bytes
+        corrupt[0] = 99
+        #expect(throws: CoreError.self) { try BinaryCodec.decodeChange(corrupt) }
+    }
+}

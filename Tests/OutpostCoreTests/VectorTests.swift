@@ -99,7 +99,7 @@ struct VectorTests {
                 do {
                     let t = try clock.observe(try HLCTimestamp(parsing: remote), wallMillis: UInt64(wall))
                     #expect(e["expect"] == .string(t.description), "\(file)")
-                } catch let error as CoreError {
+                } catch {
                     guard case .remoteClockTooFarAhead = error else { throw error }
                     #expect(e["error"] == .string("remote-clock-too-far-ahead"), "\(file): unexpected refusal")
                     if case .string(let unchanged)? = e["last"] {
