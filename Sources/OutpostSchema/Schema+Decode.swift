@@ -29,7 +29,7 @@ extension Schema {
                 }
             }
         }
-        self.init(version: file.version, collections: collections)
+        self.init(version: file.version, collections: collections, fileJSON: String(decoding: data, as: UTF8.self))
     }
 
     /// Reads a schema file from disk.

@@ -90,6 +90,8 @@ public struct Schema: Sendable, Equatable {
     public let version: Int
     /// Collections in declaration order.
     public let collections: [CollectionSpec]
+    /// The schema file this schema was read from (replicas store it to detect changes).
+    public let fileJSON: String
 
     /// The collection named `name`, or a clear error listing the known ones.
     public func collection(_ name: String) throws(SchemaError) -> CollectionSpec {

@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import OutpostCore
+import OutpostSchema
+
+/// How typed field values live in the plain, SQL-readable collection tables.
+///
+/// Each type maps to one storage class, chosen by the field's type (never by the value), so a
+/// value read back is exactly the value written: decimals and dates as text, timestamps as
+/// ISO 8601 text in UTC with milliseconds (they sort correctly as text), booleans as 0/1, sets
+/// as a JSON array of strings.
+enum ColumnMapping {
+    static func databaseValue(_ value: FieldValue, type: FieldType) -> DatabaseValue {
+        switch (type, value) {
+        case (_, .null): return .null
+        case (.integer, .integer(let n)): return n.databaseValue
+        case (.bool, .bool(let b)): return (b ? 1 : 0 as Int64).databaseValue
+        case (.timestamp, .timestamp(let ms)): return CivilTime.iso8601(millis: ms).databaseValue
+        case (.set, .set(let items)):
+            let data = try! JSONSerialization.data(withJSONObject: items, options: [.withoutEscapingSlashes])
+            return String(decoding: data, as: UTF8.self).databaseValue
+        default: return CollectionSpec.format(value).databaseValue
+        }
+    }
+
+    /// The value a column holds, as the field's type reads it; nil if the column holds something
+    /// this mapping never writes.
+    static func fieldValue(_ db: DatabaseValue, type: FieldType) -> FieldValue? {
+        switch db.storage {
+        case .null: return .null
+        case .int64(let n):
+            switch type {
+            case .integer: return .integer(n)
+            case .bool: return n == 0 || n == 1 ? .bool(n == 1) : nil
+            default: return nil
+            }
+        case .string(let s):
+            switch type {
+            case .string, .text: return .string(s)
+            case .decimal: return (try? DecimalNumber(s)).map(FieldValue.decimal)
+            case .date: return .date(s)
+            case .timestamp: return CivilTime.parseMillis(s).map(FieldValue.timestamp)
+            case .uuid: return .uuid(s)
+            case .reference: return .reference(s)
+            case .set:
+                guard let items = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String] else { return nil }
+                return .set(items)
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+}
+
+/// The plain table of one collection: its columns and the SQL to keep it up to date.
+struct CollectionTable {
+    let spec: CollectionSpec
+    let upsertSQL: String
+    let deleteSQL: String
+    let selectSQL: String
+
+    init(_ spec: CollectionSpec) {
+        self.spec = spec
+        let table = spec.name.quotedDatabaseIdentifier
+        let columns = ["id"] + spec.fields.map(\.name)
+        let names = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let marks = columns.map { _ in "?" }.joined(separator: ", ")
+        let updates = spec.fields.map { "\($0.name.quotedDatabaseIdentifier) = excluded.\($0.name.quotedDatabaseIdentifier)" }
+            .joined(separator: ", ")
+        upsertSQL = "INSERT INTO \(table) (\(names)) VALUES (\(marks)) ON CONFLICT(id) DO UPDATE SET \(updates)"
+        deleteSQL = "DELETE FROM \(table) WHERE id = ?"
+        selectSQL = "SELECT \(names) FROM \(table) WHERE id = ?"
+    }
+
+    /// Column values (in field order) for a resolved record.
+    func columnValues(_ resolved: ResolvedRecord) -> [DatabaseValue] {
+        spec.fields.map { ColumnMapping.databaseValue(resolved.values[$0.name] ?? .null, type: $0.type) }
+    }
+
+    /// The value a stored key would be restored to from column values (field order): a plain
+    /// field's value, or a group's members without nulls. nil for keys that are not columns.
+    func storedValue(of key: String, columns: [DatabaseValue]) -> FieldValue? {
+        if let group = spec.groups.first(where: { $0.name == key }) {
+            var parts: [String: FieldValue] = [:]
+            for m in group.members {
+                guard let i = spec.fields.firstIndex(where: { $0.name == m }),
+                      let v = ColumnMapping.fieldValue(columns[i], type: spec.fields[i].type) else { return nil }
+                if v != .null { parts[m] = v }
+            }
+            return .group(parts)
+        }
+        guard let i = spec.fields.firstIndex(where: { $0.name == key }), spec.fields[i].rule.isRegister,
+              !spec.groups.contains(where: { $0.members.contains(key) })
+        else { return nil }
+        return ColumnMapping.fieldValue(columns[i], type: spec.fields[i].type)
+    }
+}

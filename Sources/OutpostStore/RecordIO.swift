@@ -1,0 +1,126 @@
+import Foundation
+import GRDB
+import OutpostCore
+import OutpostSchema
+
+/// A record's state as read inside a transaction, with what the save needs to know.
+struct LoadedRecord {
+    var state: RecordState
+    /// Whether the record exists (its plain row is there).
+    var live: Bool
+    /// How many conflicts are indexed for it.
+    var conflicts: Int
+}
+
+/// Reading and writing one record's state, plain row, conflicts and orphan marks.
+enum RecordIO {
+    /// Loads a record (an empty state if this replica has never heard of it).
+    static func load(_ db: Database, table: CollectionTable?, collection: String, id: String) throws -> LoadedRecord {
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT state, live, conflicts FROM outpost_records WHERE collection = ? AND id = ?"),
+            arguments: [collection, id])
+        guard let row else { return LoadedRecord(state: RecordState(), live: false, conflicts: 0) }
+        let blob: Data = row["state"]
+        let live: Bool = row["live"]
+        var columns: [DatabaseValue]?
+        if live, let table {
+            if let plain = try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [id]) {
+                columns = Array(plain.databaseValues.dropFirst())
+            }
+        }
+        do {
+            let state = try BinaryCodec.decodeState([UInt8](blob)) { key in
+                columns.flatMap { table?.storedValue(of: key, columns: $0) }
+            }
+            return LoadedRecord(state: state, live: live, conflicts: row["conflicts"])
+        } catch {
+            throw StoreError(.corrupt, "The stored state of \(collection) \(id) cannot be read (\(error)). Restore the replica from a backup or re-bootstrap it.")
+        }
+    }
+
+    /// Saves a record's new state and keeps everything derived from it in step: the plain row,
+    /// the conflict index and the orphan marks. Returns the record as resolved.
+    @discardableResult
+    static func save(_ db: Database, table: CollectionTable?, collection: String, id: String, old: LoadedRecord,
+                     new state: RecordState, children: [String: [(collection: String, field: String)]],
+                     tables: [String: CollectionTable]) throws -> ResolvedRecord? {
+        guard let table else {
+            // A collection this schema does not know: keep and relay its state untouched.
+            try db.cachedStatement(sql: """
+                INSERT INTO outpost_records (collection, id, state, live, conflicts) VALUES (?, ?, ?, 0, 0)
+                ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state
+                """).execute(arguments: [collection, id, Data(BinaryCodec.encode(state))])
+            return nil
+        }
+        let resolved = state.resolve(table.spec.rules, recordID: id)
+        let columns = resolved.exists ? table.columnValues(resolved) : nil
+        let blob = BinaryCodec.encode(state) { key, value in
+            guard let columns else { return false }
+            return table.storedValue(of: key, columns: columns) == value
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO outpost_records (collection, id, state, live, conflicts) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, live = excluded.live, conflicts = excluded.conflicts
+            """).execute(arguments: [collection, id, Data(blob), resolved.exists, resolved.conflicts.count])
+
+        if let columns {
+            try db.cachedStatement(sql: table.upsertSQL).execute(arguments: StatementArguments([id.databaseValue] + columns))
+        } else if old.live {
+            try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [id])
+        }
+
+        if old.conflicts > 0 || !resolved.conflicts.isEmpty {
+            try db.cachedStatement(sql: "DELETE FROM outpost_conflicts WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
+            for c in resolved.conflicts {
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_conflicts (id, collection, record_id, key, kind, detail) VALUES (?, ?, ?, ?, ?, ?)")
+                    .execute(arguments: [c.id, collection, id, c.key, c.kind.rawValue, c.json.canonicalText])
+            }
+        }
+
+        try markOrphans(db, spec: table.spec, id: id, resolved: resolved, wasLive: old.live, children: children, tables: tables)
+        return resolved
+    }
+
+    /// Keeps `outpost_orphans` true: a live child whose parent is not live here is an orphan.
+    private static func markOrphans(_ db: Database, spec: CollectionSpec, id: String, resolved: ResolvedRecord, wasLive: Bool,
+                                    children: [String: [(collection: String, field: String)]],
+                                    tables: [String: CollectionTable]) throws {
+        if let parentField = spec.parentField, let parentCollection = spec.field(parentField)?.references {
+            if resolved.exists, case .reference(let parentID)? = resolved.values[parentField] {
+                let parentLive = try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT live FROM outpost_records WHERE collection = ? AND id = ?"),
+                    arguments: [parentCollection, parentID]) ?? false
+                if parentLive {
+                    try db.cachedStatement(sql: "DELETE FROM outpost_orphans WHERE collection = ? AND record_id = ?").execute(arguments: [spec.name, id])
+                } else {
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_orphans (collection, record_id, parent_collection, parent_id) VALUES (?, ?, ?, ?)")
+                        .execute(arguments: [spec.name, id, parentCollection, parentID])
+                }
+            } else if wasLive {
+                try db.cachedStatement(sql: "DELETE FROM outpost_orphans WHERE collection = ? AND record_id = ?").execute(arguments: [spec.name, id])
+            }
+        }
+        guard resolved.exists != wasLive, let kids = children[spec.name] else { return }
+        if resolved.exists {
+            try db.cachedStatement(sql: "DELETE FROM outpost_orphans WHERE parent_collection = ? AND parent_id = ?").execute(arguments: [spec.name, id])
+        } else {
+            for kid in kids {
+                let sql = "SELECT id FROM \(kid.collection.quotedDatabaseIdentifier) WHERE \(kid.field.quotedDatabaseIdentifier) = ?"
+                for childID in try String.fetchAll(db.cachedStatement(sql: sql), arguments: [id]) {
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_orphans (collection, record_id, parent_collection, parent_id) VALUES (?, ?, ?, ?)")
+                        .execute(arguments: [kid.collection, childID, spec.name, id])
+                }
+            }
+        }
+    }
+
+    /// Appends a change to the feed; returns false if its dot was already there.
+    static func appendToFeed(_ db: Database, _ change: Change, origin: String) throws -> Bool {
+        try db.cachedStatement(sql: """
+            INSERT INTO outpost_feed (replica, counter, collection, record_id, origin, change) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (replica, counter) DO NOTHING
+            """).execute(arguments: [change.dot.replica.rawValue, change.dot.counter, change.collection, change.recordID,
+                                     origin, Data(BinaryCodec.encode(change))])
+        return db.changesCount > 0
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import OutpostCore
+import OutpostSchema
+
+/// A change this replica refused to apply; it is kept with its reason, never dropped.
+public struct Rejection: Hashable, Sendable {
+    /// The change's dot.
+    public let dot: Dot
+    /// The record it touched.
+    public let collection: String, recordID: String
+    /// A stable code (`wrong-type`, `clock-skew`).
+    public let code: String
+    /// A sentence for the user.
+    public let reason: String
+}
+
+/// What applying a batch of remote changes did.
+public struct ApplyReport: Sendable {
+    /// Changes applied now.
+    public var applied = 0
+    /// Changes already applied before (their dot was in the feed): no-ops.
+    public var alreadyApplied = 0
+    /// Changes refused, with reasons (also stored in `outpost_rejected`).
+    public var rejected: [Rejection] = []
+    /// Records whose state changed.
+    public var recordsTouched = 0
+}
+
+extension Replica {
+    /// Applies remote changes in one transaction: all of them or, on a crash, none.
+    ///
+    /// Idempotent (a change whose dot this replica has applied is skipped) and order-independent
+    /// (the merge is a join). Manual-rule clashes and delete-versus-update clashes become
+    /// conflicts; children whose parent is missing become orphans; changes with values of the
+    /// wrong type or an HLC too far in the future are rejected and kept. Applied changes keep
+    /// their original dots in the feed, so they can be relayed.
+    @discardableResult
+    public func apply(_ changes: [Change], from origin: String) throws -> ApplyReport {
+        try write { db in try self.apply(changes, from: origin, in: db) }
+    }
+
+    /// The body of ``apply(_:from:)`` inside a caller's transaction (sync commits a page and its checkpoint together).
+    public func apply(_ changes: [Change], from origin: String, in db: Database) throws -> ApplyReport {
+        var report = ApplyReport()
+        var clock = HybridLogicalClock(last: try storedHLC(db))
+        let wall = wallClock()
+        var seen = Set<Dot>()
+        var order: [String] = []
+        var byRecord: [String: [Change]] = [:]
+        let known = try db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE replica = ? AND counter = ?")
+        for change in changes {
+            guard seen.insert(change.dot).inserted,
+                  try Bool.fetchOne(known, arguments: [change.dot.replica.rawValue, change.dot.counter]) == nil
+            else {
+                report.alreadyApplied += 1
+                continue
+            }
+            do {
+                try validate(change)
+                try clock.observe(change.hlc, wallMillis: wall)
+            } catch let error {
+                let (code, reason) = Self.rejectionReason(error)
+                try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO outpost_rejected (replica, counter, origin, code, reason, change) VALUES (?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [change.dot.replica.rawValue, change.dot.counter, origin, code, reason,
+                                             Data(BinaryCodec.encode(change))])
+                report.rejected.append(Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
+                                                 code: code, reason: reason))
+                continue
+            }
+            let key = change.collection + "\u{1F}" + change.recordID
+            if byRecord[key] == nil { order.append(key) }
+            byRecord[key, default: []].append(change)
+            _ = try RecordIO.appendToFeed(db, change, origin: origin)
+            report.applied += 1
+        }
+        for key in order {
+            let batch = byRecord[key]!
+            let collection = batch[0].collection, id = batch[0].recordID
+            let table = tables[collection]
+            let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
+            let merged = batch.reduce(loaded.state) { $0.applying($1) }
+            if merged != loaded.state {
+                try RecordIO.save(db, table: table, collection: collection, id: id, old: loaded, new: merged,
+                                  children: children, tables: tables)
+                report.recordsTouched += 1
+            }
+        }
+        try db.cachedStatement(sql: "UPDATE outpost_meta SET value = ? WHERE key = 'hlc'").execute(arguments: [clock.last.description])
+        return report
+    }
+
+    /// Checks the values of every field this schema knows against its type.
+    func validate(_ change: Change) throws {
+        guard let spec = schema.collections.first(where: { $0.name == change.collection }) else { return }
+        for (key, state) in change.fields {
+            if let group = spec.groups.first(where: { $0.name == key }) {
+                for e in state.entries.values {
+                    guard case .group(let parts) = e.value else {
+                        throw StoreError(.invalidInput, "\(spec.name).\(key) is a field group; the change sends \(e.value.typeName).")
+                    }
+                    for m in group.members {
+                        if let v = parts[m] { try typeCheck(spec, m, v) }
+                    }
+                }
+            } else if let field = spec.field(key) {
+                for e in state.entries.values {
+                    switch field.rule {
+                    case .set:
+                        guard case .string = e.value else {
+                            throw StoreError(.invalidInput, "\(spec.name).\(key) is a set of strings; the change sends \(e.value.typeName).")
+                        }
+                    case .counter:
+                        guard case .integer = e.value else {
+                            throw StoreError(.invalidInput, "\(spec.name).\(key) is a counter; the change sends \(e.value.typeName).")
+                        }
+                    default:
+                        try typeCheck(spec, key, e.value)
+                    }
+                }
+            }
+        }
+        for e in change.presence.entries.values {
+            guard case .bool = e.value else { throw StoreError(.invalidInput, "The change's presence is not true or false.") }
+        }
+    }
+
+    private func typeCheck(_ spec: CollectionSpec, _ field: String, _ value: FieldValue) throws {
+        // Pick lists are not enforced on remote changes: a newer schema may allow more values.
+        do { try spec.check(value, for: field, strict: false) } catch { throw StoreError(error) }
+    }
+
+    static func rejectionReason(_ error: any Error) -> (String, String) {
+        switch error {
+        case let e as CoreError:
+            if case .remoteClockTooFarAhead = e { return ("clock-skew", e.description) }
+            return ("invalid", e.description)
+        case let e as StoreError: return ("wrong-type", e.description)
+        default: return ("invalid", "\(error)")
+        }
+    }
+}

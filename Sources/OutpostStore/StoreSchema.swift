@@ -1,0 +1,73 @@
+import GRDB
+import OutpostSchema
+
+/// Outpost's own tables (all named `outpost_*`) and the plain collection tables.
+enum StoreSchema {
+    /// Migrations of Outpost's own tables. Never edit a shipped migration; add a new one.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE outpost_meta (key TEXT PRIMARY KEY NOT NULL, value ANY) STRICT;
+                -- The replicated state of every record (fields known to the schema or not, tombstones).
+                CREATE TABLE outpost_records (
+                    collection TEXT NOT NULL, id TEXT NOT NULL, state BLOB NOT NULL,
+                    live INTEGER NOT NULL, conflicts INTEGER NOT NULL,
+                    PRIMARY KEY (collection, id)) WITHOUT ROWID, STRICT;
+                -- Every change applied here, local or remote, in order: relay source and audit trail.
+                CREATE TABLE outpost_feed (
+                    seq INTEGER PRIMARY KEY, replica TEXT NOT NULL, counter INTEGER NOT NULL,
+                    collection TEXT NOT NULL, record_id TEXT NOT NULL, origin TEXT NOT NULL,
+                    change BLOB NOT NULL, UNIQUE (replica, counter)) STRICT;
+                CREATE INDEX outpost_feed_by_record ON outpost_feed (collection, record_id, seq);
+                CREATE TABLE outpost_conflicts (
+                    id TEXT PRIMARY KEY NOT NULL, collection TEXT NOT NULL, record_id TEXT NOT NULL,
+                    key TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL) STRICT;
+                CREATE INDEX outpost_conflicts_by_record ON outpost_conflicts (collection, record_id);
+                -- Records whose parent does not exist here (deleted elsewhere, or not arrived yet).
+                CREATE TABLE outpost_orphans (
+                    collection TEXT NOT NULL, record_id TEXT NOT NULL, parent_collection TEXT NOT NULL,
+                    parent_id TEXT NOT NULL, PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
+                CREATE INDEX outpost_orphans_by_parent ON outpost_orphans (parent_collection, parent_id);
+                -- Changes this replica refused to apply (kept whole, with the reason).
+                CREATE TABLE outpost_rejected (
+                    replica TEXT NOT NULL, counter INTEGER NOT NULL, origin TEXT NOT NULL, code TEXT NOT NULL,
+                    reason TEXT NOT NULL, change BLOB NOT NULL, PRIMARY KEY (replica, counter)) WITHOUT ROWID, STRICT;
+                -- Where this replica stands with each peer (used by sync).
+                CREATE TABLE outpost_checkpoints (peer TEXT PRIMARY KEY NOT NULL, detail TEXT NOT NULL) STRICT;
+                """)
+        }
+        return m
+    }
+
+    /// Creates or extends the plain table of a collection. Returns the columns it added.
+    ///
+    /// Columns are only ever added: a field removed from the schema keeps its column (no longer
+    /// updated) and its values stay in the record states, so no data is dropped.
+    static func ensureTable(_ spec: CollectionSpec, _ db: Database) throws -> [String] {
+        let table = spec.name.quotedDatabaseIdentifier
+        if try !db.tableExists(spec.name) {
+            let columns = spec.fields.map { "\($0.name.quotedDatabaseIdentifier) \($0.type.sqliteType)" }
+            try db.execute(sql: "CREATE TABLE \(table) (id TEXT PRIMARY KEY NOT NULL, \(columns.joined(separator: ", ")))")
+            for f in spec.fields where f.type == .reference {
+                try db.execute(sql: "CREATE INDEX \("\(spec.name)_by_\(f.name)".quotedDatabaseIdentifier) ON \(table) (\(f.name.quotedDatabaseIdentifier))")
+            }
+            for op in ["INSERT", "UPDATE", "DELETE"] {
+                let name = "\(spec.name)_outpost_\(op.lowercased())".quotedDatabaseIdentifier
+                try db.execute(sql: """
+                    CREATE TRIGGER \(name) BEFORE \(op) ON \(table) WHEN outpost_writer() IS NOT 1 BEGIN
+                    SELECT RAISE(ABORT, '\(spec.name) is replicated by Outpost and read-only here: write with the outpost command or library');
+                    END
+                    """)
+            }
+            return []
+        }
+        let existing = Set(try db.columns(in: spec.name).map(\.name))
+        var added: [String] = []
+        for f in spec.fields where !existing.contains(f.name) {
+            try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(f.name.quotedDatabaseIdentifier) \(f.type.sqliteType)")
+            added.append(f.name)
+        }
+        return added
+    }
+}
