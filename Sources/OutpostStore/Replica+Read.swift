@@ -47,6 +47,14 @@ public struct Orphan: Hashable, Sendable {
     public let collection: String, recordID: String
     /// The missing parent.
     public let parentCollection: String, parentID: String
+
+    /// Creates an orphan mark.
+    public init(collection: String, recordID: String, parentCollection: String, parentID: String) {
+        self.collection = collection
+        self.recordID = recordID
+        self.parentCollection = parentCollection
+        self.parentID = parentID
+    }
 }
 
 extension Replica {
