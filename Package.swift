@@ -31,14 +31,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "OutpostTestSupport", dependencies: ["OutpostCore"], swiftSettings: strict),
-        .executableTarget(
-            name: "outpost",
+        .target(
+            name: "OutpostCLI",
             dependencies: [
                 "OutpostCore", "OutpostSchema", "OutpostStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
+        .executableTarget(name: "outpost", dependencies: ["OutpostCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(
             name: "outpost-bench",
             dependencies: [
@@ -66,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OutpostCLITests",
-            dependencies: ["outpost", "OutpostCore", "OutpostTestSupport"],
+            dependencies: ["outpost", "OutpostCLI", "OutpostCore", "OutpostTestSupport"],
             swiftSettings: strict
         ),
     ]

@@ -60,7 +60,7 @@ extension Replica {
     /// Takes the next dot and HLC, builds the change, and commits record, row and feed entry
     /// in the caller's transaction. The counter is persisted in the same transaction, so it
     /// never goes back, even after a crash.
-    private func commitLocal(_ db: Database, table: CollectionTable, id: String, loaded: LoadedRecord,
+    func commitLocal(_ db: Database, table: CollectionTable, id: String, loaded: LoadedRecord,
                              make: (RecordState, WriteStamp) throws -> Change) throws {
         let stamp = try nextStamp(db)
         let change: Change
@@ -84,7 +84,7 @@ extension Replica {
         return (try? HLCTimestamp(parsing: text)) ?? .zero
     }
 
-    private func checkWritable(_ spec: CollectionSpec) throws {
+    func checkWritable(_ spec: CollectionSpec) throws {
         if spec.isReferenceData && role != .headOffice {
             throw StoreError(.readOnly, "\(spec.name) is reference data: it is written at head office and read-only on this replica.")
         }

@@ -127,7 +127,7 @@ extension Replica {
             var fields: [String: FieldValue] = [:]
             for key in change.fields.keys {
                 if let members = rules.groups[key] {
-                    for m in members { fields[m] = resolved.values[m] }
+                    for m in members where (resolved.values[m] ?? .null) != .null { fields[m] = resolved.values[m] }
                 } else {
                     fields[key] = resolved.values[key] ?? resolved.unknownFields[key]
                 }

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+
+/// `outpost`: the rep's command line over the local replica.
+public struct OutpostCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "outpost",
+        abstract: "Work with your local Outpost CRM replica, online or not.",
+        discussion: """
+            Your replica is a folder holding one SQLite file. It defaults to $OUTPOST_REPLICA,
+            then ~/.outpost; choose another with --replica DIR (before the command).
+
+            Examples:
+              outpost init --user aigerim
+              outpost add accounts name="ТОО Алтын-Ай" city=Алматы tags=vip,export
+              outpost edit deals 0190c2a4-... stage=proposal amount=1250000 currency=KZT
+              outpost list deals --where stage=proposal --json
+              outpost tasks --due
+            """,
+        version: "0.1.0",
+        subcommands: [
+            InitCommand.self, AddCommand.self, EditCommand.self, DeleteCommand.self, ListCommand.self, ShowCommand.self,
+            HistoryCommand.self, TasksCommand.self, ImportCommand.self, ExportCommand.self, StatusCommand.self,
+            SchemaCommand.self, ApplyFileCommand.self,
+        ]
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The replica folder.", valueName: "DIR"))
+    var replica: String?
+
+    public init() {}
+
+    /// The replica folder: --replica, then $OUTPOST_REPLICA, then ~/.outpost.
+    var replicaFolder: String {
+        if let replica { return replica }
+        if let env = ProcessInfo.processInfo.environment["OUTPOST_REPLICA"], !env.isEmpty { return env }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".outpost").path
+    }
+
+    /// The SQLite file inside the replica folder.
+    var replicaFile: String { URL(fileURLWithPath: replicaFolder).appendingPathComponent("replica.sqlite").path }
+
+    /// Opens the replica, or fails with a sentence saying how to create one.
+    func openReplica() throws -> Replica {
+        do { return try Replica.open(at: replicaFile) } catch let error as StoreError where error.code == .noReplica {
+            throw CLIError("There is no replica in \(replicaFolder). Create one with `outpost init` (or `outpost enroll` once you have a code), or pass --replica DIR.")
+        }
+    }
+}
+
+/// A failure the CLI reports as one sentence on stderr with a non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Options shared by every listing.
+struct JSONOption: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON document on stdout and nothing else.")
+    var json = false
+}

@@ -1,0 +1,216 @@
+import ArgumentParser
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List records of a collection.",
+        discussion: """
+            --where field=value keeps records whose field equals the value (for a set field:
+            contains it); repeat it to combine conditions.
+
+            Examples:
+              outpost list accounts --where city=Алматы --order-by name
+              outpost list deals --where stage=proposal --json
+            """)
+
+    @ParentCommand var root: OutpostCommand
+    @Argument(help: "The collection.") var collection: String
+    @Option(name: .customLong("where"), help: ArgumentHelp("A condition field=value.", valueName: "field=value")) var conditions: [String] = []
+    @Option(help: "Sort by this field.") var orderBy: String?
+    @Flag(help: "Sort descending.") var desc = false
+    @Option(help: "At most this many records.") var limit: Int?
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let replica = try root.openReplica()
+        let spec = try spec(replica, collection)
+        var filters: [(field: String, value: FieldValue)] = []
+        for write in try Assignments.parse(conditions, spec: spec, allowEmpty: true) {
+            guard case .set(let f, let v) = write else { throw CLIError("--where takes field=value.") }
+            filters.append((f, v))
+        }
+        let records = try replica.query(collection, where: filters, orderBy: orderBy, descending: desc, limit: limit)
+        if output.json {
+            Output.printJSON(.array(records.map(Output.json)))
+        } else if records.isEmpty {
+            print("No \(collection) records\(filters.isEmpty ? "" : " match").")
+        } else {
+            print(Output.table(records, spec: spec))
+        }
+    }
+}
+
+extension Assignments {
+    /// Like `parse`, but an empty list is fine (for optional conditions).
+    static func parse(_ arguments: [String], spec: CollectionSpec, allowEmpty: Bool) throws -> [FieldWrite] {
+        arguments.isEmpty && allowEmpty ? [] : try parse(arguments, spec: spec)
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one record with its conflicts and any fields your schema does not know.",
+        discussion: "Example:\n  outpost show deals 0190c2a4-...")
+
+    @ParentCommand var root: OutpostCommand
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id.") var id: String
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let replica = try root.openReplica()
+        let spec = try spec(replica, collection)
+        guard let record = try replica.get(collection, id: id), let resolved = try replica.resolved(collection, id: id) else {
+            throw CLIError("There is no \(collection) record with id \(id); `outpost list \(collection)` shows the ones there are.")
+        }
+        if output.json {
+            Output.printJSON(.object([
+                "collection": .string(collection), "id": .string(id),
+                "values": .object(record.values.mapValues(Output.json)),
+                "unknown": .object(resolved.unknownFields.mapValues(Output.json)),
+                "conflicts": .array(resolved.conflicts.map(\.json)),
+            ]))
+            return
+        }
+        print("\(collection) \(id)")
+        let width = spec.fields.map(\.name.count).max() ?? 0
+        for f in spec.fields {
+            let value = record.values[f.name] ?? .null
+            guard value != .null else { continue }
+            print("  \(f.name)\(String(repeating: " ", count: width - f.name.count))  \(CollectionSpec.format(value))")
+        }
+        for (name, value) in resolved.unknownFields.sorted(by: { $0.key < $1.key }) {
+            print("  \(name) (not in your schema)  \(CollectionSpec.format(value))")
+        }
+        for c in resolved.conflicts {
+            print("  conflict on \(c.key): " + c.sides.map { "\(CollectionSpec.format($0.value)) by \($0.author.user)@\($0.author.device)" }
+                .joined(separator: " vs ") + " (an admin decides; showing the provisional winner)")
+        }
+    }
+}
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show every change of a record, field by field, with who, when and where.",
+        discussion: "Example:\n  outpost history deals 0190c2a4-...")
+
+    @ParentCommand var root: OutpostCommand
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id.") var id: String
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let replica = try root.openReplica()
+        _ = try spec(replica, collection)
+        let entries = try replica.history(collection, id: id)
+        guard !entries.isEmpty else { throw CLIError("This replica has no history of \(collection) \(id).") }
+        if output.json {
+            Output.printJSON(.array(entries.map { e in
+                .object([
+                    "at": .string(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis))), "hlc": .string(e.hlc.description),
+                    "dot": .string(e.dot.description), "replica": .string(e.dot.replica.rawValue),
+                    "user": .string(e.author.user), "device": .string(e.author.device), "origin": .string(e.origin),
+                    "deleted": .bool(e.isDelete), "fields": .object(e.fields.mapValues(Output.json)),
+                ])
+            }))
+            return
+        }
+        for e in entries {
+            let what = e.isDelete ? "deleted" : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
+            print("\(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis)))  \(e.author.user)@\(e.author.device) (replica \(e.dot.replica), \(e.origin))  \(what)")
+        }
+    }
+}
+
+struct TasksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "Show open tasks that are due or overdue (works offline).",
+        discussion: "Example:\n  outpost tasks --due")
+
+    @ParentCommand var root: OutpostCommand
+    @Flag(help: "Only tasks due now or earlier (the default and, for now, only view).") var due = false
+    @Option(help: ArgumentHelp("Treat this time as now (for planning).", valueName: "TIME")) var at: String?
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let replica = try root.openReplica()
+        var now = Int64(Replica.systemClock())
+        if let at {
+            guard let t = CivilTime.parseMillis(at) else { throw ValidationError("--at takes a time such as 2026-11-24T18:00Z.") }
+            now = t
+        }
+        let tasks = try replica.dueTasks(atOrBefore: now)
+        if output.json { Output.printJSON(.array(tasks.map(Output.json))); return }
+        if tasks.isEmpty { print("Nothing due."); return }
+        for t in tasks {
+            guard case .timestamp(let dueAt)? = t.values["due_at"] else { continue }
+            let late = dueAt < now - 60_000 ? "OVERDUE " : "due     "
+            let title = CollectionSpec.format(t.values["title"] ?? .null)
+            let assignee = t.values["assignee"].map { $0 == .null ? "" : " (\(CollectionSpec.format($0)))" } ?? ""
+            print("\(late)\(CivilTime.iso8601(millis: dueAt).prefix(16).replacingOccurrences(of: "T", with: " "))  \(title)\(assignee)  \(t.id)")
+        }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show this replica: identity, records, changes, conflicts, orphans and rejected changes.",
+        discussion: "Example:\n  outpost status --json")
+
+    @ParentCommand var root: OutpostCommand
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let replica = try root.openReplica()
+        var counts: [String: JSONValue] = [:]
+        for c in replica.schema.collections { counts[c.name] = .int(Int64(try replica.query(c.name).count)) }
+        let feed = try replica.feed(after: 0, limit: .max)
+        let local = feed.filter { $0.origin == "local" }.count
+        let conflicts = try replica.conflicts().count
+        let orphans = try replica.orphans()
+        let rejected = try replica.rejections()
+        if output.json {
+            Output.printJSON(.object([
+                "replica": .string(replica.replicaID.rawValue), "user": .string(replica.author.user),
+                "device": .string(replica.author.device), "role": .string(replica.role.rawValue),
+                "folder": .string(root.replicaFolder), "records": .object(counts),
+                "local_changes": .int(Int64(local)), "changes": .int(Int64(feed.count)),
+                "conflicts": .int(Int64(conflicts)), "orphans": .int(Int64(orphans.count)),
+                "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "code": .string($0.code), "reason": .string($0.reason)]) }),
+                "server": .null,
+            ]))
+            return
+        }
+        print("Replica \(replica.replicaID) (\(replica.role.rawValue)) of \(replica.author.user)@\(replica.author.device) in \(root.replicaFolder)")
+        print("Server: not enrolled (sync arrives with enrollment)")
+        print("Records: " + replica.schema.collections.map { "\($0.name) \(counts[$0.name]!.canonicalText)" }.joined(separator: ", "))
+        print("Changes: \(local) made here, \(feed.count - local) received")
+        print("Conflicts waiting for an admin: \(conflicts)")
+        if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
+        if !rejected.isEmpty {
+            print("Rejected changes (kept, not applied): \(rejected.count)")
+            for r in rejected { print("  \(r.collection) \(r.recordID) [\(r.dot)]: \(r.reason)") }
+        }
+    }
+}
+
+struct SchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Print the schema file this replica uses.",
+        discussion: "Example:\n  outpost schema > my-schema.json")
+
+    @ParentCommand var root: OutpostCommand
+
+    func run() throws {
+        print(try root.openReplica().schema.fileJSON)
+    }
+}

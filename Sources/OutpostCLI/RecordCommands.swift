@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a standalone replica (for work before enrollment, tests and demos).",
+        discussion: """
+            Examples:
+              outpost init --user aigerim --device aigerim-laptop
+              outpost --replica ./hq init --role head-office --user admin
+            """)
+
+    @ParentCommand var root: OutpostCommand
+    @Option(help: "Your user name (stamped on every write).") var user = ProcessInfo.processInfo.environment["USER"] ?? "user"
+    @Option(help: "This device's name.") var device = ProcessInfo.processInfo.hostName
+    @Option(help: "field, branch or head-office.") var role = "field"
+    @Option(help: ArgumentHelp("A schema file instead of the built-in CRM schema.", valueName: "FILE")) var schema: String?
+
+    func run() throws {
+        guard let role = ReplicaRole(rawValue: role) else { throw ValidationError("--role must be field, branch or head-office.") }
+        let chosen = try schema.map { try Schema(contentsOf: URL(fileURLWithPath: $0)) } ?? .crm
+        try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true)
+        let replica = try Replica.create(at: root.replicaFile, schema: chosen, options: ReplicaOptions(user: user, device: device, role: role))
+        print("Created replica \(replica.replicaID) for \(user) in \(root.replicaFolder).")
+    }
+}
+
+struct AddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Add a record; prints its new id.",
+        discussion: """
+            Values are typed by the schema: decimals as 1250.50, dates as 2026-12-01, times as
+            2026-12-01T09:30Z or "2026-12-01 09:30", sets as a,b,c.
+
+            Examples:
+              outpost add accounts name="Тумэн ХХК" kind=customer city=Улаанбаатар tags=vip
+              outpost add deals account_id=0190c2a4-... title="Fleet renewal" amount=1250000 currency=KZT stage=lead
+            """)
+
+    @ParentCommand var root: OutpostCommand
+    @Argument(help: "The collection (accounts, contacts, deals, activities, tasks, ...).") var collection: String
+    @Argument(help: "field=value pairs.") var assignments: [String] = []
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let replica = try root.openReplica()
+        let spec = try spec(replica, collection)
+        var values: [String: FieldValue] = [:]
+        for write in try Assignments.parse(assignments, spec: spec) {
+            switch write {
+            case .set(let f, let v): values[f] = v
+            case .add(let f, let item):
+                if case .set(let items)? = values[f] { values[f] = .makeSet(items + [item]) } else { values[f] = .makeSet([item]) }
+            default: throw CLIError("'\(write.field)' can only be set when adding a record.")
+            }
+        }
+        let id = try replica.insert(collection, values)
+        if output.json { Output.printJSON(.object(["id": .string(id)])) } else { print(id) }
+    }
+}
+
+struct EditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edit",
+        abstract: "Change fields of a record.",
+        discussion: """
+            A set field takes field+=item (add), field-=item (remove) or field=a,b (replace).
+
+            Examples:
+              outpost edit deals 0190c2a4-... stage=negotiation probability=60
+              outpost edit accounts 0190c2a4-... tags+=export tags-=prospect
+            """)
+
+    @ParentCommand var root: OutpostCommand
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id.") var id: String
+    @Argument(help: "field=value, field+=item, field-=item.") var assignments: [String] = []
+
+    func run() throws {
+        let replica = try root.openReplica()
+        try replica.update(collection, id: id, try Assignments.parse(assignments, spec: try spec(replica, collection)))
+    }
+}
+
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete",
+        abstract: "Delete a record (the delete replicates; its history stays).",
+        discussion: "Example:\n  outpost delete tasks 0190c2a4-...")
+
+    @ParentCommand var root: OutpostCommand
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id.") var id: String
+
+    func run() throws {
+        let replica = try root.openReplica()
+        _ = try spec(replica, collection)
+        try replica.delete(collection, id: id)
+    }
+}
+
+/// The collection's spec, or the store's sentence listing the known collections.
+func spec(_ replica: Replica, _ collection: String) throws -> CollectionSpec {
+    do { return try replica.schema.collection(collection) } catch { throw CLIError(error.description) }
+}
