@@ -67,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OutpostCLITests",
-            dependencies: ["outpost", "OutpostCLI", "OutpostCore", "OutpostTestSupport"],
+            dependencies: ["outpost", "OutpostCLI", "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
     ]
