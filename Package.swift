@@ -30,7 +30,7 @@ let package = Package(
             dependencies: ["OutpostCore", "OutpostSchema", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
-        .target(name: "OutpostTestSupport", dependencies: ["OutpostCore"], swiftSettings: strict),
+        .target(name: "OutpostTestSupport", dependencies: ["OutpostCore", "OutpostSchema"], swiftSettings: strict),
         .target(
             name: "OutpostCLI",
             dependencies: [

@@ -1,71 +1,97 @@
 /// The compact binary form of record states and changes, used by storage and the wire.
 ///
-/// Each blob is self-contained: a string table (replica ids, users, devices, keys), a stamp
-/// table (dot + HLC + author, shared by every entry of the same write), then the fields.
-/// A field whose context is exactly the highest dot per replica among its entries (the usual
-/// case) stores no context. The canonical JSON (`protocol/merge.md`) remains the reference.
+/// Each blob is self-contained but for an optional ``KeyTable``: a string table (replica ids,
+/// users, devices, keys the table does not hold), a stamp table (dot + HLC + author, shared by
+/// every entry of the same write), then the fields. A field whose context is exactly the highest
+/// dot per replica among its entries (the usual case) stores no context. The canonical JSON
+/// (`protocol/merge.md`) remains the reference.
 ///
 /// Values may be *elided*: the encoder leaves out a value the caller can restore (storage omits
 /// a field's visible value, which the plain table already holds) and the decoder asks for it.
+///
+/// - warning: A blob encoded with a key table decodes only with the same table. Storage keeps
+///   the table derived from the schema in force and re-encodes every blob when the schema changes.
 public enum BinaryCodec {
     static let version: UInt8 = 1
 
-    /// Encodes a record state. `elide(key, value)` returns true for values the caller will restore.
-    public static func encode(_ state: RecordState, elide: (String, FieldValue) -> Bool = { _, _ in false }) -> [UInt8] {
-        var w = Writer()
-        w.collectStamps(state.presence)
-        for key in state.fields.keys.sorted() { w.collectStamps(state.fields[key]!) }
-        var body = Writer(sharing: w)
-        body.fieldState(state.presence, key: nil, elide: elide)
-        body.varint(UInt64(state.fields.count))
-        for key in state.fields.keys.sorted() {
-            body.string(key)
-            body.fieldState(state.fields[key]!, key: key, elide: elide)
+    /// Field and group names that blobs refer to by number instead of spelling them out.
+    public struct KeyTable: Sendable {
+        /// The names, in the order their numbers follow.
+        public let names: [String]
+        let index: [String: Int]
+
+        /// Creates a table; the order is part of the encoding.
+        public init(_ names: [String]) {
+            self.names = names
+            var index: [String: Int] = [:]
+            for (i, n) in names.enumerated() where index[n] == nil { index[n] = i }
+            self.index = index
         }
-        return w.finish(body: body)
+
+        /// No names: every key is spelled out.
+        public static let empty = KeyTable([])
     }
 
-    /// Decodes a record state; `restore(key)` supplies elided values.
-    public static func decodeState(_ bytes: [UInt8], restore: (String) -> FieldValue? = { _ in nil }) throws(CoreError) -> RecordState {
-        var r = try Reader(bytes)
+    /// Encodes a record state. `elide(key, value)` returns true for values the caller will restore.
+    public static func encode(_ state: RecordState, keys: KeyTable = .empty,
+                              elide: (String, FieldValue) -> Bool = { _, _ in false }) -> [UInt8] {
+        var w = Writer(keys: keys)
+        let fieldKeys = state.fields.keys.sorted()
+        w.collect(state.presence)
+        for key in fieldKeys { w.collectKey(key); w.collect(state.fields[key]!) }
+        w.fieldState(state.presence, key: nil, elide: elide)
+        w.varint(UInt64(fieldKeys.count))
+        for key in fieldKeys {
+            w.key(key)
+            w.fieldState(state.fields[key]!, key: key, elide: elide)
+        }
+        return w.finish()
+    }
+
+    /// Decodes a record state encoded with the same `keys`; `restore(key)` supplies elided values.
+    public static func decodeState(_ bytes: [UInt8], keys: KeyTable = .empty,
+                                   restore: (String) -> FieldValue? = { _ in nil }) throws(CoreError) -> RecordState {
+        var r = try Reader(bytes, keys: keys)
         let presence = try r.fieldState(key: nil, restore: restore)
         var fields: [String: FieldState] = [:]
         for _ in 0..<(try r.count()) {
-            let key = try r.string()
+            let key = try r.key()
             fields[key] = try r.fieldState(key: key, restore: restore)
         }
         try r.expectEnd()
         return RecordState(fields: fields, presence: presence)
     }
 
-    /// Encodes a change (for the change feed and the wire).
+    /// Encodes a change (for the change feed and the wire); changes never use a key table.
     public static func encode(_ change: Change) -> [UInt8] {
-        var w = Writer()
-        w.stampIndex(FieldEntry(dot: change.dot, hlc: change.hlc, author: change.author, value: .null))
-        w.collectStamps(change.presence)
-        for key in change.fields.keys.sorted() { w.collectStamps(change.fields[key]!) }
-        var body = Writer(sharing: w)
-        body.string(change.collection)
-        body.string(change.recordID)
-        body.fieldState(change.presence, key: nil, elide: { _, _ in false })
-        body.varint(UInt64(change.fields.count))
-        for key in change.fields.keys.sorted() {
-            body.string(key)
-            body.fieldState(change.fields[key]!, key: key, elide: { _, _ in false })
+        var w = Writer(keys: .empty)
+        _ = w.stamp(StampKey(dot: change.dot, hlc: change.hlc, author: change.author))
+        let fieldKeys = change.fields.keys.sorted()
+        w.collectString(change.collection)
+        w.collectString(change.recordID)
+        w.collect(change.presence)
+        for key in fieldKeys { w.collectKey(key); w.collect(change.fields[key]!) }
+        w.key(change.collection)
+        w.key(change.recordID)
+        w.fieldState(change.presence, key: nil, elide: { _, _ in false })
+        w.varint(UInt64(fieldKeys.count))
+        for key in fieldKeys {
+            w.key(key)
+            w.fieldState(change.fields[key]!, key: key, elide: { _, _ in false })
         }
-        return w.finish(body: body)
+        return w.finish()
     }
 
     /// Decodes a change and checks it is consistent.
     public static func decodeChange(_ bytes: [UInt8]) throws(CoreError) -> Change {
-        var r = try Reader(bytes)
+        var r = try Reader(bytes, keys: .empty)
         guard let first = r.stamps.first else { throw CoreError.malformed("change", "no stamp") }
-        let collection = try r.string()
-        let recordID = try r.string()
+        let collection = try r.key()
+        let recordID = try r.key()
         let presence = try r.fieldState(key: nil, restore: { _ in nil })
         var fields: [String: FieldState] = [:]
         for _ in 0..<(try r.count()) {
-            let key = try r.string()
+            let key = try r.key()
             fields[key] = try r.fieldState(key: key, restore: { _ in nil })
         }
         try r.expectEnd()
@@ -81,86 +107,112 @@ public enum BinaryCodec {
         let author: Author
     }
 
+    /// Two passes over the value: `collect…` fills the string and stamp tables, then the body
+    /// is written with indexes into them. Tables are small, so lookups are linear until they grow.
     struct Writer {
-        var bytes: [UInt8] = []
+        let keys: KeyTable
+        var body: [UInt8] = []
         var strings: [String] = []
         var stringIndex: [String: Int] = [:]
         var stamps: [StampKey] = []
-        var stampIndexes: [StampKey: Int] = [:]
+        var stampIndex: [StampKey: Int] = [:]
+        static let linearLimit = 12
 
-        init() {}
-
-        /// A body writer that shares the header's tables (strings may still be added).
-        init(sharing header: Writer) {
-            strings = header.strings
-            stringIndex = header.stringIndex
-            stamps = header.stamps
-            stampIndexes = header.stampIndexes
+        init(keys: KeyTable) {
+            self.keys = keys
+            body.reserveCapacity(256)
         }
 
-        mutating func varint(_ value: UInt64) {
+        func lookupString(_ s: String) -> Int? {
+            strings.count <= Self.linearLimit ? strings.firstIndex(of: s) : stringIndex[s]
+        }
+
+        @discardableResult
+        mutating func collectString(_ s: String) -> Int {
+            if let i = lookupString(s) { return i }
+            strings.append(s)
+            if strings.count > Self.linearLimit {
+                if stringIndex.isEmpty { for (i, t) in strings.enumerated() { stringIndex[t] = i } } else { stringIndex[s] = strings.count - 1 }
+            }
+            return strings.count - 1
+        }
+
+        mutating func collectKey(_ k: String) {
+            if keys.index[k] == nil { collectString(k) }
+        }
+
+        func lookupStamp(_ k: StampKey) -> Int? {
+            stamps.count <= Self.linearLimit ? stamps.firstIndex(of: k) : stampIndex[k]
+        }
+
+        mutating func stamp(_ k: StampKey) -> Int {
+            if let i = lookupStamp(k) { return i }
+            stamps.append(k)
+            if stamps.count > Self.linearLimit {
+                if stampIndex.isEmpty { for (i, t) in stamps.enumerated() { stampIndex[t] = i } } else { stampIndex[k] = stamps.count - 1 }
+            }
+            collectString(k.dot.replica.rawValue)
+            collectString(k.author.user)
+            collectString(k.author.device)
+            return stamps.count - 1
+        }
+
+        mutating func collect(_ state: FieldState) {
+            // Sorted, so that equal states encode to equal bytes.
+            for e in state.entries.count == 1 ? Array(state.entries.values) : state.sortedEntries {
+                _ = stamp(StampKey(dot: e.dot, hlc: e.hlc, author: e.author))
+                if case .group(let parts) = e.value { for k in parts.keys { collectKey(k) } }
+            }
+            for (replica, _) in state.context.sorted { collectString(replica.rawValue) }
+        }
+
+        mutating func varint(_ value: UInt64) { Self.varint(value, into: &body) }
+
+        static func varint(_ value: UInt64, into out: inout [UInt8]) {
             var v = value
             while v >= 0x80 {
-                bytes.append(UInt8(v & 0x7F) | 0x80)
+                out.append(UInt8(v & 0x7F) | 0x80)
                 v >>= 7
             }
-            bytes.append(UInt8(v))
+            out.append(UInt8(v))
         }
 
         mutating func zigzag(_ value: Int64) { varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
 
-        mutating func intern(_ s: String) -> Int {
-            if let i = stringIndex[s] { return i }
-            strings.append(s)
-            stringIndex[s] = strings.count - 1
-            return strings.count - 1
+        /// A name: an even number for a key-table entry, an odd one for a string-table entry.
+        mutating func key(_ k: String) {
+            if let i = keys.index[k] { varint(UInt64(i) << 1) } else { varint(UInt64(lookupString(k)!) << 1 | 1) }
         }
-
-        mutating func string(_ s: String) { varint(UInt64(intern(s))) }
 
         mutating func rawString(_ s: String) {
-            varint(UInt64(s.utf8.count))
-            bytes.append(contentsOf: s.utf8)
-        }
-
-        @discardableResult
-        mutating func stampIndex(_ e: FieldEntry) -> Int {
-            let key = StampKey(dot: e.dot, hlc: e.hlc, author: e.author)
-            if let i = stampIndexes[key] { return i }
-            stamps.append(key)
-            stampIndexes[key] = stamps.count - 1
-            _ = intern(e.dot.replica.rawValue)
-            _ = intern(e.author.user)
-            _ = intern(e.author.device)
-            return stamps.count - 1
-        }
-
-        mutating func collectStamps(_ state: FieldState) {
-            for e in state.sortedEntries { stampIndex(e) }
-            for (replica, _) in state.context.sorted { _ = intern(replica.rawValue) }
+            var s = s
+            s.withUTF8 { bytes in
+                varint(UInt64(bytes.count))
+                body.append(contentsOf: bytes)
+            }
         }
 
         mutating func fieldState(_ state: FieldState, key: String?, elide: (String, FieldValue) -> Bool) {
-            let entries = state.sortedEntries
+            let entries = state.entries.count == 1 ? Array(state.entries.values) : state.sortedEntries
             varint(UInt64(entries.count))
+            var implicit = VersionVector()
             for e in entries {
-                varint(UInt64(stampIndexes[StampKey(dot: e.dot, hlc: e.hlc, author: e.author)]!))
+                varint(UInt64(lookupStamp(StampKey(dot: e.dot, hlc: e.hlc, author: e.author))!))
                 if let key, entries.count == 1, elide(key, e.value) {
-                    bytes.append(Tag.elided.rawValue)
+                    body.append(Tag.elided.rawValue)
                 } else {
                     value(e.value)
                 }
+                implicit.record(e.dot)
             }
-            var implicit = VersionVector()
-            for e in entries { implicit.record(e.dot) }
             if implicit == state.context {
-                bytes.append(0)
+                body.append(0)
             } else {
-                bytes.append(1)
+                body.append(1)
                 let pairs = state.context.sorted
                 varint(UInt64(pairs.count))
                 for (replica, counter) in pairs {
-                    string(replica.rawValue)
+                    varint(UInt64(lookupString(replica.rawValue)!))
                     varint(counter)
                 }
             }
@@ -168,24 +220,24 @@ public enum BinaryCodec {
 
         mutating func value(_ v: FieldValue) {
             switch v {
-            case .null: bytes.append(Tag.null.rawValue)
-            case .bool(let b): bytes.append(b ? Tag.boolTrue.rawValue : Tag.boolFalse.rawValue)
-            case .integer(let n): bytes.append(Tag.integer.rawValue); zigzag(n)
-            case .decimal(let d): bytes.append(Tag.decimal.rawValue); rawString(d.description)
-            case .string(let s): bytes.append(Tag.string.rawValue); rawString(s)
-            case .date(let s): bytes.append(Tag.date.rawValue); rawString(s)
-            case .timestamp(let t): bytes.append(Tag.timestamp.rawValue); zigzag(t)
-            case .uuid(let u): bytes.append(Tag.uuid.rawValue); uuid(u)
-            case .reference(let u): bytes.append(Tag.reference.rawValue); uuid(u)
+            case .null: body.append(Tag.null.rawValue)
+            case .bool(let b): body.append(b ? Tag.boolTrue.rawValue : Tag.boolFalse.rawValue)
+            case .integer(let n): body.append(Tag.integer.rawValue); zigzag(n)
+            case .decimal(let d): body.append(Tag.decimal.rawValue); rawString(d.description)
+            case .string(let s): body.append(Tag.string.rawValue); rawString(s)
+            case .date(let s): body.append(Tag.date.rawValue); rawString(s)
+            case .timestamp(let t): body.append(Tag.timestamp.rawValue); zigzag(t)
+            case .uuid(let u): body.append(Tag.uuid.rawValue); uuid(u)
+            case .reference(let u): body.append(Tag.reference.rawValue); uuid(u)
             case .set(let items):
-                bytes.append(Tag.set.rawValue)
+                body.append(Tag.set.rawValue)
                 varint(UInt64(items.count))
                 for i in items { rawString(i) }
             case .group(let parts):
-                bytes.append(Tag.group.rawValue)
+                body.append(Tag.group.rawValue)
                 varint(UInt64(parts.count))
                 for k in parts.keys.sorted() {
-                    string(k)
+                    key(k)
                     value(parts[k]!)
                 }
             }
@@ -193,30 +245,40 @@ public enum BinaryCodec {
 
         mutating func uuid(_ text: String) {
             // 36 characters become 16 bytes.
-            var nibbles: [UInt8] = []
-            for c in text.utf8 where c != 0x2D { nibbles.append(c <= 0x39 ? c - 0x30 : c - 0x61 + 10) }
-            for i in stride(from: 0, to: 32, by: 2) { bytes.append(nibbles[i] << 4 | nibbles[i + 1]) }
+            var high: UInt8 = 0
+            var odd = false
+            for c in text.utf8 where c != 0x2D {
+                let nibble = c <= 0x39 ? c &- 0x30 : c &- 0x61 &+ 10
+                if odd { body.append(high << 4 | nibble) } else { high = nibble }
+                odd.toggle()
+            }
         }
 
         /// Header (version, strings, stamps) followed by the body.
-        func finish(body: Writer) -> [UInt8] {
-            var head = Writer()
-            head.bytes.append(BinaryCodec.version)
-            head.varint(UInt64(body.strings.count))
-            for s in body.strings { head.rawString(s) }
-            head.varint(UInt64(body.stamps.count))
-            var last: UInt64 = 0
-            for s in body.stamps {
-                head.varint(UInt64(body.stringIndex[s.dot.replica.rawValue]!))
-                head.varint(s.dot.counter)
-                // Wall times of one record's writes are close: store each as a difference.
-                head.zigzag(Int64(bitPattern: s.hlc.wallMillis &- last))
-                last = s.hlc.wallMillis
-                head.varint(UInt64(s.hlc.logical))
-                head.varint(UInt64(body.stringIndex[s.author.user]!))
-                head.varint(UInt64(body.stringIndex[s.author.device]!))
+        func finish() -> [UInt8] {
+            var head: [UInt8] = [BinaryCodec.version]
+            head.reserveCapacity(64 + body.count)
+            Self.varint(UInt64(strings.count), into: &head)
+            for var s in strings {
+                s.withUTF8 { bytes in
+                    Self.varint(UInt64(bytes.count), into: &head)
+                    head.append(contentsOf: bytes)
+                }
             }
-            return head.bytes + body.bytes
+            Self.varint(UInt64(stamps.count), into: &head)
+            var last: UInt64 = 0
+            for s in stamps {
+                Self.varint(UInt64(lookupString(s.dot.replica.rawValue)!), into: &head)
+                Self.varint(s.dot.counter, into: &head)
+                // Wall times of one record's writes are close: store each as a difference.
+                let delta = Int64(bitPattern: s.hlc.wallMillis &- last)
+                Self.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), into: &head)
+                last = s.hlc.wallMillis
+                Self.varint(UInt64(s.hlc.logical), into: &head)
+                Self.varint(UInt64(lookupString(s.author.user)!), into: &head)
+                Self.varint(UInt64(lookupString(s.author.device)!), into: &head)
+            }
+            return head + body
         }
     }
 
@@ -228,12 +290,14 @@ public enum BinaryCodec {
 
     struct Reader {
         let bytes: [UInt8]
+        let keys: KeyTable
         var at = 0
         var strings: [String] = []
         var stamps: [(dot: Dot, hlc: HLCTimestamp, author: Author)] = []
 
-        init(_ bytes: [UInt8]) throws(CoreError) {
+        init(_ bytes: [UInt8], keys: KeyTable) throws(CoreError) {
             self.bytes = bytes
+            self.keys = keys
             guard try byte() == BinaryCodec.version else { throw CoreError.malformed("binary record", "unknown version") }
             for _ in 0..<(try count()) { strings.append(try rawString()) }
             var last: UInt64 = 0
@@ -295,7 +359,16 @@ public enum BinaryCodec {
             return strings[Int(i)]
         }
 
-        mutating func string() throws(CoreError) -> String { try stringRef() }
+        /// A name written by `Writer.key`.
+        mutating func key() throws(CoreError) -> String {
+            let n = try varint()
+            if n & 1 == 1 {
+                guard n >> 1 < UInt64(strings.count) else { throw CoreError.malformed("binary record", "string index") }
+                return strings[Int(n >> 1)]
+            }
+            guard n >> 1 < UInt64(keys.names.count) else { throw CoreError.malformed("binary record", "key index") }
+            return keys.names[Int(n >> 1)]
+        }
 
         mutating func fieldState(key: String?, restore: (String) -> FieldValue?) throws(CoreError) -> FieldState {
             var entries: [FieldEntry] = []
@@ -347,7 +420,7 @@ public enum BinaryCodec {
             case .group:
                 var parts: [String: FieldValue] = [:]
                 for _ in 0..<(try count()) {
-                    let k = try stringRef()
+                    let k = try key()
                     parts[k] = try value()
                 }
                 return .group(parts)

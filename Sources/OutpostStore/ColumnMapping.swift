@@ -9,8 +9,9 @@ import OutpostSchema
 /// value read back is exactly the value written: decimals and dates as text, timestamps as
 /// ISO 8601 text in UTC with milliseconds (they sort correctly as text), booleans as 0/1, sets
 /// as a JSON array of strings.
-enum ColumnMapping {
-    static func databaseValue(_ value: FieldValue, type: FieldType) -> DatabaseValue {
+public enum ColumnMapping {
+    /// The column value of a field value (by the field's type, never by the value's).
+    public static func databaseValue(_ value: FieldValue, type: FieldType) -> DatabaseValue {
         switch (type, value) {
         case (_, .null): return .null
         case (.integer, .integer(let n)): return n.databaseValue
@@ -25,7 +26,7 @@ enum ColumnMapping {
 
     /// The value a column holds, as the field's type reads it; nil if the column holds something
     /// this mapping never writes.
-    static func fieldValue(_ db: DatabaseValue, type: FieldType) -> FieldValue? {
+    public static func fieldValue(_ db: DatabaseValue, type: FieldType) -> FieldValue? {
         switch db.storage {
         case .null: return .null
         case .int64(let n):
@@ -58,9 +59,20 @@ struct CollectionTable {
     let upsertSQL: String
     let deleteSQL: String
     let selectSQL: String
+    /// Names stored blobs refer to by number: fields, then groups, in schema order.
+    let keys: BinaryCodec.KeyTable
+    /// Position of each field among the columns after `id`.
+    let fieldIndex: [String: Int]
+    /// Each grouped field's group.
+    let groupOfField: [String: GroupSpec]
 
     init(_ spec: CollectionSpec) {
         self.spec = spec
+        keys = BinaryCodec.KeyTable(spec.fields.map(\.name) + spec.groups.map(\.name))
+        fieldIndex = Dictionary(uniqueKeysWithValues: spec.fields.enumerated().map { ($1.name, $0) })
+        var groupOf: [String: GroupSpec] = [:]
+        for g in spec.groups { for m in g.members { groupOf[m] = g } }
+        groupOfField = groupOf
         let table = spec.name.quotedDatabaseIdentifier
         let columns = ["id"] + spec.fields.map(\.name)
         let names = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
@@ -80,18 +92,16 @@ struct CollectionTable {
     /// The value a stored key would be restored to from column values (field order): a plain
     /// field's value, or a group's members without nulls. nil for keys that are not columns.
     func storedValue(of key: String, columns: [DatabaseValue]) -> FieldValue? {
-        if let group = spec.groups.first(where: { $0.name == key }) {
+        guard let i = fieldIndex[key] else {
+            guard let group = spec.groups.first(where: { $0.name == key }) else { return nil }
             var parts: [String: FieldValue] = [:]
             for m in group.members {
-                guard let i = spec.fields.firstIndex(where: { $0.name == m }),
-                      let v = ColumnMapping.fieldValue(columns[i], type: spec.fields[i].type) else { return nil }
+                guard let i = fieldIndex[m], let v = ColumnMapping.fieldValue(columns[i], type: spec.fields[i].type) else { return nil }
                 if v != .null { parts[m] = v }
             }
             return .group(parts)
         }
-        guard let i = spec.fields.firstIndex(where: { $0.name == key }), spec.fields[i].rule.isRegister,
-              !spec.groups.contains(where: { $0.members.contains(key) })
-        else { return nil }
+        guard spec.fields[i].rule.isRegister, groupOfField[key] == nil else { return nil }
         return ColumnMapping.fieldValue(columns[i], type: spec.fields[i].type)
     }
 }

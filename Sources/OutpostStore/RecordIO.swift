@@ -29,7 +29,7 @@ enum RecordIO {
             }
         }
         do {
-            let state = try BinaryCodec.decodeState([UInt8](blob)) { key in
+            let state = try BinaryCodec.decodeState([UInt8](blob), keys: table?.keys ?? .empty) { key in
                 columns.flatMap { table?.storedValue(of: key, columns: $0) }
             }
             return LoadedRecord(state: state, live: live, conflicts: row["conflicts"])
@@ -54,7 +54,7 @@ enum RecordIO {
         }
         let resolved = state.resolve(table.spec.rules, recordID: id)
         let columns = resolved.exists ? table.columnValues(resolved) : nil
-        let blob = BinaryCodec.encode(state) { key, value in
+        let blob = BinaryCodec.encode(state, keys: table.keys) { key, value in
             guard let columns else { return false }
             return table.storedValue(of: key, columns: columns) == value
         }
@@ -77,15 +77,18 @@ enum RecordIO {
             }
         }
 
-        try markOrphans(db, spec: table.spec, id: id, resolved: resolved, wasLive: old.live, children: children, tables: tables)
+        try markOrphans(db, spec: table.spec, id: id, resolved: resolved, old: old, new: state, children: children, tables: tables)
         return resolved
     }
 
     /// Keeps `outpost_orphans` true: a live child whose parent is not live here is an orphan.
-    private static func markOrphans(_ db: Database, spec: CollectionSpec, id: String, resolved: ResolvedRecord, wasLive: Bool,
-                                    children: [String: [(collection: String, field: String)]],
+    private static func markOrphans(_ db: Database, spec: CollectionSpec, id: String, resolved: ResolvedRecord, old: LoadedRecord,
+                                    new state: RecordState, children: [String: [(collection: String, field: String)]],
                                     tables: [String: CollectionTable]) throws {
-        if let parentField = spec.parentField, let parentCollection = spec.field(parentField)?.references {
+        let wasLive = old.live
+        // The parent only needs checking when the record appears, disappears or changes parent.
+        if let parentField = spec.parentField, let parentCollection = spec.field(parentField)?.references,
+           wasLive != resolved.exists || old.state.fields[parentField] != state.fields[parentField] {
             if resolved.exists, case .reference(let parentID)? = resolved.values[parentField] {
                 let parentLive = try Bool.fetchOne(
                     db.cachedStatement(sql: "SELECT live FROM outpost_records WHERE collection = ? AND id = ?"),

@@ -48,11 +48,8 @@ extension Replica {
         var seen = Set<Dot>()
         var order: [String] = []
         var byRecord: [String: [Change]] = [:]
-        let known = try db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE replica = ? AND counter = ?")
         for change in changes {
-            guard seen.insert(change.dot).inserted,
-                  try Bool.fetchOne(known, arguments: [change.dot.replica.rawValue, change.dot.counter]) == nil
-            else {
+            guard seen.insert(change.dot).inserted else {
                 report.alreadyApplied += 1
                 continue
             }
@@ -69,10 +66,14 @@ extension Replica {
                                                  code: code, reason: reason))
                 continue
             }
+            // The feed's unique dot index is the record of what was applied: a dot already there is a no-op.
+            guard try RecordIO.appendToFeed(db, change, origin: origin) else {
+                report.alreadyApplied += 1
+                continue
+            }
             let key = change.collection + "\u{1F}" + change.recordID
             if byRecord[key] == nil { order.append(key) }
             byRecord[key, default: []].append(change)
-            _ = try RecordIO.appendToFeed(db, change, origin: origin)
             report.applied += 1
         }
         for key in order {
@@ -93,9 +94,10 @@ extension Replica {
 
     /// Checks the values of every field this schema knows against its type.
     func validate(_ change: Change) throws {
-        guard let spec = schema.collections.first(where: { $0.name == change.collection }) else { return }
+        guard let table = tables[change.collection] else { return }
+        let spec = table.spec
         for (key, state) in change.fields {
-            if let group = spec.groups.first(where: { $0.name == key }) {
+            if table.fieldIndex[key] == nil, let group = spec.groups.first(where: { $0.name == key }) {
                 for e in state.entries.values {
                     guard case .group(let parts) = e.value else {
                         throw StoreError(.invalidInput, "\(spec.name).\(key) is a field group; the change sends \(e.value.typeName).")
@@ -104,7 +106,8 @@ extension Replica {
                         if let v = parts[m] { try typeCheck(spec, m, v) }
                     }
                 }
-            } else if let field = spec.field(key) {
+            } else if let i = table.fieldIndex[key] {
+                let field = spec.fields[i]
                 for e in state.entries.values {
                     switch field.rule {
                     case .set:
