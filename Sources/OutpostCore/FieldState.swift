@@ -102,6 +102,8 @@ public struct FieldState: Hashable, Sendable {
 
     /// The join: commutative, associative and idempotent.
     public func merged(with other: FieldState) -> FieldState {
+        if other.isEmpty || self == other { return self }
+        if isEmpty { return other }
         var result = FieldState()
         result.context = context.merged(with: other.context)
         var kept: [EntryKey: FieldEntry] = [:]

@@ -35,6 +35,7 @@ public struct RecordState: Hashable, Sendable {
 
     /// The join of two states of the same record: commutative, associative and idempotent.
     public func merged(with other: RecordState) -> RecordState {
+        if presence.isEmpty && fields.isEmpty { return other }
         var result = RecordState()
         result.presence = presence.merged(with: other.presence)
         result.fields = fields

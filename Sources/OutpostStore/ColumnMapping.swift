@@ -65,6 +65,8 @@ struct CollectionTable {
     let fieldIndex: [String: Int]
     /// Each grouped field's group.
     let groupOfField: [String: GroupSpec]
+    /// The collection's merge rules (built once: the spec computes them on each access).
+    let rules: CollectionRules
 
     init(_ spec: CollectionSpec) {
         self.spec = spec
@@ -73,6 +75,7 @@ struct CollectionTable {
         var groupOf: [String: GroupSpec] = [:]
         for g in spec.groups { for m in g.members { groupOf[m] = g } }
         groupOfField = groupOf
+        rules = spec.rules
         let table = spec.name.quotedDatabaseIdentifier
         let columns = ["id"] + spec.fields.map(\.name)
         let names = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")

@@ -52,7 +52,7 @@ enum RecordIO {
                 """).execute(arguments: [collection, id, Data(BinaryCodec.encode(state))])
             return nil
         }
-        let resolved = state.resolve(table.spec.rules, recordID: id)
+        let resolved = state.resolve(table.rules, recordID: id)
         let columns = resolved.exists ? table.columnValues(resolved) : nil
         let blob = BinaryCodec.encode(state, keys: table.keys) { key, value in
             guard let columns else { return false }

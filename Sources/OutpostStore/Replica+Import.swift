@@ -73,7 +73,7 @@ extension Replica {
                 let id = row.id ?? UUIDv7.make(millis: wallClock())
                 let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
                 if loaded.live {
-                    let current = loaded.state.resolve(table.spec.rules, recordID: id).values
+                    let current = loaded.state.resolve(table.rules, recordID: id).values
                     let writes = row.values.filter { current[$0.key] ?? .null != $0.value }.sorted { $0.key < $1.key }
                         .map { FieldWrite.set($0.key, $0.value) }
                     if let missing = writes.first(where: { if case .set(let f, .null) = $0 { table.spec.field(f)?.required == true } else { false } }) {
@@ -82,7 +82,7 @@ extension Replica {
                     }
                     if writes.isEmpty { report.unchanged += 1; continue }
                     try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
-                        try state.write(writes, stamp: stamp, rules: table.spec.rules, recordID: id)
+                        try state.write(writes, stamp: stamp, rules: table.rules, recordID: id)
                     }
                     report.updated += 1
                 } else {
@@ -92,7 +92,7 @@ extension Replica {
                     }
                     let writes = row.values.filter { $0.value != .null }.sorted { $0.key < $1.key }.map { FieldWrite.set($0.key, $0.value) }
                     try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
-                        try state.write(writes, stamp: stamp, rules: table.spec.rules, recordID: id)
+                        try state.write(writes, stamp: stamp, rules: table.rules, recordID: id)
                     }
                     report.created += 1
                 }

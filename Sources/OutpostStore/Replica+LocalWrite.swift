@@ -20,7 +20,7 @@ extension Replica {
         try write { db in
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
             try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
-                try state.write(writes, stamp: stamp, rules: table.spec.rules, recordID: id)
+                try state.write(writes, stamp: stamp, rules: table.rules, recordID: id)
             }
         }
         return id
@@ -39,7 +39,7 @@ extension Replica {
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
             guard loaded.live else { throw StoreError.notFound(collection, id) }
             try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
-                try state.write(writes, stamp: stamp, rules: table.spec.rules, recordID: id)
+                try state.write(writes, stamp: stamp, rules: table.rules, recordID: id)
             }
         }
     }
@@ -52,7 +52,7 @@ extension Replica {
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
             guard loaded.live else { throw StoreError.notFound(collection, id) }
             try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
-                try state.delete(stamp: stamp, rules: table.spec.rules, recordID: id)
+                try state.delete(stamp: stamp, rules: table.rules, recordID: id)
             }
         }
     }

@@ -144,7 +144,7 @@ extension Replica {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM outpost_records WHERE collection = ? AND id = ?", arguments: [collection, id]) != nil
             else { return nil }
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
-            let rules = table?.spec.rules ?? CollectionRules(collection: collection, fields: [:])
+            let rules = table?.rules ?? CollectionRules(collection: collection, fields: [:])
             return loaded.state.resolve(rules, recordID: id)
         }
     }
