@@ -25,6 +25,13 @@ public struct ApplyReport: Sendable {
     public var rejected: [Rejection] = []
     /// Records whose state changed.
     public var recordsTouched = 0
+    /// What happened to each change, by dot.
+    public var outcomes: [Dot: Outcome] = [:]
+
+    /// What happened to one change.
+    public enum Outcome: Hashable, Sendable {
+        case applied, duplicate, rejected(code: String, reason: String)
+    }
 }
 
 extension Replica {
@@ -35,13 +42,22 @@ extension Replica {
     /// conflicts; children whose parent is missing become orphans; changes with values of the
     /// wrong type or an HLC too far in the future are rejected and kept. Applied changes keep
     /// their original dots in the feed, so they can be relayed.
+    ///
+    /// `precheck` may refuse a change before it is applied (a server checks the sender's rights
+    /// and dots); `settings` are stored in the same transaction (a pull commits its cursor so).
     @discardableResult
-    public func apply(_ changes: [Change], from origin: String) throws -> ApplyReport {
-        try write { db in try self.apply(changes, from: origin, in: db) }
+    public func apply(_ changes: [Change], from origin: String, settings: [String: String] = [:],
+                      precheck: (Change) -> (code: String, reason: String)? = { _ in nil }) throws -> ApplyReport {
+        try write { db in
+            let report = try self.apply(changes, from: origin, in: db, precheck: precheck)
+            for (key, value) in settings { try Self.setSetting(db, key, value) }
+            return report
+        }
     }
 
-    /// The body of ``apply(_:from:)`` inside a caller's transaction (sync commits a page and its checkpoint together).
-    public func apply(_ changes: [Change], from origin: String, in db: Database) throws -> ApplyReport {
+    /// The body of ``apply(_:from:settings:precheck:)`` inside a caller's transaction.
+    func apply(_ changes: [Change], from origin: String, in db: Database,
+               precheck: (Change) -> (code: String, reason: String)?) throws -> ApplyReport {
         var report = ApplyReport()
         var clock = HybridLogicalClock(last: try storedHLC(db))
         let wall = wallClock()
@@ -51,9 +67,11 @@ extension Replica {
         for change in changes {
             guard seen.insert(change.dot).inserted else {
                 report.alreadyApplied += 1
+                report.outcomes[change.dot] = .duplicate
                 continue
             }
             do {
+                if let refused = precheck(change) { throw Refusal(code: refused.code, reason: refused.reason) }
                 try validate(change)
                 try clock.observe(change.hlc, wallMillis: wall)
             } catch let error {
@@ -64,13 +82,16 @@ extension Replica {
                                              Data(BinaryCodec.encode(change))])
                 report.rejected.append(Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
                                                  code: code, reason: reason))
+                report.outcomes[change.dot] = .rejected(code: code, reason: reason)
                 continue
             }
             // The feed's unique dot index is the record of what was applied: a dot already there is a no-op.
             guard try RecordIO.appendToFeed(db, change, origin: origin) else {
                 report.alreadyApplied += 1
+                report.outcomes[change.dot] = .duplicate
                 continue
             }
+            report.outcomes[change.dot] = .applied
             let key = change.collection + "\u{1F}" + change.recordID
             if byRecord[key] == nil { order.append(key) }
             byRecord[key, default: []].append(change)
@@ -136,6 +157,7 @@ extension Replica {
 
     static func rejectionReason(_ error: any Error) -> (String, String) {
         switch error {
+        case let e as Refusal: return (e.code, e.reason)
         case let e as CoreError:
             if case .remoteClockTooFarAhead = e { return ("clock-skew", e.description) }
             return ("invalid", e.description)
@@ -143,4 +165,10 @@ extension Replica {
         default: return ("invalid", "\(error)")
         }
     }
+}
+
+/// A precheck's refusal, carried to the rejection record.
+struct Refusal: Error {
+    let code: String
+    let reason: String
 }

@@ -1,0 +1,97 @@
+import CompressNIO
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OutpostWire
+
+/// A ``WireError`` on its way out as an HTTP response with a fitting status.
+struct APIError: HTTPResponseError {
+    let wire: WireError
+    let status: HTTPResponse.Status
+
+    init(_ wire: WireError) {
+        self.wire = wire
+        switch wire.error.code {
+        case "unauthorized": status = .unauthorized
+        case "forbidden", "invalid-code": status = .forbidden
+        case "body-too-large": status = .contentTooLarge
+        case "unknown-user", "not-found": status = .notFound
+        case "user-exists", "counter-went-back", "replica-taken": status = .conflict
+        case "internal": status = .internalServerError
+        default: status = .badRequest
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try Envelope.response(wire, status: status, request: request)
+    }
+}
+
+/// Reading and writing JSON bodies: gzip when the peer says so, size limits, and a protocol
+/// version check before anything else is decoded.
+enum Envelope {
+    private struct VersionProbe: Decodable {
+        let `protocol`: Int?
+    }
+
+    /// Decodes a request body, or throws the specific error for what is wrong with it.
+    static func decode<T: Decodable>(_ type: T.Type, from request: inout Request) async throws -> T {
+        var buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: WireLimits.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(WireError(code: "body-too-large", message: "The request body is larger than \(WireLimits.maxBodyBytes) bytes; send smaller pages."))
+        }
+        if request.headers[.contentEncoding]?.lowercased() == "gzip" {
+            do {
+                buffer = try buffer.decompress(with: .gzip(), maxSize: WireLimits.maxBodyBytes)
+            } catch {
+                throw APIError(WireError(code: "body-too-large", message: "The request body is not valid gzip or inflates beyond \(WireLimits.maxBodyBytes) bytes."))
+            }
+        }
+        let data = Data(buffer.readableBytesView)
+        let decoder = JSONDecoder()
+        let probe: VersionProbe
+        do { probe = try decoder.decode(VersionProbe.self, from: data) } catch {
+            throw APIError(WireError(code: "malformed-request", message: "The request body is not a JSON object: \(describe(error))."))
+        }
+        guard let version = probe.protocol else {
+            throw APIError(WireError(code: "missing-protocol", message: "The request names no protocol version; this server speaks Outpost protocol \(ProtocolVersion.current)."))
+        }
+        guard (ProtocolVersion.oldestSupported...ProtocolVersion.current).contains(version) else {
+            let advice = version > ProtocolVersion.current ? "Upgrade this server." : "Upgrade the client (outpost)."
+            throw APIError(WireError(code: "unsupported-protocol",
+                                     message: "The client speaks Outpost protocol \(version); this server speaks \(ProtocolVersion.oldestSupported) to \(ProtocolVersion.current). \(advice)"))
+        }
+        do { return try decoder.decode(T.self, from: data) } catch {
+            throw APIError(WireError(code: "malformed-request", message: "The request does not match protocol \(version): \(describe(error))."))
+        }
+    }
+
+    /// A JSON response, gzipped when the client accepts it and it is worth it.
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, request: Request) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        var buffer = ByteBuffer(bytes: data)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if data.count > 512, request.headers[.acceptEncoding]?.contains("gzip") == true {
+            buffer = try buffer.compress(with: .gzip())
+            headers[.contentEncoding] = "gzip"
+        }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer))
+    }
+
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ c: DecodingError.Context) -> String {
+            let p = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return p.isEmpty ? "the body" : String(p.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let c): return "\(path(c)) lacks \"\(key.stringValue)\""
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(path(c)) has the wrong type"
+        case .dataCorrupted(let c): return "invalid JSON (\(c.debugDescription))"
+        @unknown default: return "\(error)"
+        }
+    }
+}

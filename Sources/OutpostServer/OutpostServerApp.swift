@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import OutpostCore
+import OutpostSchema
+import OutpostWire
+
+/// Builds the `outpost-server` HTTP application: sync routes for devices, admin routes for
+/// admins, and enrollment, over a ``ServerStorage``.
+public enum OutpostServerApp {
+    /// Namespaced logging metadata keys (never record values).
+    public enum LogKey {
+        public static let device = "outpost.device"
+        public static let changes = "outpost.changes"
+    }
+
+    /// The application, listening on `host:port` (port 0 picks a free one; `onRunning` gets the real port).
+    public static func application(
+        storage: any ServerStorage, host: String = "127.0.0.1", port: Int = 7420, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: LogRequestsMiddleware(.info))
+        let sync = SyncService(storage: storage)
+
+        router.get("v1/health") { _, _ in "ok" }
+
+        router.post("v1/enroll") { request, _ -> Response in
+            var request = request
+            let body = try await Envelope.decode(EnrollRequest.self, from: &request)
+            guard ReplicaID.isValid(body.replica) else {
+                throw APIError(WireError(code: "malformed-request", message: "'\(body.replica)' is not a valid replica id."))
+            }
+            let enrolled = try wire { try storage.enroll(code: body.code, device: body.device, replica: body.replica) }
+            logger.info("device enrolled", metadata: [LogKey.device: .string(enrolled.device)])
+            return try Envelope.response(EnrollResponse(token: enrolled.token, deviceID: enrolled.device, user: enrolled.user.name,
+                                                        role: enrolled.user.role, server: storage.serverReplica,
+                                                        schema: storage.schema.fileJSON), request: request)
+        }
+
+        router.post("v1/sync/hello") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(HelloRequest.self, from: &request)
+            return try Envelope.response(try wire { try sync.hello(body, device: device) }, request: request)
+        }
+
+        router.post("v1/sync/push") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(PushRequest.self, from: &request)
+            let response = try wire { try sync.push(body, device: device) }
+            logger.info("push", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(body.changes.count)])
+            return try Envelope.response(response, request: request)
+        }
+
+        router.post("v1/sync/pull") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(PullRequest.self, from: &request)
+            let response = try wire { try sync.pull(body, device: device) }
+            logger.info("pull", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(response.changes.count)])
+            return try Envelope.response(response, request: request)
+        }
+
+        router.post("v1/admin/users") { request, _ -> Response in
+            var request = request
+            try authenticateAdmin(request, storage)
+            let body = try await Envelope.decode(AdminUserRequest.self, from: &request)
+            guard ["rep", "manager", "admin"].contains(body.role) else {
+                throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager or admin, not '\(body.role)'."))
+            }
+            guard !body.name.isEmpty, !body.scope.isEmpty else {
+                throw APIError(WireError(code: "malformed-request", message: "A user needs a name and a scope (for example --scope all)."))
+            }
+            try wire { try storage.addUser(UserInfo(name: body.name, role: body.role, scope: body.scope)) }
+            return try Envelope.response(UserInfo(name: body.name, role: body.role, scope: body.scope), status: .created, request: request)
+        }
+
+        router.get("v1/admin/users") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            return try Envelope.response(try wire { try storage.users() }, request: request)
+        }
+
+        router.post("v1/admin/devices") { request, _ -> Response in
+            var request = request
+            try authenticateAdmin(request, storage)
+            let body = try await Envelope.decode(AdminEnrollRequest.self, from: &request)
+            let code = try wire { try storage.createEnrollmentCode(user: body.user) }
+            return try Envelope.response(["code": code], status: .created, request: request)
+        }
+
+        router.get("v1/admin/devices") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            return try Envelope.response(try wire { try storage.devices() }, request: request)
+        }
+
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "outpost-server"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    static func bearer(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
+        return String(value.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func authenticateDevice(_ request: Request, _ storage: any ServerStorage) throws -> AuthenticatedDevice {
+        guard let token = bearer(request), let device = try storage.device(token: token) else {
+            throw APIError(WireError(code: "unauthorized", message: "This device is not enrolled here or its token was revoked; enroll it with `outpost enroll --server URL --code CODE`."))
+        }
+        return device
+    }
+
+    static func authenticateAdmin(_ request: Request, _ storage: any ServerStorage) throws {
+        guard let token = bearer(request), try storage.isAdmin(token: token) else {
+            throw APIError(WireError(code: "unauthorized", message: "An admin token is required; create one on the server with `outpost-server token --data DIR`."))
+        }
+    }
+
+    /// Runs storage work, turning wire errors into HTTP errors and anything else into a 500 without details.
+    static func wire<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as WireError {
+            throw APIError(error)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(WireError(code: "internal", message: "The server failed to process the request: \(error)"))
+        }
+    }
+}
+
+/// `POST /v1/admin/users`.
+public struct AdminUserRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var name: String
+    public var role: String
+    public var scope: String
+
+    public init(name: String, role: String, scope: String) {
+        self.name = name
+        self.role = role
+        self.scope = scope
+    }
+}
+
+/// `POST /v1/admin/devices`: a one-time enrollment code for a user.
+public struct AdminEnrollRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var user: String
+
+    public init(user: String) { self.user = user }
+}

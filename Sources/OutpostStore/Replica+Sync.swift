@@ -1,0 +1,86 @@
+import Foundation
+import GRDB
+import OutpostCore
+
+extension Replica {
+    /// A stored setting (server URL, sync cursor, ...), or nil.
+    public func setting(_ key: String) throws -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
+    }
+
+    /// Stores settings in one transaction.
+    public func setSettings(_ values: [String: String]) throws {
+        try write { db in for (k, v) in values { try Self.setSetting(db, k, v) } }
+    }
+
+    static func setSetting(_ db: Database, _ key: String, _ value: String) throws {
+        try db.execute(sql: "INSERT INTO outpost_checkpoints (peer, detail) VALUES (?, ?) ON CONFLICT (peer) DO UPDATE SET detail = excluded.detail",
+                       arguments: [key, value])
+    }
+
+    /// The write counter (last dot issued here).
+    public func counter() throws -> UInt64 {
+        try read { db in try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0 }
+    }
+
+    /// Changes made here with counters above `after`, in counter order.
+    public func localChanges(after counter: UInt64, limit: Int) throws -> [Change] {
+        try read { db in
+            try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?",
+                              arguments: [replicaID.rawValue, counter, limit]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
+        }
+    }
+
+    /// How many changes made here have counters above `after`.
+    public func localChangeCount(after counter: UInt64) throws -> Int {
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE replica = ? AND counter > ?", arguments: [replicaID.rawValue, counter]) ?? 0
+        }
+    }
+
+    /// The highest counter of `replica` this replica has processed (applied or rejected).
+    public func processedCounter(of replica: String) throws -> UInt64 {
+        try read { db in try Self.processedCounter(db, replica) }
+    }
+
+    static func processedCounter(_ db: Database, _ replica: String) throws -> UInt64 {
+        let applied = try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?", arguments: [replica]) ?? 0
+        let rejected = try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_rejected WHERE replica = ?", arguments: [replica]) ?? 0
+        return max(applied, rejected)
+    }
+
+    /// Highest counter seen per origin replica (the replica-level version vector of the feed).
+    public func seenCounters() throws -> [String: UInt64] {
+        try read { db in
+            var result: [String: UInt64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS c FROM outpost_feed GROUP BY replica") {
+                result[row["replica"]] = row["c"]
+            }
+            return result
+        }
+    }
+
+    /// Keeps the server's refusals of changes made here, so `status` can show them (the change itself stays applied here).
+    public func recordUpstreamRejections(_ rejections: [(dot: Dot, code: String, reason: String)], origin: String) throws {
+        guard !rejections.isEmpty else { return }
+        try write { db in
+            for r in rejections {
+                guard let blob = try Data.fetchOne(db, sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter = ?",
+                                                   arguments: [r.dot.replica.rawValue, r.dot.counter]) else { continue }
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO outpost_rejected (replica, counter, origin, code, reason, change) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [r.dot.replica.rawValue, r.dot.counter, origin, r.code, r.reason, blob])
+            }
+        }
+    }
+
+    /// Feed entries after `cursor` with their origin, for serving pulls: at most `limit` entries.
+    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
+        try changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
+    }
+
+    /// How many feed entries come after `cursor`.
+    public func feedCount(after cursor: Int64) throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE seq > ?", arguments: [cursor]) ?? 0 }
+    }
+}

@@ -1,0 +1,243 @@
+import OutpostCore
+
+/// The protocol version this build speaks; every request carries it.
+public enum ProtocolVersion {
+    /// The current version.
+    public static let current = 1
+    /// The oldest version this build still accepts.
+    public static let oldestSupported = 1
+}
+
+/// Limits both sides keep, so neither holds a whole backlog in memory.
+public enum WireLimits {
+    /// Most changes in one push or pull page.
+    public static let pageChanges = 500
+    /// Most bytes of change JSON in one page (before compression).
+    public static let pageBytes = 1 << 20
+    /// Largest request body the server reads (after decompression).
+    public static let maxBodyBytes = 16 << 20
+}
+
+/// Where a replica stands with a server: the server's feed offset, plus what the replica has
+/// seen as a version vector, so a position can be understood by another server (failover).
+public struct SyncPosition: Codable, Hashable, Sendable {
+    /// The server this cursor belongs to.
+    public var server: String?
+    /// The server feed position after which to pull.
+    public var cursor: Int64
+    /// Highest counter seen per origin replica (informational for failover).
+    public var seen: [String: UInt64]
+
+    /// Creates a position.
+    public init(server: String?, cursor: Int64, seen: [String: UInt64]) {
+        self.server = server
+        self.cursor = cursor
+        self.seen = seen
+    }
+
+    /// The start: nothing pulled yet.
+    public static let start = SyncPosition(server: nil, cursor: 0, seen: [:])
+}
+
+/// `POST /v1/enroll`: turn a one-time code into a device token.
+public struct EnrollRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The one-time code an admin printed.
+    public var code: String
+    /// A name for the device (shown in `devices list`).
+    public var device: String
+    /// The replica id the device will write with.
+    public var replica: String
+
+    public init(code: String, device: String, replica: String) {
+        self.code = code
+        self.device = device
+        self.replica = replica
+    }
+}
+
+/// The answer to an enrollment.
+public struct EnrollResponse: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The device's secret token (shown once; the server keeps only its hash).
+    public var token: String
+    /// The enrolled device's id.
+    public var deviceID: String
+    /// The user the device belongs to.
+    public var user: String
+    /// The user's role.
+    public var role: String
+    /// The server's replica id.
+    public var server: String
+    /// The schema file in force at the server.
+    public var schema: String
+
+    public init(token: String, deviceID: String, user: String, role: String, server: String, schema: String) {
+        self.token = token
+        self.deviceID = deviceID
+        self.user = user
+        self.role = role
+        self.server = server
+        self.schema = schema
+    }
+}
+
+/// `POST /v1/sync/hello`: open a sync session.
+public struct HelloRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The replica syncing.
+    public var replica: String
+    /// Its write counter now (no pushed change may carry a higher one).
+    public var counter: UInt64
+    /// The schema version it uses.
+    public var schemaVersion: Int
+    /// Where it stands.
+    public var position: SyncPosition
+
+    public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition) {
+        self.replica = replica
+        self.counter = counter
+        self.schemaVersion = schemaVersion
+        self.position = position
+    }
+}
+
+/// The server's answer to hello.
+public struct HelloResponse: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The server's replica id.
+    public var server: String
+    /// The server's schema version.
+    public var schemaVersion: Int
+    /// Every change of this replica with a counter up to here has been processed (applied or rejected).
+    public var acknowledged: UInt64
+    /// The cursor to pull from (the replica's own if it belongs to this server, else 0).
+    public var cursor: Int64
+    /// Page limits the server wants.
+    public var pageChanges: Int
+
+    public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int) {
+        self.server = server
+        self.schemaVersion = schemaVersion
+        self.acknowledged = acknowledged
+        self.cursor = cursor
+        self.pageChanges = pageChanges
+    }
+}
+
+/// `POST /v1/sync/push`: a page of changes the server has not acknowledged.
+public struct PushRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The replica pushing.
+    public var replica: String
+    /// Changes in the replica's feed order, in the form of `protocol/merge.md` section 5.
+    public var changes: [JSONValue]
+
+    public init(replica: String, changes: [JSONValue]) {
+        self.replica = replica
+        self.changes = changes
+    }
+}
+
+/// What the server did with one pushed change.
+public struct ChangeResult: Codable, Hashable, Sendable {
+    /// The outcome.
+    public enum Status: String, Codable, Sendable {
+        /// Applied now.
+        case applied
+        /// Already applied before: a no-op.
+        case duplicate
+        /// Refused; `code` and `reason` say why. The replica keeps the change.
+        case rejected
+    }
+
+    /// The change's dot.
+    public var dot: String
+    /// What happened.
+    public var status: Status
+    /// For rejections: a stable code.
+    public var code: String?
+    /// For rejections: a sentence for the user.
+    public var reason: String?
+
+    public init(dot: String, status: Status, code: String? = nil, reason: String? = nil) {
+        self.dot = dot
+        self.status = status
+        self.code = code
+        self.reason = reason
+    }
+}
+
+/// The server's answer to a push page.
+public struct PushResponse: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// One result per pushed change, in order.
+    public var results: [ChangeResult]
+    /// The replica's changes up to this counter are processed.
+    public var acknowledged: UInt64
+
+    public init(results: [ChangeResult], acknowledged: UInt64) {
+        self.results = results
+        self.acknowledged = acknowledged
+    }
+}
+
+/// `POST /v1/sync/pull`: the next page after a cursor.
+public struct PullRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The replica pulling (its own changes are not sent back).
+    public var replica: String
+    /// Pull what comes after this server feed position.
+    public var cursor: Int64
+    /// At most this many changes.
+    public var limit: Int
+
+    public init(replica: String, cursor: Int64, limit: Int) {
+        self.replica = replica
+        self.cursor = cursor
+        self.limit = limit
+    }
+}
+
+/// A page of changes and the cursor to commit with it.
+public struct PullResponse: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// Changes in the server's feed order.
+    public var changes: [JSONValue]
+    /// The cursor after this page (commit it in the same transaction as the changes).
+    public var cursor: Int64
+    /// Whether more pages follow.
+    public var more: Bool
+    /// How many changes remain after this page (for progress), when known.
+    public var remaining: Int?
+
+    public init(changes: [JSONValue], cursor: Int64, more: Bool, remaining: Int?) {
+        self.changes = changes
+        self.cursor = cursor
+        self.more = more
+        self.remaining = remaining
+    }
+}
+
+/// Every error the server returns: a stable code, a sentence, and details per change where useful.
+public struct WireError: Codable, Error, Hashable, Sendable, CustomStringConvertible {
+    /// The error body.
+    public struct Body: Codable, Hashable, Sendable {
+        /// Stable code, for programs (`unsupported-protocol`, `malformed-request`, `unauthorized`, ...).
+        public var code: String
+        /// A sentence for people that says what to do.
+        public var message: String
+        /// Further detail, such as the index of a bad change.
+        public var details: [String]?
+    }
+
+    public var `protocol` = ProtocolVersion.current
+    /// The error.
+    public var error: Body
+
+    public init(code: String, message: String, details: [String]? = nil) {
+        error = Body(code: code, message: message, details: details)
+    }
+
+    public var description: String { error.message }
+}

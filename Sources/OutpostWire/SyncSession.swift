@@ -1,0 +1,149 @@
+import OutpostCore
+
+/// Counts for progress and for the final summary.
+public struct SyncProgress: Hashable, Sendable {
+    /// Changes sent and acknowledged.
+    public var pushed = 0
+    /// Changes the server refused (kept locally, with reasons).
+    public var rejected = 0
+    /// Changes received and applied.
+    public var pulled = 0
+    /// Bytes sent and received on the wire (after compression).
+    public var bytesUp = 0, bytesDown = 0
+    /// Changes still to push, and to pull when the server says.
+    public var pushRemaining = 0
+    public var pullRemaining: Int?
+
+    public init() {}
+}
+
+/// One sync session as a state machine with no I/O: hello, then push pages until the server
+/// has acknowledged every local change, then pull pages until there are no more.
+///
+/// The driver (the client engine, or a test) performs each returned ``Action`` and feeds the
+/// outcome back. Every page is committed by the driver before the machine moves on, so a
+/// session cut at any point resumes from the last committed page.
+public struct SyncSession: Sendable {
+    /// What the driver must do next.
+    public enum Action: Sendable {
+        /// Send this hello.
+        case sendHello(HelloRequest)
+        /// Load up to `limit` local changes with counters above `after` (in feed order) and call ``pushPageLoaded(_:)``.
+        case loadPushPage(after: UInt64, limit: Int)
+        /// Send this push page.
+        case sendPush(PushRequest)
+        /// Record the server's results for the page just pushed (rejections are kept locally), then call ``pushRecorded()``.
+        case recordPush(PushResponse)
+        /// Send this pull request.
+        case sendPull(PullRequest)
+        /// Apply the page and commit its cursor in one transaction, then call ``pullCommitted()``.
+        case commitPull(PullResponse)
+        /// Done.
+        case finished(SyncProgress)
+    }
+
+    /// Where the session is.
+    public enum State: Equatable, Sendable {
+        case idle, greeting, loadingPush, pushing, recordingPush, pulling, committingPull, done
+    }
+
+    /// Why the session cannot go on.
+    public enum Failure: Error, Equatable, Sendable {
+        /// The driver called a step that does not follow from the current state.
+        case unexpected(String)
+    }
+
+    public private(set) var state: State = .idle
+    public private(set) var progress = SyncProgress()
+    private let replica: String
+    private let hello: HelloRequest
+    private var acknowledged: UInt64 = 0
+    private var cursor: Int64 = 0
+    private var pageSize = WireLimits.pageChanges
+    private var lastPushedCounter: UInt64 = 0
+
+    /// Creates a session for a replica whose counter and position are known.
+    public init(hello: HelloRequest, pendingLocalChanges: Int) {
+        self.hello = hello
+        self.replica = hello.replica
+        self.cursor = hello.position.cursor
+        progress.pushRemaining = pendingLocalChanges
+    }
+
+    /// Starts the session.
+    public mutating func start() throws(Failure) -> Action {
+        guard state == .idle else { throw .unexpected("start in \(state)") }
+        state = .greeting
+        return .sendHello(hello)
+    }
+
+    /// The server answered hello.
+    public mutating func received(_ response: HelloResponse) throws(Failure) -> Action {
+        guard state == .greeting else { throw .unexpected("hello response in \(state)") }
+        acknowledged = response.acknowledged
+        cursor = response.cursor
+        pageSize = max(1, min(response.pageChanges, WireLimits.pageChanges))
+        state = .loadingPush
+        return .loadPushPage(after: acknowledged, limit: pageSize)
+    }
+
+    /// The driver loaded a page of local changes (empty when everything is acknowledged).
+    public mutating func pushPageLoaded(_ changes: [Change]) throws(Failure) -> Action {
+        guard state == .loadingPush else { throw .unexpected("push page in \(state)") }
+        if changes.isEmpty {
+            state = .pulling
+            return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
+        }
+        lastPushedCounter = changes.map(\.dot.counter).max() ?? acknowledged
+        state = .pushing
+        return .sendPush(PushRequest(replica: replica, changes: changes.map(\.json)))
+    }
+
+    /// The server answered a push page.
+    public mutating func received(_ response: PushResponse) throws(Failure) -> Action {
+        guard state == .pushing else { throw .unexpected("push response in \(state)") }
+        guard response.acknowledged >= acknowledged else { throw .unexpected("acknowledgement went back") }
+        progress.pushed += response.results.filter { $0.status != .rejected }.count
+        progress.rejected += response.results.filter { $0.status == .rejected }.count
+        progress.pushRemaining = max(0, progress.pushRemaining - response.results.count)
+        // A server that acknowledged less than it was sent would make us resend forever.
+        acknowledged = max(response.acknowledged, lastPushedCounter)
+        state = .recordingPush
+        return .recordPush(response)
+    }
+
+    /// The driver recorded the push results.
+    public mutating func pushRecorded() throws(Failure) -> Action {
+        guard state == .recordingPush else { throw .unexpected("push recorded in \(state)") }
+        state = .loadingPush
+        return .loadPushPage(after: acknowledged, limit: pageSize)
+    }
+
+    /// The server answered a pull request.
+    public mutating func received(_ response: PullResponse) throws(Failure) -> Action {
+        guard state == .pulling else { throw .unexpected("pull response in \(state)") }
+        guard response.cursor >= cursor else { throw .unexpected("cursor went back") }
+        state = .committingPull
+        return .commitPull(response)
+    }
+
+    /// The driver applied and committed the page.
+    public mutating func pullCommitted(_ response: PullResponse) throws(Failure) -> Action {
+        guard state == .committingPull else { throw .unexpected("pull committed in \(state)") }
+        progress.pulled += response.changes.count
+        progress.pullRemaining = response.remaining
+        cursor = response.cursor
+        if response.more {
+            state = .pulling
+            return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
+        }
+        state = .done
+        return .finished(progress)
+    }
+
+    /// Adds bytes seen on the wire, for progress.
+    public mutating func countBytes(up: Int, down: Int) {
+        progress.bytesUp += up
+        progress.bytesDown += down
+    }
+}
