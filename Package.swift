@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "OutpostStore", targets: ["OutpostStore"]),
         .executable(name: "outpost", targets: ["outpost"]),
         .executable(name: "outpost-bench", targets: ["outpost-bench"]),
+        .executable(name: "outpost-server", targets: ["outpost-server"]),
+        .executable(name: "outpost-admin", targets: ["outpost-admin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -55,7 +57,7 @@ let package = Package(
         .target(
             name: "OutpostClient",
             dependencies: [
-                "OutpostCore", "OutpostStore", "OutpostWire",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +68,27 @@ let package = Package(
         .target(
             name: "OutpostCLI",
             dependencies: [
-                "OutpostCore", "OutpostSchema", "OutpostStore",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostClient", "OutpostServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "outpost-server",
+            dependencies: [
+                "OutpostServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "outpost-admin",
+            dependencies: [
+                "OutpostClient", "OutpostServer", "OutpostWire", "OutpostCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

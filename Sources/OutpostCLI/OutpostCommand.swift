@@ -5,7 +5,7 @@ import OutpostSchema
 import OutpostStore
 
 /// `outpost`: the rep's command line over the local replica.
-public struct OutpostCommand: ParsableCommand {
+public struct OutpostCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "outpost",
         abstract: "Work with your local Outpost CRM replica, online or not.",
@@ -14,7 +14,9 @@ public struct OutpostCommand: ParsableCommand {
             then ~/.outpost; choose another with --replica DIR (before the command).
 
             Examples:
-              outpost init --user aigerim
+              outpost demo
+              outpost enroll --server http://hq.example.kz:7420 --code 7K3M-9QXW-2HDA
+              outpost sync
               outpost add accounts name="ТОО Алтын-Ай" city=Алматы tags=vip,export
               outpost edit deals 0190c2a4-... stage=proposal amount=1250000 currency=KZT
               outpost list deals --where stage=proposal --json
@@ -22,7 +24,7 @@ public struct OutpostCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            InitCommand.self, AddCommand.self, EditCommand.self, DeleteCommand.self, ListCommand.self, ShowCommand.self,
+            EnrollCommand.self, SyncCommand.self, DemoCommand.self, InitCommand.self, AddCommand.self, EditCommand.self, DeleteCommand.self, ListCommand.self, ShowCommand.self,
             HistoryCommand.self, TasksCommand.self, ImportCommand.self, ExportCommand.self, StatusCommand.self,
             SchemaCommand.self, ApplyFileCommand.self,
         ]
@@ -61,4 +63,23 @@ struct CLIError: Error, CustomStringConvertible {
 struct JSONOption: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON document on stdout and nothing else.")
     var json = false
+}
+
+extension OutpostCommand {
+    /// Parses the command line and runs the chosen command, async ones included.
+    ///
+    /// Called from the executable's `main.swift`; `main()` there would pick ArgumentParser's
+    /// synchronous entry point, which refuses async commands.
+    public static func runFromCommandLine() async {
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -10,6 +10,13 @@ public struct UserInfo: Codable, Hashable, Sendable {
     public var role: String
     /// The scope expression (enforced by a later version; stored now).
     public var scope: String
+
+    /// Creates a user description.
+    public init(name: String, role: String, scope: String) {
+        self.name = name
+        self.role = role
+        self.scope = scope
+    }
 }
 
 /// An enrolled device.

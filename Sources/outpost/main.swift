@@ -1,4 +1,3 @@
-import ArgumentParser
 import OutpostCLI
 
-OutpostCommand.main()
+await OutpostCommand.runFromCommandLine()

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import OutpostClient
+import OutpostCore
+import OutpostServer
+import OutpostWire
+
+/// `outpost-admin`: users, devices and (later) conflicts, over a server's admin API.
+@main
+struct OutpostAdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outpost-admin",
+        abstract: "Administer an Outpost server: users, devices.",
+        discussion: """
+            The server and token default to $OUTPOST_SERVER and $OUTPOST_TOKEN.
+
+            Examples:
+              outpost-admin --server http://127.0.0.1:7420 --token $T users add aigerim --role rep --scope "owner=aigerim"
+              outpost-admin devices enroll aigerim
+              outpost-admin devices list --json
+            """,
+        subcommands: [Users.self, Devices.self]
+    )
+
+    @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String?
+    @Option(help: ArgumentHelp("An admin token (from `outpost-server token`).", valueName: "T")) var token: String?
+
+    func transport() throws -> SyncTransport {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = server ?? env["OUTPOST_SERVER"] else { throw ValidationError("Give the server with --server URL or $OUTPOST_SERVER.") }
+        guard let token = token ?? env["OUTPOST_TOKEN"] else { throw ValidationError("Give an admin token with --token T or $OUTPOST_TOKEN (create one with `outpost-server token --data DIR`).") }
+        return SyncTransport(baseURL: url, token: token)
+    }
+}
+
+/// Prints as JSON or as text, and turns transport errors into one sentence.
+func perform<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let error as TransportError {
+        throw AdminError(description: error.description)
+    }
+}
+
+struct AdminError: Error, CustomStringConvertible {
+    let description: String
+}
+
+struct JSONFlag: ParsableArguments {
+    @Flag(help: "Print one JSON document on stdout and nothing else.") var json = false
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "users", abstract: "Add and list users.", subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Add a user with a role and a scope.",
+            discussion: "Example:\n  outpost-admin users add aigerim --role rep --scope \"branch=almaty\"")
+        @ParentCommand var root: OutpostAdminCommand
+        @Argument(help: "The user's name.") var name: String
+        @Option(help: "rep, manager or admin.") var role: String
+        @Option(help: "The scope expression (for example all, owner=aigerim, branch=almaty).") var scope: String
+        @OptionGroup var output: JSONFlag
+
+        func run() async throws {
+            let transport = try root.transport()
+            let user = try await perform {
+                try await transport.post("/v1/admin/users", AdminUserRequest(name: name, role: role, scope: scope), as: UserInfo.self).0
+            }
+            if output.json { try printJSON(user) } else { print("Added \(user.name) (\(user.role), scope \(user.scope)).") }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List users.", discussion: "Example:\n  outpost-admin users list --json")
+        @ParentCommand var root: OutpostAdminCommand
+        @OptionGroup var output: JSONFlag
+
+        func run() async throws {
+            let transport = try root.transport()
+            let users = try await perform { try await transport.get("/v1/admin/users", as: [UserInfo].self) }
+            if output.json { try printJSON(users); return }
+            for u in users { print("\(u.name)  \(u.role)  \(u.scope)") }
+        }
+    }
+}
+
+struct Devices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "devices", abstract: "Enroll and list devices.", subcommands: [Enroll.self, List.self])
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "enroll", abstract: "Print a one-time enrollment code for a user's new device (its only stdout line).",
+            discussion: "Example:\n  outpost-admin devices enroll aigerim")
+        @ParentCommand var root: OutpostAdminCommand
+        @Argument(help: "The user.") var user: String
+        @OptionGroup var output: JSONFlag
+
+        func run() async throws {
+            let transport = try root.transport()
+            let answer = try await perform { try await transport.post("/v1/admin/devices", AdminEnrollRequest(user: user), as: [String: String].self).0 }
+            guard let code = answer["code"] else { throw AdminError(description: "The server did not return a code.") }
+            if output.json { try printJSON(["code": code]) } else { print(code) }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List enrolled devices.", discussion: "Example:\n  outpost-admin devices list")
+        @ParentCommand var root: OutpostAdminCommand
+        @OptionGroup var output: JSONFlag
+
+        func run() async throws {
+            let transport = try root.transport()
+            let devices = try await perform { try await transport.get("/v1/admin/devices", as: [DeviceInfo].self) }
+            if output.json { try printJSON(devices); return }
+            if devices.isEmpty { print("No devices enrolled."); return }
+            for d in devices {
+                print("\(d.id)  \(d.user)  \(d.name)  replica \(d.replica)  enrolled \(d.enrolledAt)  last sync \(d.lastSeen ?? "never")\(d.revoked ? "  REVOKED" : "")")
+            }
+        }
+    }
+}
