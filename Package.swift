@@ -120,6 +120,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "OutpostSyncTests",
+            dependencies: [
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostServer", "OutpostClient", "OutpostTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "OutpostCLITests",
             dependencies: ["outpost", "OutpostCLI", "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict

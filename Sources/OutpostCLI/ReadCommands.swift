@@ -177,6 +177,10 @@ struct StatusCommand: ParsableCommand {
         let conflicts = try replica.conflicts().count
         let orphans = try replica.orphans()
         let rejected = try replica.rejections()
+        let serverURL = try replica.setting("server.url")
+        let lastSync = try replica.setting("sync.last_success")
+        let acknowledged = UInt64(try replica.setting("sync.acknowledged") ?? "0") ?? 0
+        let pending = try replica.localChangeCount(after: acknowledged)
         if output.json {
             Output.printJSON(.object([
                 "replica": .string(replica.replicaID.rawValue), "user": .string(replica.author.user),
@@ -184,19 +188,25 @@ struct StatusCommand: ParsableCommand {
                 "folder": .string(root.replicaFolder), "records": .object(counts),
                 "local_changes": .int(Int64(local)), "changes": .int(Int64(feed.count)),
                 "conflicts": .int(Int64(conflicts)), "orphans": .int(Int64(orphans.count)),
-                "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "code": .string($0.code), "reason": .string($0.reason)]) }),
-                "server": .null,
+                "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "collection": .string($0.collection), "record": .string($0.recordID), "code": .string($0.code), "reason": .string($0.reason)]) }),
+                "server": serverURL.map { .string($0) } ?? .null, "last_sync": lastSync.map { .string($0) } ?? .null,
+                "pending": .int(Int64(pending)),
             ]))
             return
         }
         print("Replica \(replica.replicaID) (\(replica.role.rawValue)) of \(replica.author.user)@\(replica.author.device) in \(root.replicaFolder)")
-        print("Server: not enrolled (sync arrives with enrollment)")
+        if let serverURL {
+            print("Server: \(serverURL); last successful sync: \(lastSync ?? "never")")
+            print("Pending local changes (not yet acknowledged by the server): \(pending)")
+        } else {
+            print("Server: not enrolled (`outpost enroll --server URL --code CODE`)")
+        }
         print("Records: " + replica.schema.collections.map { "\($0.name) \(counts[$0.name]!.canonicalText)" }.joined(separator: ", "))
         print("Changes: \(local) made here, \(feed.count - local) received")
         print("Conflicts waiting for an admin: \(conflicts)")
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
         if !rejected.isEmpty {
-            print("Rejected changes (kept, not applied): \(rejected.count)")
+            print("Rejected changes (kept here; an admin or you must act): \(rejected.count)")
             for r in rejected { print("  \(r.collection) \(r.recordID) [\(r.dot)]: \(r.reason)") }
         }
     }

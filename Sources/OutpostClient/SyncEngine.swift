@@ -64,8 +64,8 @@ public struct SyncEngine: Sendable {
                     try replica.setSettings([ClientSettings.serverID: response.server])
                 }
                 action = try session.received(response)
-            case .loadPushPage(let after, let limit):
-                action = try session.pushPageLoaded(try replica.localChanges(after: after, limit: limit))
+            case .loadPushPage(let after, let through, let limit):
+                action = try session.pushPageLoaded(try replica.localChanges(after: after, through: through, limit: limit))
             case .sendPush(let request):
                 let (response, up, down) = try await call("/v1/sync/push", request, PushResponse.self)
                 session.countBytes(up: up, down: down)

@@ -23,11 +23,11 @@ extension Replica {
         try read { db in try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0 }
     }
 
-    /// Changes made here with counters above `after`, in counter order.
-    public func localChanges(after counter: UInt64, limit: Int) throws -> [Change] {
+    /// Changes made here with counters above `after` (and at most `through`), in counter order.
+    public func localChanges(after counter: UInt64, through: UInt64 = .max, limit: Int) throws -> [Change] {
         try read { db in
-            try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?",
-                              arguments: [replicaID.rawValue, counter, limit]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
+            try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter > ? AND counter <= ? ORDER BY counter LIMIT ?",
+                              arguments: [replicaID.rawValue, counter, Int64(clamping: through), limit]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
         }
     }
 

@@ -28,8 +28,9 @@ public struct SyncSession: Sendable {
     public enum Action: Sendable {
         /// Send this hello.
         case sendHello(HelloRequest)
-        /// Load up to `limit` local changes with counters above `after` (in feed order) and call ``pushPageLoaded(_:)``.
-        case loadPushPage(after: UInt64, limit: Int)
+        /// Load up to `limit` local changes with counters above `after` and at most `through` (the
+        /// counter declared in hello: later changes wait for the next sync), then call ``pushPageLoaded(_:)``.
+        case loadPushPage(after: UInt64, through: UInt64, limit: Int)
         /// Send this push page.
         case sendPush(PushRequest)
         /// Record the server's results for the page just pushed (rejections are kept locally), then call ``pushRecorded()``.
@@ -84,7 +85,7 @@ public struct SyncSession: Sendable {
         cursor = response.cursor
         pageSize = max(1, min(response.pageChanges, WireLimits.pageChanges))
         state = .loadingPush
-        return .loadPushPage(after: acknowledged, limit: pageSize)
+        return .loadPushPage(after: acknowledged, through: hello.counter, limit: pageSize)
     }
 
     /// The driver loaded a page of local changes (empty when everything is acknowledged).
@@ -116,7 +117,7 @@ public struct SyncSession: Sendable {
     public mutating func pushRecorded() throws(Failure) -> Action {
         guard state == .recordingPush else { throw .unexpected("push recorded in \(state)") }
         state = .loadingPush
-        return .loadPushPage(after: acknowledged, limit: pageSize)
+        return .loadPushPage(after: acknowledged, through: hello.counter, limit: pageSize)
     }
 
     /// The server answered a pull request.

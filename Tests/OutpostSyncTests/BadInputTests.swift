@@ -1,0 +1,115 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import OutpostClient
+import OutpostCore
+import OutpostServer
+import OutpostStore
+import OutpostWire
+import Testing
+
+/// Bad input to the server gets a specific error and changes nothing.
+@Suite(.serialized)
+struct BadInputTests {
+    struct Raw {
+        let status: Int
+        let body: String
+    }
+
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton)
+
+    func post(_ url: String, _ body: String, token: String?, headers: [(String, String)] = []) async throws -> Raw {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        let data = try await response.body.collect(upTo: 1 << 24)
+        return Raw(status: Int(response.status.code), body: String(buffer: data))
+    }
+
+    func validChange(_ replica: String, counter: UInt64, collection: String = "deals", field: String = "title", value: FieldValue = .string("ok"),
+                     context extra: [ReplicaID: UInt64] = [:]) throws -> String {
+        var change = try RecordState().write([.set(field, value)],
+                                             stamp: WriteStamp(dot: Dot(try ReplicaID(replica), counter), hlc: HLCTimestamp(wallMillis: UInt64(Date().timeIntervalSince1970 * 1000)), author: Author(user: "u", device: "d")),
+                                             rules: CollectionRules(collection: collection, fields: [field: .lww]), recordID: "0190a000-0000-7000-8000-00000000beef")
+        if !extra.isEmpty {
+            var presence = change.presence.context
+            for (r, n) in extra { presence.record(Dot(r, n)) }
+            let p = try FieldState(entries: Array(change.presence.entries.values), context: presence)
+            change = try Change(collection: change.collection, recordID: change.recordID, dot: change.dot, hlc: change.hlc, author: change.author, fields: change.fields, presence: p)
+        }
+        return change.json.canonicalText
+    }
+
+    @Test func everyBadInputIsNamedAndChangesNothing() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let replica = try await server.enroll(folder, user: "aigerim")
+        let token = try replica.setting(ClientSettings.token)!
+        let url = server.url
+        let hello = #"{"protocol":1,"replica":"r-aigerim","counter":5,"schemaVersion":1,"position":{"cursor":0,"seen":{}}}"#
+        #expect(try await post(url + "/v1/sync/hello", hello, token: token).status == 200)
+        let feedBefore = try server.storage.replica.feed(after: 0).count
+
+        func expectError(_ path: String, _ body: String, token: String?, status: Int, code: String, mentions: String? = nil,
+                         headers: [(String, String)] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let r = try await post(url + path, body, token: token, headers: headers)
+            #expect(r.status == status, "\(path): \(r.body)", sourceLocation: sourceLocation)
+            #expect(r.body.contains("\"code\":\"\(code)\""), "\(r.body)", sourceLocation: sourceLocation)
+            if let mentions { #expect(r.body.contains(mentions), "\(r.body)", sourceLocation: sourceLocation) }
+        }
+        try await expectError("/v1/sync/push", "{not json", token: token, status: 400, code: "malformed-request")
+        try await expectError("/v1/sync/push", #"{"protocol":2,"replica":"r-aigerim","changes":[]}"#, token: token, status: 400, code: "unsupported-protocol", mentions: "protocol 2; this server speaks 1 to 1")
+        try await expectError("/v1/sync/push", #"{"replica":"r-aigerim","changes":[]}"#, token: token, status: 400, code: "missing-protocol")
+        try await expectError("/v1/sync/push", #"{"protocol":1,"replica":"r-aigerim","changes":[{"c":"deals"}]}"#, token: token, status: 400, code: "malformed-change")
+        try await expectError("/v1/sync/push", #"{"protocol":1,"replica":"r-aigerim","changes":[]}"#, token: nil, status: 401, code: "unauthorized")
+        try await expectError("/v1/sync/push", #"{"protocol":1,"replica":"r-aigerim","changes":[]}"#, token: "opd_forged", status: 401, code: "unauthorized")
+        let huge = #"{"protocol":1,"replica":"r-aigerim","changes":[],"pad":""# + String(repeating: "x", count: WireLimits.maxBodyBytes) + #""}"#
+        try await expectError("/v1/sync/push", huge, token: token, status: 413, code: "body-too-large")
+        try await expectError("/v1/sync/push", String(repeating: "x", count: 100), token: token, status: 413, code: "body-too-large", headers: [("Content-Encoding", "gzip")])
+
+        // Per-change refusals: the rest of the page would still apply; these change nothing.
+        func pushOne(_ change: String) async throws -> ChangeResult {
+            let r = try await post(url + "/v1/sync/push", #"{"protocol":1,"replica":"r-aigerim","changes":["# + change + "]}", token: token)
+            #expect(r.status == 200, "\(r.body)")
+            return try JSONDecoder().decode(PushResponse.self, from: Data(r.body.utf8)).results[0]
+        }
+        let unknown = try await pushOne(validChange("r-aigerim", counter: 1, collection: "spaceships", field: "name"))
+        #expect(unknown.status == .rejected && unknown.code == "unknown-collection")
+        let wrongType = try await pushOne(validChange("r-aigerim", counter: 2, field: "probability", value: .string("very likely")))
+        #expect(wrongType.status == .rejected && wrongType.code == "wrong-type")
+        let ahead = try await pushOne(validChange("r-aigerim", counter: 1_000_000))
+        #expect(ahead.status == .rejected && ahead.code == "forged-dot")
+        let poisoned = try await pushOne(validChange("r-aigerim", counter: 3, context: [try ReplicaID("r-victim"): 999_999_999]))
+        #expect(poisoned.status == .rejected && poisoned.code == "forged-dot")
+        let foreign = try await pushOne(validChange("r-someone-else", counter: 1))
+        #expect(foreign.status == .rejected && foreign.code == "foreign-origin")
+
+        #expect(try server.storage.replica.feed(after: 0).count == feedBefore)
+        #expect(try server.storage.replica.query("deals").isEmpty)
+        try await server.stop()
+    }
+
+    @Test func aRepeatedPushChangesNothing() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let replica = try await server.enroll(folder, user: "aigerim")
+        for n in 0..<5 { _ = try replica.insert("tasks", ["title": .string("T\(n)")]) }
+        let transport = SyncTransport(baseURL: server.url, token: try replica.setting(ClientSettings.token))
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: try replica.counter(), schemaVersion: 1, position: .start), as: HelloResponse.self)
+        let page = PushRequest(replica: "r-aigerim", changes: try replica.localChanges(after: 0, limit: 100).map(\.json))
+        let first = try await transport.post("/v1/sync/push", page, as: PushResponse.self).0
+        let before = try server.storage.replica.feed(after: 0).count
+        let stateBefore = try snapshot(server.storage.replica)
+        let second = try await transport.post("/v1/sync/push", page, as: PushResponse.self).0
+        #expect(first.results.allSatisfy { $0.status == .applied })
+        #expect(second.results.allSatisfy { $0.status == .duplicate })
+        #expect(second.acknowledged == 5)
+        #expect(try server.storage.replica.feed(after: 0).count == before)
+        #expect(try snapshot(server.storage.replica) == stateBefore)
+        try await server.stop()
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import OutpostClient
+import OutpostCore
+import OutpostSchema
+import OutpostServer
+import OutpostStore
+import OutpostWire
+import ServiceLifecycle
+
+/// A temporary folder removed when the test ends.
+final class TempFolder: @unchecked Sendable {
+    let url: URL
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-sync-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
+/// A real outpost-server on 127.0.0.1 with an ephemeral port, in this process.
+final class TestServer: @unchecked Sendable {
+    let storage: SQLiteServerStorage
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    static func start(_ folder: TempFolder) async throws -> TestServer {
+        let storage = try SQLiteServerStorage(directory: folder.path("hq"))
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .error
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger) { continuation.yield($0) }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = stream.makeAsyncIterator()
+        let port = await iterator.next()!
+        return TestServer(storage: storage, group: group, task: task, port: port)
+    }
+
+    private init(storage: SQLiteServerStorage, group: ServiceGroup, task: Task<Void, any Error>, port: Int) {
+        self.storage = storage
+        self.group = group
+        self.task = task
+        self.port = port
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    /// Adds a user and enrolls a new replica for them over HTTP; returns the replica.
+    func enroll(_ folder: TempFolder, user: String, url: String? = nil) async throws -> Replica {
+        if (try storage.users()).allSatisfy({ $0.name != user }) {
+            try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
+        }
+        let code = try storage.createEnrollmentCode(user: user)
+        let id = "r-\(user)"
+        let answer = try await Enrollment.enroll(serverURL: self.url, code: code, device: "\(user)-laptop", replicaID: id)
+        try FileManager.default.createDirectory(atPath: folder.path(user), withIntermediateDirectories: true)
+        let replica = try Replica.create(at: folder.path("\(user)/replica.sqlite"), schema: try Schema(json: Data(answer.schema.utf8)),
+                                         options: ReplicaOptions(user: user, device: "\(user)-laptop", replicaID: try ReplicaID(id)))
+        try replica.setSettings([ClientSettings.serverURL: url ?? self.url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
+        return replica
+    }
+}
+
+func s(_ text: String) -> FieldValue { .string(text) }
+
+/// Every collection's plain rows, for comparing replicas.
+func snapshot(_ r: Replica) throws -> [String: [RecordView]] {
+    var result: [String: [RecordView]] = [:]
+    for c in r.schema.collections { result[c.name] = try r.query(c.name) }
+    return result
+}
