@@ -131,7 +131,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OutpostCLITests",
-            dependencies: ["outpost", "OutpostCLI", "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["outpost", "outpost-server", "outpost-admin", "OutpostCLI", "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OutpostCore
 import OutpostSchema
 import OutpostStore
@@ -71,6 +72,12 @@ extension OutpostCommand {
     /// Called from the executable's `main.swift`; `main()` there would pick ArgumentParser's
     /// synchronous entry point, which refuses async commands.
     public static func runFromCommandLine() async {
+        // Diagnostics go to stderr, so that stdout holds only what a command prints (and --json stays pure).
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["OUTPOST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            return handler
+        }
         do {
             var command = try await asyncParseAsRoot(nil)
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -24,7 +24,7 @@ public struct SyncEngine: Sendable {
     let replica: Replica
     let transport: SyncTransport
     /// Attempts per request before giving up (transport failures only).
-    public var attempts = 6
+    public var attempts = 4
     /// The first retry delay; each retry doubles it.
     public var initialBackoff: Duration = .milliseconds(200)
     let logger: Logger

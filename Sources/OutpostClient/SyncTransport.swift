@@ -25,7 +25,7 @@ public struct SyncTransport: Sendable {
     /// One client for the process. Automatic decompression is off (unlike `HTTPClient.shared`),
     /// so bytes on the wire are counted as sent and the inflation limit is ours.
     static let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)), decompression: .disabled))
+                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3)), decompression: .disabled))
 
     /// The server's base URL (`http://127.0.0.1:7420`).
     public let baseURL: String

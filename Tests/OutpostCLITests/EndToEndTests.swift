@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// The three programs as real processes: a server, the admin tool and two reps' `outpost`.
+@Suite(.serialized)
+struct EndToEndTests {
+    static func binary(_ name: String) -> URL { CLI.productsDirectory.appendingPathComponent(name) }
+
+    /// Runs a program to completion.
+    func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+        let p = Process()
+        p.executableURL = Self.binary(name)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Starts `outpost-server` on a free port and returns it with its URL.
+    func startServer(_ data: String) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = Self.binary("outpost-server")
+        p.arguments = ["--data", data, "--listen", "127.0.0.1:0", "--log-level", "error"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var seen = ""
+        while !seen.contains("listening on ") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = seen.range(of: "listening on ") else { throw CLIFailure("server did not start: \(seen)") }
+        let url = String(seen[range.upperBound...].prefix { !$0.isWhitespace })
+        return (p, url)
+    }
+
+    struct CLIFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    @Test func serverAdminEnrollSyncAndStatus() throws {
+        let scratch = Scratch()
+        let (server, url) = try startServer(scratch.path("hq"))
+        defer { if server.isRunning { server.terminate() } }
+        let token = try run("outpost-server", ["token", "--data", scratch.path("hq")]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.hasPrefix("opa_"))
+        let admin = ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": token]
+        #expect(try run("outpost-admin", ["users", "add", "aigerim", "--role", "rep", "--scope", "branch=almaty"], environment: admin).status == 0)
+        #expect(try run("outpost-admin", ["users", "add", "bolor", "--role", "rep", "--scope", "all"], environment: admin).status == 0)
+        let badRole = try run("outpost-admin", ["users", "add", "x", "--role", "king", "--scope", "all"], environment: admin)
+        #expect(badRole.status != 0 && badRole.stderr.contains("Role must be rep, manager or admin"))
+        let forged = try run("outpost-admin", ["devices", "list"], environment: ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": "opa_forged"])
+        #expect(forged.status != 0 && forged.stderr.contains("admin token is required"))
+
+        let codeJSON = try run("outpost-admin", ["devices", "enroll", "aigerim", "--json"], environment: admin).stdout
+        let code = (try JSONSerialization.jsonObject(with: Data(codeJSON.utf8)) as! [String: String])["code"]!
+        let bolorCode = try run("outpost-admin", ["devices", "enroll", "bolor"], environment: admin).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let a = scratch.cli("aigerim"), b = scratch.cli("bolor")
+        _ = try a.ok(["enroll", "--server", url, "--code", code, "--device", "aigerim-laptop"])
+        _ = try b.ok(["enroll", "--server", url, "--code", bolorCode, "--device", "bolor-laptop"])
+        let reused = try scratch.cli("thief").run(["enroll", "--server", url, "--code", code])
+        #expect(reused.status != 0 && reused.stderr.contains("unknown, used or expired"))
+
+        let account = try a.ok(["add", "accounts", "name=Тумэн ХХК", "city=Улаанбаатар"])
+        let deal = try a.ok(["add", "deals", "account_id=\(account)", "title=Fleet", "stage=lead"])
+        let summary = try JSONSerialization.jsonObject(with: Data(try a.ok(["sync", "--json"]).utf8)) as! [String: Any]
+        #expect(summary["pushed"] as? Int == 2)
+        _ = try b.ok(["sync"])
+        _ = try b.ok(["edit", "deals", deal, "stage=won"])
+        _ = try a.ok(["edit", "deals", deal, "stage=lost"])
+        _ = try b.ok(["sync"])
+        _ = try a.ok(["sync"])
+        _ = try b.ok(["sync"])
+        let shownA = try a.ok(["show", "deals", deal, "--json"]), shownB = try b.ok(["show", "deals", deal, "--json"])
+        #expect(shownA == shownB)
+        #expect(shownA.contains("concurrent-values"))
+        let status = try JSONSerialization.jsonObject(with: Data(try a.ok(["status", "--json"]).utf8)) as! [String: Any]
+        #expect(status["server"] as? String == url)
+        #expect(status["pending"] as? Int == 0)
+        #expect(status["conflicts"] as? Int == 1)
+        #expect(status["last_sync"] is String)
+        let devices = try run("outpost-admin", ["devices", "list", "--json"], environment: admin).stdout
+        #expect(devices.contains("aigerim-laptop") && devices.contains("bolor-laptop"))
+
+        // SIGTERM stops the server gracefully; a sync then says the server is unreachable and keeps the change.
+        server.terminate()
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+        _ = try a.ok(["edit", "deals", deal, "probability=10"])
+        let offline = try a.run(["sync"])
+        #expect(offline.status != 0 && offline.stderr.contains("Cannot reach the server"))
+        let after = try JSONSerialization.jsonObject(with: Data(try a.ok(["status", "--json"]).utf8)) as! [String: Any]
+        #expect(after["pending"] as? Int == 1)
+    }
+
+    @Test func demoRunsAndConverges() throws {
+        let r = try run("outpost", ["demo"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("All three replicas hold identical records."))
+        #expect(r.stdout.contains("conflict"))
+        #expect(r.stdout.contains("probable duplicate"))
+    }
+}
