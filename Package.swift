@@ -97,9 +97,11 @@ let package = Package(
         .executableTarget(
             name: "outpost-bench",
             dependencies: [
-                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", "OutpostServer", "OutpostClient", "OutpostWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

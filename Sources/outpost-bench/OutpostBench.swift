@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `outpost-bench`: Outpost's benchmarks, one subcommand per measure. Run on a release build.
 @main
-struct OutpostBench: ParsableCommand {
+struct OutpostBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost-bench",
         abstract: "Measure Outpost's speed. Build with -c release for figures worth recording.",
@@ -14,7 +14,7 @@ struct OutpostBench: ParsableCommand {
               swift run -c release outpost-bench merge
               swift run -c release outpost-bench merge --json --records 2000
             """,
-        subcommands: [MergeBenchmark.self, ApplyBenchmark.self, LocalWriteBenchmark.self, MetadataBenchmark.self]
+        subcommands: [MergeBenchmark.self, ApplyBenchmark.self, LocalWriteBenchmark.self, MetadataBenchmark.self, TripBenchmark.self, WireBenchmark.self, BootstrapBenchmark.self]
     )
 }
 

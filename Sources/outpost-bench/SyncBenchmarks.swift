@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OutpostClient
+import OutpostCore
+import OutpostSchema
+import OutpostServer
+import OutpostStore
+import OutpostTestSupport
+import OutpostWire
+import ServiceLifecycle
+
+/// A head office running in this process on 127.0.0.1 with an ephemeral port.
+struct BenchServer {
+    let storage: SQLiteServerStorage
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    let url: String
+
+    static func start(_ directory: String) async throws -> BenchServer {
+        let storage = try SQLiteServerStorage(directory: directory)
+        var logger = Logger(label: "bench-server")
+        logger.logLevel = .error
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger) { continuation.yield($0) }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var it = stream.makeAsyncIterator()
+        let port = await it.next()!
+        return BenchServer(storage: storage, group: group, task: task, url: "http://127.0.0.1:\(port)")
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    /// Enrolls a new replica in `directory` for a fresh user.
+    func enroll(_ directory: String, user: String) async throws -> Replica {
+        try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
+        let code = try storage.createEnrollmentCode(user: user)
+        let answer = try await Enrollment.enroll(serverURL: url, code: code, device: "\(user)-laptop", replicaID: "r-\(user)")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let replica = try Replica.create(at: directory + "/replica.sqlite", schema: try Schema(json: Data(answer.schema.utf8)),
+                                         options: ReplicaOptions(user: user, device: "\(user)-laptop", replicaID: try ReplicaID("r-\(user)")))
+        try replica.setSettings([ClientSettings.serverURL: url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
+        return replica
+    }
+}
+
+/// Loads `changes` into a replica in pages of 1,000.
+func preload(_ replica: Replica, _ changes: [Change], origin: String) throws {
+    for start in stride(from: 0, to: changes.count, by: 1_000) {
+        try replica.apply(Array(changes[start..<min(start + 1_000, changes.count)]), from: origin)
+    }
+}
+
+/// Two weeks on the road: `edits` local writes of the CRM mix on an enrolled replica.
+func makeTripEdits(_ replica: Replica, edits: Int) throws -> Int {
+    var fields = 0
+    var accounts: [String] = []
+    var tasks: [String] = []
+    for n in 0..<edits {
+        switch n % 10 {
+        case 0:
+            accounts.append(try replica.insert("accounts", ["name": .string("Клиент в пути \(n)"), "city": .string("Шымкент"), "phone": .string("+7 701 \(n)"), "kind": .string("prospect")]))
+            fields += 4
+        case 1, 2, 3, 4:
+            _ = try replica.insert("activities", ["account_id": .reference(accounts.last!), "kind": .string("visit"), "at": .timestamp(1_795_000_000_000 + Int64(n) * 60_000),
+                                                  "summary": .string("Встреча с закупщиком, обсудили объёмы на 2027"), "duration_min": .integer(30)])
+            fields += 5
+        case 5:
+            tasks.append(try replica.insert("tasks", ["title": .string("Отправить КП \(n)"), "due_at": .timestamp(1_795_100_000_000), "status": .string("open"), "account_id": .reference(accounts.last!)]))
+            fields += 4
+        case 6, 7:
+            try replica.update("accounts", id: accounts.randomElement()!, [.set("phone", .string("+7 702 \(n)"))])
+            fields += 1
+        case 8:
+            try replica.update("tasks", id: tasks.randomElement() ?? tasks[0], [.set("status", .string("done"))])
+            fields += 1
+        default:
+            try replica.update("accounts", id: accounts.randomElement()!, [.add("tags", "hot")])
+            fields += 1
+        }
+    }
+    return fields
+}
+
+func fieldCount(_ changes: [Change]) -> Int { changes.reduce(0) { $0 + $1.fields.count } }
+
+struct TripBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trip",
+        abstract: "A two-week trip: push 2,000 local edits and pull 20,000 remote changes, end to end over HTTP on loopback.",
+        discussion: "seconds is the wall time of the one `sync` that does both; the target is < 2 s.")
+
+    @OptionGroup var options: BenchmarkOptions
+    @Option(help: "Local edits made on the trip.") var edits = 2_000
+    @Option(help: "Remote changes waiting at head office.") var remote = 20_000
+
+    func run() async throws {
+        let folder = BenchFolder()
+        defer { folder.remove() }
+        let server = try await BenchServer.start(folder.path("hq"))
+        let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
+        try await SyncEngine(replica: replica).sync()
+        let others = try CRMWorkload(count: remote, replica: "colleagues")
+        try preload(server.storage.replica, others.changes, origin: "colleagues")
+        let localFields = try makeTripEdits(replica, edits: edits)
+        let clock = ContinuousClock()
+        var summary = SyncProgress()
+        let elapsed = try await clock.measure { summary = try await SyncEngine(replica: replica).sync() }
+        try await server.stop()
+        let fields = localFields + fieldCount(others.changes)
+        Report.print([("seconds", elapsed.seconds), ("pushed", Double(summary.pushed)), ("pulled", Double(summary.pulled)),
+                      ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)),
+                      ("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields))],
+                     json: options.json, title: "trip: \(edits) local edits pushed, \(remote) remote changes pulled")
+    }
+}
+
+struct WireBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wire",
+        abstract: "Bytes on the wire per changed field for the trip (both directions, after compression).",
+        discussion: "A changed field is one field (or field group) a change writes. The target is <= 24.")
+
+    @OptionGroup var options: BenchmarkOptions
+    @Option(help: "Local edits made on the trip.") var edits = 2_000
+    @Option(help: "Remote changes waiting at head office.") var remote = 20_000
+
+    func run() async throws {
+        let folder = BenchFolder()
+        defer { folder.remove() }
+        let server = try await BenchServer.start(folder.path("hq"))
+        let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
+        try await SyncEngine(replica: replica).sync()
+        let others = try CRMWorkload(count: remote, replica: "colleagues")
+        try preload(server.storage.replica, others.changes, origin: "colleagues")
+        _ = try makeTripEdits(replica, edits: edits)
+        let pushedFields = fieldCount(try replica.localChanges(after: 0, limit: .max))
+        let summary = try await SyncEngine(replica: replica).sync()
+        try await server.stop()
+        let fields = pushedFields + fieldCount(others.changes)
+        Report.print([("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields)),
+                      ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)), ("changed_fields", Double(fields))],
+                     json: options.json, title: "wire: bytes per changed field for the trip")
+    }
+}
+
+struct BootstrapBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bootstrap",
+        abstract: "A new replica pulls N records from a head office that runs as its own process.",
+        discussion: """
+            The head office is preloaded by a child process and served by `outpost-server` (from the
+            same build folder) as another child, so client_peak_rss_mb is this process's own peak.
+            Targets for 1,000,000 records: under 30 s and under 150 MB.
+            """)
+
+    @OptionGroup var options: BenchmarkOptions
+    @Option(help: "Records at head office.") var records = 1_000_000
+    @Option(help: ArgumentHelp("Internal: preload DIR with --records records and exit.", visibility: .hidden)) var preloadOnly: String?
+
+    func run() async throws {
+        if let dir = preloadOnly {
+            let storage = try SQLiteServerStorage(directory: dir)
+            let workload = try CRMWorkload(count: records, replica: "colleagues")
+            try preload(storage.replica, workload.changes, origin: "colleagues")
+            try storage.addUser(UserInfo(name: "newcomer", role: "rep", scope: "all"))
+            print(try storage.createEnrollmentCode(user: "newcomer"))
+            return
+        }
+        let folder = BenchFolder()
+        defer { folder.remove() }
+        let me = URL(fileURLWithPath: CommandLine.arguments[0])
+        let pre = Process()
+        pre.executableURL = me
+        pre.arguments = ["bootstrap", "--records", String(records), "--preload-only", folder.path("hq")]
+        let out = Pipe()
+        pre.standardOutput = out
+        try pre.run()
+        let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        pre.waitUntilExit()
+
+        let server = Process()
+        server.executableURL = me.deletingLastPathComponent().appendingPathComponent("outpost-server")
+        server.arguments = ["--data", folder.path("hq"), "--listen", "127.0.0.1:0", "--log-level", "error"]
+        let serverOut = Pipe()
+        server.standardOutput = serverOut
+        try server.run()
+        defer { server.terminate() }
+        var seen = ""
+        while !seen.contains("listening on ") { seen += String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self) }
+        let url = String(seen[seen.range(of: "listening on ")!.upperBound...].prefix { !$0.isWhitespace })
+
+        let answer = try await Enrollment.enroll(serverURL: url, code: code, device: "new-laptop", replicaID: "r-newcomer")
+        try FileManager.default.createDirectory(atPath: folder.path("rep"), withIntermediateDirectories: true)
+        let replica = try Replica.create(at: folder.path("rep/replica.sqlite"), schema: try Schema(json: Data(answer.schema.utf8)),
+                                         options: ReplicaOptions(user: answer.user, device: "new-laptop", replicaID: try ReplicaID("r-newcomer")))
+        try replica.setSettings([ClientSettings.serverURL: url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
+        let clock = ContinuousClock()
+        var summary = SyncProgress()
+        let elapsed = try await clock.measure { summary = try await SyncEngine(replica: replica).sync() }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        Report.print([("records_per_s", Double(summary.pulled) / elapsed.seconds), ("seconds", elapsed.seconds),
+                      ("client_peak_rss_mb", Double(usage.ru_maxrss) / 1024), ("records", Double(summary.pulled)),
+                      ("bytes_down", Double(summary.bytesDown))],
+                     json: options.json, title: "bootstrap: a new replica pulls \(records) records")
+    }
+}
