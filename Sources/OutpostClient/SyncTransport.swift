@@ -3,6 +3,7 @@ import CompressNIO
 import Foundation
 import NIOCore
 import NIOHTTP1
+import OutpostCore
 import OutpostWire
 
 /// Why talking to the server failed.
@@ -42,7 +43,7 @@ public struct SyncTransport: Sendable {
 
     /// POSTs `body` to `path` and decodes the answer; returns it with the bytes sent and received.
     public func post<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, as type: Response.Type) async throws -> (Response, up: Int, down: Int) {
-        var payload = ByteBuffer(bytes: try JSONEncoder().encode(body))
+        var payload = ByteBuffer(bytes: try (body as? any PageMessage)?.jsonBytes ?? Array(JSONEncoder().encode(body)))
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -93,6 +94,9 @@ public struct SyncTransport: Sendable {
                                         status: Int(response.status.code))
         }
         do {
+            if let page = Response.self as? any PageMessage.Type {
+                return (try page.init(jsonValue: try JSONValue.parse(Array(data))) as! Response, up, down)
+            }
             return (try JSONDecoder().decode(Response.self, from: data), up, down)
         } catch {
             throw TransportError.unreachable("the server's answer was cut or is not what protocol \(ProtocolVersion.current) says")

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import OutpostCore
 import OutpostWire
 
 /// A ``WireError`` on its way out as an HTTP response with a fitting status.
@@ -31,10 +32,6 @@ struct APIError: HTTPResponseError {
 /// Reading and writing JSON bodies: gzip when the peer says so, size limits, and a protocol
 /// version check before anything else is decoded.
 enum Envelope {
-    private struct VersionProbe: Decodable {
-        let `protocol`: Int?
-    }
-
     /// Decodes a request body, or throws the specific error for what is wrong with it.
     static func decode<T: Decodable>(_ type: T.Type, from request: inout Request) async throws -> T {
         var buffer: ByteBuffer
@@ -50,28 +47,34 @@ enum Envelope {
                 throw APIError(WireError(code: "body-too-large", message: "The request body is not valid gzip or inflates beyond \(WireLimits.maxBodyBytes) bytes."))
             }
         }
-        let data = Data(buffer.readableBytesView)
-        let decoder = JSONDecoder()
-        let probe: VersionProbe
-        do { probe = try decoder.decode(VersionProbe.self, from: data) } catch {
-            throw APIError(WireError(code: "malformed-request", message: "The request body is not a JSON object: \(describe(error))."))
+        let bytes = Array(buffer.readableBytesView)
+        let value: JSONValue
+        do { value = try JSONValue.parse(bytes) } catch {
+            throw APIError(WireError(code: "malformed-request", message: "The request body is not valid JSON: \(error.debugText)."))
         }
-        guard let version = probe.protocol else {
+        guard case .object(let members) = value else {
+            throw APIError(WireError(code: "malformed-request", message: "The request body must be a JSON object."))
+        }
+        guard case .int(let number)? = members["protocol"] else {
             throw APIError(WireError(code: "missing-protocol", message: "The request names no protocol version; this server speaks Outpost protocol \(ProtocolVersion.current)."))
         }
+        let version = Int(number)
         guard (ProtocolVersion.oldestSupported...ProtocolVersion.current).contains(version) else {
             let advice = version > ProtocolVersion.current ? "Upgrade this server." : "Upgrade the client (outpost)."
             throw APIError(WireError(code: "unsupported-protocol",
                                      message: "The client speaks Outpost protocol \(version); this server speaks \(ProtocolVersion.oldestSupported) to \(ProtocolVersion.current). \(advice)"))
         }
-        do { return try decoder.decode(T.self, from: data) } catch {
+        if let page = T.self as? any PageMessage.Type {
+            do { return try page.init(jsonValue: value) as! T } catch let error as WireError { throw APIError(error) }
+        }
+        do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
             throw APIError(WireError(code: "malformed-request", message: "The request does not match protocol \(version): \(describe(error))."))
         }
     }
 
     /// A JSON response, gzipped when the client accepts it and it is worth it.
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, request: Request) throws -> Response {
-        let data = try JSONEncoder().encode(value)
+        let data = try (value as? any PageMessage)?.jsonBytes ?? Array(JSONEncoder().encode(value))
         var buffer = ByteBuffer(bytes: data)
         var headers: HTTPFields = [.contentType: "application/json"]
         if data.count > 512, request.headers[.acceptEncoding]?.contains("gzip") == true {
@@ -93,5 +96,13 @@ enum Envelope {
         case .dataCorrupted(let c): return "invalid JSON (\(c.debugDescription))"
         @unknown default: return "\(error)"
         }
+    }
+}
+
+extension CoreError {
+    /// The description with the detail (position in the text) that a malformed request needs.
+    var debugText: String {
+        if case .malformed(_, let detail) = self { return detail }
+        return description
     }
 }

@@ -79,8 +79,8 @@ extension Replica {
         try changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
     }
 
-    /// How many feed entries come after `cursor`.
+    /// How many feed entries come after `cursor` (sequence numbers are dense: no entry is ever deleted yet).
     public func feedCount(after cursor: Int64) throws -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE seq > ?", arguments: [cursor]) ?? 0 }
+        try read { db in max(0, Int(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) - Int(cursor)) }
     }
 }
