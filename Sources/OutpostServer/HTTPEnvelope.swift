@@ -65,7 +65,7 @@ enum Envelope {
                                      message: "The client speaks Outpost protocol \(version); this server speaks \(ProtocolVersion.oldestSupported) to \(ProtocolVersion.current). \(advice)"))
         }
         if let page = T.self as? any PageMessage.Type {
-            do { return try page.init(jsonValue: value) as! T } catch let error as WireError { throw APIError(error) }
+            do { return try page.init(jsonValue: value) as! T } catch { throw APIError(error) }
         }
         do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
             throw APIError(WireError(code: "malformed-request", message: "The request does not match protocol \(version): \(describe(error))."))
