@@ -54,6 +54,12 @@ public struct SyncEngine: Sendable {
         var session = SyncSession(hello: hello, pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()
         var serverID = position.server
+        // The next pull page is fetched while the current one is applied: the server and the
+        // local database work at the same time. Pull requests are idempotent, so a prefetch
+        // that is not used costs nothing but the bandwidth.
+        var prefetch: (cursor: Int64, task: Task<FetchedPage, any Error>)?
+        var decoded: [Int64: [Change]] = [:]
+        defer { prefetch?.task.cancel() }
         while true {
             switch action {
             case .sendHello(let request):
@@ -80,14 +86,24 @@ public struct SyncEngine: Sendable {
                 action = try session.pushRecorded()
                 progress(session.progress)
             case .sendPull(let request):
-                let (response, up, down) = try await call("/v1/sync/pull", request, PullResponse.self)
-                session.countBytes(up: up, down: down)
-                action = try session.received(response)
-            case .commitPull(let page):
-                let changes: [Change]
-                do { changes = try page.changes.map { try Change(json: $0) } } catch {
-                    throw TransportError.server(WireError(code: "malformed-page", message: "The server sent a change this client cannot read: \(error)."), status: 0)
+                let fetched: FetchedPage
+                if let p = prefetch, p.cursor == request.cursor {
+                    fetched = try await p.task.value
+                } else {
+                    prefetch?.task.cancel()
+                    fetched = try await fetchPage(request)
                 }
+                prefetch = nil
+                session.countBytes(up: fetched.up, down: fetched.down)
+                decoded = [fetched.page.cursor: fetched.changes]
+                action = try session.received(fetched.page)
+            case .commitPull(let page):
+                if page.more {
+                    let next = PullRequest(replica: replica.replicaID.rawValue, cursor: page.cursor, limit: WireLimits.pageChanges)
+                    let engine = self
+                    prefetch = (page.cursor, Task { try await engine.fetchPage(next) })
+                }
+                let changes = decoded[page.cursor] ?? []
                 try replica.apply(changes, from: serverID ?? "server", settings: [ClientSettings.cursor: String(page.cursor)])
                 action = try session.pullCommitted(page)
                 progress(session.progress)
@@ -98,8 +114,24 @@ public struct SyncEngine: Sendable {
         }
     }
 
+    /// A pull page with its changes decoded (decoding runs in the prefetching task too).
+    struct FetchedPage: Sendable {
+        let page: PullResponse
+        let changes: [Change]
+        let up: Int, down: Int
+    }
+
+    func fetchPage(_ request: PullRequest) async throws -> FetchedPage {
+        let (page, up, down) = try await call("/v1/sync/pull", request, PullResponse.self)
+        do {
+            return FetchedPage(page: page, changes: try page.changes.map { try Change(json: $0) }, up: up, down: down)
+        } catch {
+            throw TransportError.server(WireError(code: "malformed-page", message: "The server sent a change this client cannot read: \(error)."), status: 0)
+        }
+    }
+
     /// One request, retried with exponential backoff while the server is unreachable.
-    private func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, _ type: Response.Type) async throws -> (Response, up: Int, down: Int) {
+    func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, _ type: Response.Type) async throws -> (Response, up: Int, down: Int) {
         var delay = initialBackoff
         for attempt in 1...attempts {
             do {
