@@ -90,3 +90,9 @@ extension OutpostCommand {
         }
     }
 }
+
+/// The record a command works on: its collection and id.
+struct RecordArguments: ParsableArguments {
+    @Argument(help: "The collection (accounts, contacts, deals, activities, tasks, ...).") var collection: String
+    @Argument(help: "The record id.") var id: String
+}

@@ -58,20 +58,20 @@ struct ShowCommand: ParsableCommand {
         discussion: "Example:\n  outpost show deals 0190c2a4-...")
 
     @ParentCommand var root: OutpostCommand
-    @Argument(help: "The collection.") var collection: String
-    @Argument(help: "The record id.") var id: String
+    @OptionGroup var record: RecordArguments
     @OptionGroup var output: JSONOption
 
     func run() throws {
+        let (collection, id) = (record.collection, record.id)
         let replica = try root.openReplica()
         let spec = try spec(replica, collection)
-        guard let record = try replica.get(collection, id: id), let resolved = try replica.resolved(collection, id: id) else {
+        guard let shown = try replica.get(collection, id: id), let resolved = try replica.resolved(collection, id: id) else {
             throw CLIError("There is no \(collection) record with id \(id); `outpost list \(collection)` shows the ones there are.")
         }
         if output.json {
             Output.printJSON(.object([
                 "collection": .string(collection), "id": .string(id),
-                "values": .object(record.values.mapValues(Output.json)),
+                "values": .object(shown.values.mapValues(Output.json)),
                 "unknown": .object(resolved.unknownFields.mapValues(Output.json)),
                 "conflicts": .array(resolved.conflicts.map(\.json)),
             ]))
@@ -80,7 +80,7 @@ struct ShowCommand: ParsableCommand {
         print("\(collection) \(id)")
         let width = spec.fields.map(\.name.count).max() ?? 0
         for f in spec.fields {
-            let value = record.values[f.name] ?? .null
+            let value = shown.values[f.name] ?? .null
             guard value != .null else { continue }
             print("  \(f.name)\(String(repeating: " ", count: width - f.name.count))  \(CollectionSpec.format(value))")
         }
@@ -101,11 +101,11 @@ struct HistoryCommand: ParsableCommand {
         discussion: "Example:\n  outpost history deals 0190c2a4-...")
 
     @ParentCommand var root: OutpostCommand
-    @Argument(help: "The collection.") var collection: String
-    @Argument(help: "The record id.") var id: String
+    @OptionGroup var record: RecordArguments
     @OptionGroup var output: JSONOption
 
     func run() throws {
+        let (collection, id) = (record.collection, record.id)
         let replica = try root.openReplica()
         _ = try spec(replica, collection)
         let entries = try replica.history(collection, id: id)

@@ -94,10 +94,10 @@ struct DeleteCommand: ParsableCommand {
         discussion: "Example:\n  outpost delete tasks 0190c2a4-...")
 
     @ParentCommand var root: OutpostCommand
-    @Argument(help: "The collection.") var collection: String
-    @Argument(help: "The record id.") var id: String
+    @OptionGroup var record: RecordArguments
 
     func run() throws {
+        let (collection, id) = (record.collection, record.id)
         let replica = try root.openReplica()
         _ = try spec(replica, collection)
         try replica.delete(collection, id: id)

@@ -56,37 +56,42 @@ func preload(_ replica: Replica, _ changes: [Change], origin: String) throws {
 }
 
 /// Two weeks on the road: `edits` local writes of the CRM mix on an enrolled replica.
-func makeTripEdits(_ replica: Replica, edits: Int) throws -> Int {
-    var fields = 0
+func makeTripEdits(_ replica: Replica, edits: Int) throws {
     var accounts: [String] = []
     var tasks: [String] = []
     for n in 0..<edits {
         switch n % 10 {
         case 0:
             accounts.append(try replica.insert("accounts", ["name": .string("Клиент в пути \(n)"), "city": .string("Шымкент"), "phone": .string("+7 701 \(n)"), "kind": .string("prospect")]))
-            fields += 4
         case 1, 2, 3, 4:
             _ = try replica.insert("activities", ["account_id": .reference(accounts.last!), "kind": .string("visit"), "at": .timestamp(1_795_000_000_000 + Int64(n) * 60_000),
                                                   "summary": .string("Встреча с закупщиком, обсудили объёмы на 2027"), "duration_min": .integer(30)])
-            fields += 5
         case 5:
             tasks.append(try replica.insert("tasks", ["title": .string("Отправить КП \(n)"), "due_at": .timestamp(1_795_100_000_000), "status": .string("open"), "account_id": .reference(accounts.last!)]))
-            fields += 4
         case 6, 7:
             try replica.update("accounts", id: accounts.randomElement()!, [.set("phone", .string("+7 702 \(n)"))])
-            fields += 1
         case 8:
             try replica.update("tasks", id: tasks.randomElement() ?? tasks[0], [.set("status", .string("done"))])
-            fields += 1
         default:
             try replica.update("accounts", id: accounts.randomElement()!, [.add("tags", "hot")])
-            fields += 1
         }
     }
-    return fields
 }
 
 func fieldCount(_ changes: [Change]) -> Int { changes.reduce(0) { $0 + $1.fields.count } }
+
+/// A head office with `remote` colleagues' changes waiting, and an enrolled rep back from a trip
+/// with `edits` local edits: returns the server, the rep's replica and the changed fields on both sides.
+func prepareTrip(_ folder: BenchFolder, edits: Int, remote: Int) async throws -> (BenchServer, Replica, fields: Int) {
+    let server = try await BenchServer.start(folder.path("hq"))
+    let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
+    try await SyncEngine(replica: replica).sync()
+    let others = try CRMWorkload(count: remote, replica: "colleagues")
+    try preload(server.storage.replica, others.changes, origin: "colleagues")
+    _ = try makeTripEdits(replica, edits: edits)
+    let fields = fieldCount(try replica.localChanges(after: 0, limit: .max)) + fieldCount(others.changes)
+    return (server, replica, fields)
+}
 
 struct TripBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -101,17 +106,11 @@ struct TripBenchmark: AsyncParsableCommand {
     func run() async throws {
         let folder = BenchFolder()
         defer { folder.remove() }
-        let server = try await BenchServer.start(folder.path("hq"))
-        let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
-        try await SyncEngine(replica: replica).sync()
-        let others = try CRMWorkload(count: remote, replica: "colleagues")
-        try preload(server.storage.replica, others.changes, origin: "colleagues")
-        let localFields = try makeTripEdits(replica, edits: edits)
+        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote)
         let clock = ContinuousClock()
         var summary = SyncProgress()
         let elapsed = try await clock.measure { summary = try await SyncEngine(replica: replica).sync() }
         try await server.stop()
-        let fields = localFields + fieldCount(others.changes)
         Report.print([("seconds", elapsed.seconds), ("pushed", Double(summary.pushed)), ("pulled", Double(summary.pulled)),
                       ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)),
                       ("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields))],
@@ -132,16 +131,9 @@ struct WireBenchmark: AsyncParsableCommand {
     func run() async throws {
         let folder = BenchFolder()
         defer { folder.remove() }
-        let server = try await BenchServer.start(folder.path("hq"))
-        let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
-        try await SyncEngine(replica: replica).sync()
-        let others = try CRMWorkload(count: remote, replica: "colleagues")
-        try preload(server.storage.replica, others.changes, origin: "colleagues")
-        _ = try makeTripEdits(replica, edits: edits)
-        let pushedFields = fieldCount(try replica.localChanges(after: 0, limit: .max))
+        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote)
         let summary = try await SyncEngine(replica: replica).sync()
         try await server.stop()
-        let fields = pushedFields + fieldCount(others.changes)
         Report.print([("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields)),
                       ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)), ("changed_fields", Double(fields))],
                      json: options.json, title: "wire: bytes per changed field for the trip")
