@@ -17,7 +17,9 @@ struct ConvergencePropertyTests {
         }
     }
 
-    // Seeds kept from failures found while building the core.
+    // Seeds that always run. When the property fails, its message names the seed (and
+    // propertyCheck prints a `.fixedSeed` to replay it): add that seed here as a regression.
+    // The 100,000-schedule soak has found none so far.
     @Test(arguments: [UInt64(0), 1, 42, 0xDEAD_BEEF, 7_777_777])
     func regressionSchedules(seed: UInt64) {
         checkSchedule(seed: seed)
