@@ -92,6 +92,40 @@ struct CollectionTable {
         spec.fields.map { ColumnMapping.databaseValue(resolved.values[$0.name] ?? .null, type: $0.type) }
     }
 
+    /// Whether a stored key's value can be left out of the state blob and read back from the
+    /// plain row instead: the row shows exactly this value, in the storage class of its field's
+    /// type, so ``storedValue(of:columns:)`` restores it unchanged. Decided on typed values, without
+    /// converting to and from column values.
+    func isRestorable(_ key: String, _ value: FieldValue, resolved: ResolvedRecord) -> Bool {
+        if let i = fieldIndex[key] {
+            let field = spec.fields[i]
+            guard field.rule.isRegister, groupOfField[key] == nil else { return false }
+            return Self.roundTrips(value, as: field.type) && resolved.values[key] == value
+        }
+        guard let group = spec.groups.first(where: { $0.name == key }), case .group(let parts) = value,
+              parts.keys.allSatisfy({ groupOfField[$0]?.name == key }) else { return false }
+        for m in group.members {
+            let v = parts[m] ?? .null
+            guard v != .null || parts[m] == nil, let i = fieldIndex[m], Self.roundTrips(v, as: spec.fields[i].type),
+                  (resolved.values[m] ?? .null) == v else { return false }
+        }
+        return true
+    }
+
+    /// Whether a value of this case reads back from its column as the same value.
+    static func roundTrips(_ value: FieldValue, as type: FieldType) -> Bool {
+        switch (type, value) {
+        case (_, .null), (.string, .string), (.text, .string), (.integer, .integer), (.decimal, .decimal), (.bool, .bool),
+             (.date, .date), (.uuid, .uuid), (.reference, .reference), (.set, .set):
+            return true
+        case (.timestamp, .timestamp(let ms)):
+            // ISO 8601 text with a four-digit year: years 0 to 9999.
+            return ms >= -62_167_219_200_000 && ms <= 253_402_300_799_999
+        default:
+            return false
+        }
+    }
+
     /// The value a stored key would be restored to from column values (field order): a plain
     /// field's value, or a group's members without nulls. nil for keys that are not columns.
     func storedValue(of key: String, columns: [DatabaseValue]) -> FieldValue? {

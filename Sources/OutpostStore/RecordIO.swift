@@ -55,8 +55,7 @@ enum RecordIO {
         let resolved = state.resolve(table.rules, recordID: id)
         let columns = resolved.exists ? table.columnValues(resolved) : nil
         let blob = BinaryCodec.encode(state, keys: table.keys) { key, value in
-            guard let columns else { return false }
-            return table.storedValue(of: key, columns: columns) == value
+            resolved.exists && table.isRestorable(key, value, resolved: resolved)
         }
         try db.cachedStatement(sql: """
             INSERT INTO outpost_records (collection, id, state, live, conflicts) VALUES (?, ?, ?, ?, ?)
