@@ -89,7 +89,7 @@ struct CLITests {
         #expect(!text.contains("Later"))
     }
 
-    @Test(arguments: ["add", "edit", "list", "import", "export", "history", "tasks", "status"])
+    @Test(arguments: ["init", "add", "edit", "delete", "list", "show", "history", "tasks", "import", "export", "status", "schema", "enroll", "sync", "demo"])
     func everyCommandHasHelpWithExamples(command: String) throws {
         let root = try Scratch().cli().run(["--help"])
         #expect(root.stdout.contains("  \(command) "), "outpost --help does not list \(command)")
