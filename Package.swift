@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "outpost-admin",
             dependencies: [
-                "OutpostClient", "OutpostServer", "OutpostWire", "OutpostCore",
+                "OutpostClient", "OutpostWire", "OutpostCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

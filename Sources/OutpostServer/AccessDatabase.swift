@@ -2,40 +2,6 @@ import Foundation
 import GRDB
 import OutpostWire
 
-/// A user as an admin created them.
-public struct UserInfo: Codable, Hashable, Sendable {
-    /// The user's name (unique).
-    public var name: String
-    /// `rep`, `manager` or `admin`.
-    public var role: String
-    /// The scope expression (enforced by a later version; stored now).
-    public var scope: String
-
-    /// Creates a user description.
-    public init(name: String, role: String, scope: String) {
-        self.name = name
-        self.role = role
-        self.scope = scope
-    }
-}
-
-/// An enrolled device.
-public struct DeviceInfo: Codable, Hashable, Sendable {
-    /// The device id.
-    public var id: String
-    /// Its user.
-    public var user: String
-    /// The name it gave at enrollment.
-    public var name: String
-    /// The replica id it writes with.
-    public var replica: String
-    /// When it enrolled and last synced (ISO 8601), if ever.
-    public var enrolledAt: String
-    public var lastSeen: String?
-    /// Whether its token has been revoked.
-    public var revoked: Bool
-}
-
 /// The device a request authenticated as.
 public struct AuthenticatedDevice: Sendable {
     /// The device id.

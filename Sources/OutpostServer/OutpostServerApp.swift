@@ -135,24 +135,3 @@ public enum OutpostServerApp {
     }
 }
 
-/// `POST /v1/admin/users`.
-public struct AdminUserRequest: Codable, Sendable {
-    public var `protocol` = ProtocolVersion.current
-    public var name: String
-    public var role: String
-    public var scope: String
-
-    public init(name: String, role: String, scope: String) {
-        self.name = name
-        self.role = role
-        self.scope = scope
-    }
-}
-
-/// `POST /v1/admin/devices`: a one-time enrollment code for a user.
-public struct AdminEnrollRequest: Codable, Sendable {
-    public var `protocol` = ProtocolVersion.current
-    public var user: String
-
-    public init(user: String) { self.user = user }
-}

@@ -2,6 +2,7 @@ import Foundation
 import OutpostCore
 import OutpostSchema
 import OutpostStore
+import OutpostWire
 
 /// Everything the sync and admin logic needs from storage. The embedded SQLite store implements
 /// it today; a PostgreSQL store shared by several server processes can implement it later

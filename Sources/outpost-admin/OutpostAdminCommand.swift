@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import OutpostClient
 import OutpostCore
-import OutpostServer
 import OutpostWire
 
 /// `outpost-admin`: users, devices and (later) conflicts, over a server's admin API.

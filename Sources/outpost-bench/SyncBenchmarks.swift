@@ -93,6 +93,12 @@ func prepareTrip(_ folder: BenchFolder, edits: Int, remote: Int) async throws ->
     return (server, replica, fields)
 }
 
+/// The size of the trip `trip` and `wire` measure.
+struct TripOptions: ParsableArguments {
+    @Option(help: "Local edits made on the trip.") var edits = 2_000
+    @Option(help: "Remote changes waiting at head office.") var remote = 20_000
+}
+
 struct TripBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trip",
@@ -100,13 +106,12 @@ struct TripBenchmark: AsyncParsableCommand {
         discussion: "seconds is the wall time of the one `sync` that does both; the target is < 2 s.")
 
     @OptionGroup var options: BenchmarkOptions
-    @Option(help: "Local edits made on the trip.") var edits = 2_000
-    @Option(help: "Remote changes waiting at head office.") var remote = 20_000
+    @OptionGroup var trip: TripOptions
 
     func run() async throws {
         let folder = BenchFolder()
         defer { folder.remove() }
-        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote)
+        let (server, replica, fields) = try await prepareTrip(folder, edits: trip.edits, remote: trip.remote)
         let clock = ContinuousClock()
         var summary = SyncProgress()
         let elapsed = try await clock.measure { summary = try await SyncEngine(replica: replica).sync() }
@@ -114,7 +119,7 @@ struct TripBenchmark: AsyncParsableCommand {
         Report.print([("seconds", elapsed.seconds), ("pushed", Double(summary.pushed)), ("pulled", Double(summary.pulled)),
                       ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)),
                       ("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields))],
-                     json: options.json, title: "trip: \(edits) local edits pushed, \(remote) remote changes pulled")
+                     json: options.json, title: "trip: \(trip.edits) local edits pushed, \(trip.remote) remote changes pulled")
     }
 }
 
@@ -125,13 +130,12 @@ struct WireBenchmark: AsyncParsableCommand {
         discussion: "A changed field is one field (or field group) a change writes. The target is <= 24.")
 
     @OptionGroup var options: BenchmarkOptions
-    @Option(help: "Local edits made on the trip.") var edits = 2_000
-    @Option(help: "Remote changes waiting at head office.") var remote = 20_000
+    @OptionGroup var trip: TripOptions
 
     func run() async throws {
         let folder = BenchFolder()
         defer { folder.remove() }
-        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote)
+        let (server, replica, fields) = try await prepareTrip(folder, edits: trip.edits, remote: trip.remote)
         let summary = try await SyncEngine(replica: replica).sync()
         try await server.stop()
         Report.print([("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields)),
