@@ -43,7 +43,7 @@ public struct ReplicaOptions: Sendable {
 /// - ``insert(_:_:)``
 /// - ``update(_:id:_:)``
 /// - ``delete(_:id:)``
-/// - ``apply(_:from:)``
+/// - ``apply(_:from:settings:precheck:)``
 /// - ``query(_:where:orderBy:descending:limit:)``
 /// - ``history(_:id:)``
 ///
