@@ -98,7 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
         say("== What arrived where")
         let replicas: [(String, Replica)] = [("head office", hq), ("aigerim", aigerim), ("bolor", bolor)]
         for (name, r) in replicas {
-            let counts = try ["accounts", "contacts", "deals", "activities", "tasks", "products"].map { "\($0) \(try r.query($0).count)" }
+            let counts = try ["accounts", "contacts", "deals", "activities", "tasks", "products"].map { "\($0) \(try r.count($0))" }
             say("   \(name): " + counts.joined(separator: ", "))
         }
         let shown = try hq.get("deals", id: deal)!

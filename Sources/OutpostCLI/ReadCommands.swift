@@ -171,9 +171,9 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let replica = try root.openReplica()
         var counts: [String: JSONValue] = [:]
-        for c in replica.schema.collections { counts[c.name] = .int(Int64(try replica.query(c.name).count)) }
-        let feed = try replica.feed(after: 0, limit: .max)
-        let local = feed.filter { $0.origin == "local" }.count
+        for c in replica.schema.collections { counts[c.name] = .int(Int64(try replica.count(c.name))) }
+        let local = try replica.localChangeCount(after: 0)
+        let total = try replica.feedCount(after: 0)
         let conflicts = try replica.conflicts().count
         let orphans = try replica.orphans()
         let rejected = try replica.rejections()
@@ -186,7 +186,7 @@ struct StatusCommand: ParsableCommand {
                 "replica": .string(replica.replicaID.rawValue), "user": .string(replica.author.user),
                 "device": .string(replica.author.device), "role": .string(replica.role.rawValue),
                 "folder": .string(root.replicaFolder), "records": .object(counts),
-                "local_changes": .int(Int64(local)), "changes": .int(Int64(feed.count)),
+                "local_changes": .int(Int64(local)), "changes": .int(Int64(total)),
                 "conflicts": .int(Int64(conflicts)), "orphans": .int(Int64(orphans.count)),
                 "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "collection": .string($0.collection), "record": .string($0.recordID), "code": .string($0.code), "reason": .string($0.reason)]) }),
                 "server": serverURL.map { .string($0) } ?? .null, "last_sync": lastSync.map { .string($0) } ?? .null,
@@ -202,7 +202,7 @@ struct StatusCommand: ParsableCommand {
             print("Server: not enrolled (`outpost enroll --server URL --code CODE`)")
         }
         print("Records: " + replica.schema.collections.map { "\($0.name) \(counts[$0.name]!.canonicalText)" }.joined(separator: ", "))
-        print("Changes: \(local) made here, \(feed.count - local) received")
+        print("Changes: \(local) made here, \(total - local) received")
         print("Conflicts waiting for an admin: \(conflicts)")
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
         if !rejected.isEmpty {

@@ -102,6 +102,12 @@ extension Replica {
         }
     }
 
+    /// How many live records a collection holds.
+    public func count(_ collection: String) throws -> Int {
+        let table = try table(collection)
+        return try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.spec.name.quotedDatabaseIdentifier)") ?? 0 }
+    }
+
     /// Open tasks due at or before `millis` (overdue first), readable with no connection.
     public func dueTasks(atOrBefore millis: Int64) throws -> [RecordView] {
         let table = try table("tasks")
