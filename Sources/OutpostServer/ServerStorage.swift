@@ -68,7 +68,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func apply(_ changes: [Change], from origin: String, precheck: (Change) -> (code: String, reason: String)?) throws -> ApplyReport {
         try replica.apply(changes, from: origin, precheck: precheck)
     }
-    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] { try replica.feedPage(after: cursor, limit: limit) }
+    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
+        try replica.changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
+    }
     public func feedCount(after cursor: Int64) throws -> Int { try replica.feedCount(after: cursor) }
     public func createAdminToken() throws -> String { try access.createAdminToken() }
     public func isAdmin(token: String) throws -> Bool { try access.isAdmin(token: token) }

@@ -74,11 +74,6 @@ extension Replica {
         }
     }
 
-    /// Feed entries after `cursor` with their origin, for serving pulls: at most `limit` entries.
-    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
-        try changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
-    }
-
     /// How many feed entries come after `cursor` (sequence numbers are dense: no entry is ever deleted yet).
     public func feedCount(after cursor: Int64) throws -> Int {
         try read { db in max(0, Int(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) - Int(cursor)) }

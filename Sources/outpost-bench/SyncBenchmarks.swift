@@ -99,6 +99,20 @@ struct TripOptions: ParsableArguments {
     @Option(help: "Remote changes waiting at head office.") var remote = 20_000
 }
 
+extension TripOptions {
+    /// Prepares the trip, times the one sync that does it, and returns the time, the sync's
+    /// counts and the number of changed fields on both sides.
+    func measure() async throws -> (elapsed: Duration, summary: SyncProgress, fields: Int) {
+        let folder = BenchFolder()
+        defer { folder.remove() }
+        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote)
+        var summary = SyncProgress()
+        let elapsed = try await ContinuousClock().measure { summary = try await SyncEngine(replica: replica).sync() }
+        try await server.stop()
+        return (elapsed, summary, fields)
+    }
+}
+
 struct TripBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trip",
@@ -109,13 +123,7 @@ struct TripBenchmark: AsyncParsableCommand {
     @OptionGroup var trip: TripOptions
 
     func run() async throws {
-        let folder = BenchFolder()
-        defer { folder.remove() }
-        let (server, replica, fields) = try await prepareTrip(folder, edits: trip.edits, remote: trip.remote)
-        let clock = ContinuousClock()
-        var summary = SyncProgress()
-        let elapsed = try await clock.measure { summary = try await SyncEngine(replica: replica).sync() }
-        try await server.stop()
+        let (elapsed, summary, fields) = try await trip.measure()
         Report.print([("seconds", elapsed.seconds), ("pushed", Double(summary.pushed)), ("pulled", Double(summary.pulled)),
                       ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)),
                       ("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields))],
@@ -133,11 +141,7 @@ struct WireBenchmark: AsyncParsableCommand {
     @OptionGroup var trip: TripOptions
 
     func run() async throws {
-        let folder = BenchFolder()
-        defer { folder.remove() }
-        let (server, replica, fields) = try await prepareTrip(folder, edits: trip.edits, remote: trip.remote)
-        let summary = try await SyncEngine(replica: replica).sync()
-        try await server.stop()
+        let (_, summary, fields) = try await trip.measure()
         Report.print([("bytes_per_field", Double(summary.bytesUp + summary.bytesDown) / Double(fields)),
                       ("bytes_up", Double(summary.bytesUp)), ("bytes_down", Double(summary.bytesDown)), ("changed_fields", Double(fields))],
                      json: options.json, title: "wire: bytes per changed field for the trip")
