@@ -9,7 +9,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "Outpost",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "OutpostCore", targets: ["OutpostCore"]),
         .library(name: "OutpostSchema", targets: ["OutpostSchema"]),
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "OutpostSchema", dependencies: ["OutpostCore"], swiftSettings: strict),
         .target(
             name: "OutpostStore",
-            dependencies: ["OutpostCore", "OutpostSchema", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["OutpostCore", "OutpostSchema", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "OutpostWire", dependencies: ["OutpostCore"], swiftSettings: strict),

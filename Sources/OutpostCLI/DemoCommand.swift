@@ -56,13 +56,8 @@ struct DemoCommand: AsyncParsableCommand {
         var reps: [String: Replica] = [:]
         for (user, device) in [("aigerim", "aigerim-thinkpad"), ("bolor", "bolor-macbook")] {
             let code = try storage.createEnrollmentCode(user: user)
-            let id = "r" + String(UUIDv7.make(millis: Replica.systemClock()).filter(\.isHexDigit).suffix(16))
-            let answer = try await Enrollment.enroll(serverURL: url, code: code, device: device, replicaID: id)
-            try FileManager.default.createDirectory(at: folder.appendingPathComponent(user), withIntermediateDirectories: true)
-            let replica = try Replica.create(at: folder.appendingPathComponent("\(user)/replica.sqlite").path,
-                                             schema: try Schema(json: Data(answer.schema.utf8)),
-                                             options: ReplicaOptions(user: user, device: device, replicaID: try ReplicaID(id)))
-            try replica.setSettings([ClientSettings.serverURL: url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
+            let (replica, _) = try await Enrollment.enrollReplica(at: folder.appendingPathComponent("\(user)/replica.sqlite").path,
+                                                                  serverURL: url, code: code, device: device)
             reps[user] = replica
             let first = try await SyncEngine(replica: replica).sync()
             say("== \(user) enrolls \(device) with code \(code) and syncs: received \(first.pulled) changes")

@@ -22,29 +22,35 @@ struct EnrollCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String
     @Option(help: ArgumentHelp("The one-time code (`outpost-admin devices enroll USER` prints it).", valueName: "CODE")) var code: String
     @Option(help: "A name for this device.") var device = ProcessInfo.processInfo.hostName
+    @OptionGroup var network: NetworkOptions
 
     func run() async throws {
-        let existing = try? Replica.open(at: root.replicaFile)
-        let replicaID = existing?.replicaID.rawValue ?? "r" + String(UUIDv7.make(millis: Replica.systemClock()).filter(\.isHexDigit).suffix(16))
-        let answer: EnrollResponse
+        let enrolled: (replica: Replica, answer: EnrollResponse)
         do {
-            answer = try await Enrollment.enroll(serverURL: server, code: code, device: device, replicaID: replicaID)
+            enrolled = try await Enrollment.enrollReplica(at: root.replicaFile, serverURL: server, code: code, device: device,
+                                                          timeouts: network.timeouts)
         } catch let error as TransportError {
             throw CLIError(error.description)
         }
-        let replica: Replica
-        if let existing {
-            replica = existing
-        } else {
-            let schema = try Schema(json: Data(answer.schema.utf8))
-            try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true)
-            replica = try Replica.create(at: root.replicaFile, schema: schema, options: ReplicaOptions(
-                user: answer.user, device: device, role: .field, replicaID: try ReplicaID(replicaID)))
-        }
-        try replica.setSettings([ClientSettings.serverURL: server, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
         // The token is a secret: keep the folder private to this user.
         try? FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root.replicaFolder)
-        print("Enrolled \(device) for \(answer.user) with server \(answer.server) (replica \(replica.replicaID)). Run `outpost sync`.")
+        print("Enrolled \(device) for \(enrolled.answer.user) with server \(enrolled.answer.server) (replica \(enrolled.replica.replicaID)). Run `outpost sync`.")
+    }
+}
+
+/// How long to wait for a server, shared by the commands that talk to one.
+struct NetworkOptions: ParsableArguments {
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Give up connecting after this many seconds.", valueName: "SECONDS"))
+    var connectTimeout: Double = 3
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("Give up on a request that has not completed after this many seconds.", valueName: "SECONDS"))
+    var requestTimeout: Double = 30
+
+    func validate() throws {
+        guard connectTimeout > 0, requestTimeout > 0 else { throw ValidationError("Timeouts must be more than 0 seconds (for example --timeout 60).") }
+    }
+
+    var timeouts: SyncTimeouts {
+        SyncTimeouts(connect: .milliseconds(Int64(connectTimeout * 1000)), request: .milliseconds(Int64(requestTimeout * 1000)))
     }
 }
 
@@ -56,19 +62,32 @@ struct SyncCommand: AsyncParsableCommand {
             Shows a progress bar on a terminal, a one-line summary otherwise. A sync that is cut
             off resumes where it stopped: run it again.
 
+            If the server cannot be reached or does not answer in time, nothing is lost: your
+            changes wait in the replica, the command says how many, and it exits with status
+            \(SyncCommand.unreachableExitCode) (other failures exit with 1).
+
+            If this folder turns out to be a copy of another one (a second laptop, a disk image,
+            a restored backup), it takes a new replica id from the server, sends again under it
+            what the server lacks, and says so in one sentence.
+
             Examples:
               outpost sync
               outpost sync --server http://branch.example.kz:7420 --json
+              outpost sync --connect-timeout 10 --timeout 120     # a slow satellite link
             """)
+
+    /// The exit status when the server cannot be reached or stays silent (EX_TEMPFAIL: try again later).
+    static let unreachableExitCode: Int32 = 75
 
     @ParentCommand var root: OutpostCommand
     @Option(help: ArgumentHelp("Sync with this server instead of the enrolled one.", valueName: "URL")) var server: String?
+    @OptionGroup var network: NetworkOptions
     @OptionGroup var output: JSONOption
 
     func run() async throws {
         let replica = try root.openReplica()
         let engine: SyncEngine
-        do { engine = try SyncEngine(replica: replica, serverURL: server) } catch let error as TransportError { throw CLIError(error.description) }
+        do { engine = try SyncEngine(replica: replica, serverURL: server, timeouts: network.timeouts) } catch let error as TransportError { throw CLIError(error.description) }
         let bar = ProgressBar(enabled: !output.json && isatty(STDERR_FILENO) == 1)
         let started = ContinuousClock.now
         let summary: SyncProgress
@@ -76,23 +95,58 @@ struct SyncCommand: AsyncParsableCommand {
             summary = try await engine.sync { bar.update($0) }
         } catch let error as TransportError {
             bar.finish()
-            throw CLIError(error.description)
+            try fail(error, replica: replica)
         }
         bar.finish()
         let seconds = (ContinuousClock.now - started).seconds
+        let conflicts = try replica.conflicts().count
         if output.json {
-            Output.printJSON(.object([
+            var report: [String: JSONValue] = [
                 "pushed": .int(Int64(summary.pushed)), "rejected": .int(Int64(summary.rejected)), "pulled": .int(Int64(summary.pulled)),
+                "deferred": .int(Int64(summary.deferred)),
                 "bytes_up": .int(Int64(summary.bytesUp)), "bytes_down": .int(Int64(summary.bytesDown)),
-                "seconds": .string(String(format: "%.2f", seconds)), "conflicts": .int(Int64(try replica.conflicts().count)),
-            ]))
+                "seconds": .string(String(format: "%.2f", seconds)), "conflicts": .int(Int64(conflicts)),
+                "replica": .string(replica.replicaID.rawValue),
+            ]
+            if let fork = summary.fork {
+                report["fork"] = .object(["old_replica": .string(fork.oldReplica), "new_replica": .string(fork.newReplica),
+                                          "reissued": .int(Int64(fork.reissued)), "signal": .string(fork.signal), "message": .string(fork.sentence)])
+            }
+            Output.printJSON(.object(report))
         } else {
+            if let fork = summary.fork { print(fork.sentence) }
             var line = "Synced: sent \(summary.pushed) changes, received \(summary.pulled), \(ProgressBar.bytes(summary.bytesUp)) up, \(ProgressBar.bytes(summary.bytesDown)) down in \(String(format: "%.1f", seconds)) s."
             if summary.rejected > 0 { line += " \(summary.rejected) changes were refused by the server: see `outpost status`." }
-            let conflicts = try replica.conflicts().count
+            if summary.deferred > 0 { line += " \(summary.deferred) changes go with the next sync." }
             if conflicts > 0 { line += " \(conflicts) conflicts wait for an admin." }
             print(line)
         }
+    }
+
+    /// Reports a failed sync: one sentence on stderr that says what to do and how many changes
+    /// wait, a JSON error object on stdout with --json, and a distinct status when the server
+    /// could not be reached.
+    private func fail(_ error: TransportError, replica: Replica) throws -> Never {
+        let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
+        let pending = try replica.localChangeCount(after: acknowledged)
+        let waiting = pending == 1 ? "Your 1 change waits" : "Your \(pending) changes wait"
+        let url = try server ?? replica.setting(ClientSettings.serverURL) ?? "the server"
+        let code: String, message: String, status: Int32
+        switch error {
+        case .unreachable(let why):
+            code = why.code
+            message = "Cannot sync with \(url): \(why). \(waiting) safely in this replica; run `outpost sync` again when the server is reachable (check the URL with `outpost status`)."
+            status = Self.unreachableExitCode
+        case .server(let wire, _):
+            code = wire.error.code
+            message = "The server refused the sync: \(wire.error.message) \(waiting) safely in this replica."
+            status = 1
+        }
+        if output.json {
+            Output.printJSON(.object(["error": .object(["code": .string(code), "message": .string(message), "pending": .int(Int64(pending))])]))
+        }
+        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+        throw ExitCode(status)
     }
 }
 

@@ -13,24 +13,31 @@ public enum ClientSettings {
     public static let cursor = "sync.cursor"
     public static let acknowledged = "sync.acknowledged"
     public static let lastSuccess = "sync.last_success"
+    /// The sync token this folder committed at its last hello (``SyncToken``).
+    public static let syncToken = "sync.token"
+    /// The token proposed at a hello whose answer has not been committed yet.
+    public static let nextSyncToken = "sync.next_token"
 }
 
 /// The laptop's sync engine: runs a ``SyncSession`` over HTTP against the local replica.
 ///
 /// Each pulled page is applied together with its new cursor in one transaction, and each push
 /// page is resent until the server acknowledges it, so a sync cut anywhere resumes where it
-/// stopped, never re-applies a page and never resends what the server acknowledged.
+/// stopped, never re-applies a page and never resends what the server acknowledged. A folder
+/// the server finds copied or restored takes a new replica id and sends again, under it, the
+/// writes the server lacks (``heal(signal:)``), then syncs on.
 public struct SyncEngine: Sendable {
     let replica: Replica
     let transport: SyncTransport
-    /// Attempts per request before giving up (transport failures only).
+    /// Attempts per request once the session is open (transport failures only).
     public var attempts = 4
     /// The first retry delay; each retry doubles it.
     public var initialBackoff: Duration = .milliseconds(200)
     let logger: Logger
 
     /// Creates an engine for a replica enrolled with a server.
-    public init(replica: Replica, serverURL: String? = nil, logger: Logger = Logger(label: "outpost.sync")) throws {
+    public init(replica: Replica, serverURL: String? = nil, timeouts: SyncTimeouts = .standard,
+                logger: Logger = Logger(label: "outpost.sync")) throws {
         guard let token = try replica.setting(ClientSettings.token) else {
             throw TransportError.server(WireError(code: "not-enrolled", message: "This replica is not enrolled with a server; run `outpost enroll --server URL --code CODE` first."), status: 0)
         }
@@ -38,20 +45,75 @@ public struct SyncEngine: Sendable {
             throw TransportError.server(WireError(code: "not-enrolled", message: "No server is known; pass --server URL."), status: 0)
         }
         self.replica = replica
-        self.transport = SyncTransport(baseURL: url, token: token)
+        self.transport = SyncTransport(baseURL: url, token: token, timeouts: timeouts)
         self.logger = logger
     }
+
+    /// The codes with which a server says this folder is a copy or a restore.
+    static let forkSignals: Set<String> = ["replica-forked", "counter-went-back"]
 
     /// Runs one full sync; `progress` is called after every page.
     @discardableResult
     public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
+        var fork: ForkNotice?
+        // One heal is enough for a folder; a second in the same sync means a bug or a hostile
+        // server, and stopping is safer than renaming again.
+        for round in 0..<2 {
+            do {
+                var summary = try await session(progress: progress)
+                summary.fork = fork
+                return summary
+            } catch TransportError.server(let error, _) where Self.forkSignals.contains(error.error.code) && round == 0 {
+                fork = try await heal(signal: error.error.code)
+                logger.notice("replica healed", metadata: ["outpost.replica": .string(fork?.newReplica ?? ""),
+                                                          "outpost.reissued": .stringConvertible(fork?.reissued ?? 0)])
+            }
+        }
+        throw TransportError.server(WireError(code: "replica-forked", message: "The server still takes this folder for a copy after it took a new replica id; stop and ask an admin. Nothing was lost: every write is still in this folder."), status: 409)
+    }
+
+    /// Takes a new replica id from the server and renames, under it, the writes the server
+    /// does not hold identically; pulls again what the server holds under the old id.
+    func heal(signal: String) async throws -> ForkNotice {
+        let old = replica.replicaID
+        let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
+        let digests = try replica.ownChangeDigests(after: acknowledged)
+        var rng = SystemRandomNumberGenerator()
+        let token = SyncToken.next(after: nil, using: &rng)
+        let (answer, _, _) = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, syncToken: token),
+                                            ForkResponse.self, opening: true)
+        var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token]
+        let cursor = Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0
+        if let rewind = answer.cursor, rewind < cursor { settings[ClientSettings.cursor] = String(max(0, rewind)) }
+        let new: ReplicaID
+        do { new = try ReplicaID(answer.replica) } catch {
+            throw TransportError.server(WireError(code: "malformed-page", message: "The server handed out an invalid replica id; nothing was changed here."), status: 0)
+        }
+        let report = try replica.reissue(ReplicaRename(old: old, new: new, keptThrough: answer.keptThrough),
+                                         settings: settings, clearing: [ClientSettings.nextSyncToken])
+        return ForkNotice(oldReplica: old.rawValue, newReplica: new.rawValue, reissued: report.reissued, signal: signal)
+    }
+
+    /// One session: hello, push, pull.
+    func session(progress: @Sendable (SyncProgress) -> Void) async throws -> SyncProgress {
         let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
         let position = SyncPosition(server: try replica.setting(ClientSettings.serverID),
                                     cursor: Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0,
                                     seen: try replica.seenCounters())
+        // The next token is stored before the hello that proposes it, so a hello whose answer
+        // is lost is recognized when the same token is proposed again.
+        let syncToken = try replica.setting(ClientSettings.syncToken)
+        var nextToken = try replica.setting(ClientSettings.nextSyncToken)
+        if nextToken == nil {
+            var rng = SystemRandomNumberGenerator()
+            let fresh = SyncToken.next(after: syncToken, using: &rng)
+            try replica.setSettings([ClientSettings.nextSyncToken: fresh])
+            nextToken = fresh
+        }
         let hello = HelloRequest(replica: replica.replicaID.rawValue, counter: try replica.counter(),
-                                 schemaVersion: replica.schema.version, position: position)
-        var session = SyncSession(hello: hello, pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
+                                 schemaVersion: replica.schema.version, position: position, syncToken: syncToken, nextSyncToken: nextToken)
+        var session = SyncSession(hello: hello, localAcknowledged: acknowledged,
+                                  pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()
         var serverID = position.server
         // The next pull page is fetched while the current one is applied: the server and the
@@ -63,12 +125,15 @@ public struct SyncEngine: Sendable {
         while true {
             switch action {
             case .sendHello(let request):
-                let (response, up, down) = try await call("/v1/sync/hello", request, HelloResponse.self)
+                let (response, up, down) = try await call("/v1/sync/hello", request, HelloResponse.self, opening: true)
                 session.countBytes(up: up, down: down)
+                var settings: [String: String] = [:]
+                if let next = request.nextSyncToken { settings[ClientSettings.syncToken] = next }
                 if serverID != response.server {
                     serverID = response.server
-                    try replica.setSettings([ClientSettings.serverID: response.server])
+                    settings[ClientSettings.serverID] = response.server
                 }
+                try replica.setSettings(settings, clearing: [ClientSettings.nextSyncToken])
                 action = try session.received(response)
             case .loadPushPage(let after, let through, let limit):
                 action = try session.pushPageLoaded(try replica.localChanges(after: after, through: through, limit: limit))
@@ -99,7 +164,7 @@ public struct SyncEngine: Sendable {
                 action = try session.received(fetched.page)
             case .commitPull(let page):
                 if page.more {
-                    let next = PullRequest(replica: replica.replicaID.rawValue, cursor: page.cursor, limit: WireLimits.pageChanges)
+                    let next = PullRequest(replica: hello.replica, cursor: page.cursor, limit: WireLimits.pageChanges)
                     let engine = self
                     prefetch = (page.cursor, Task { try await engine.fetchPage(next) })
                 }
@@ -131,26 +196,73 @@ public struct SyncEngine: Sendable {
     }
 
     /// One request, retried with exponential backoff while the server is unreachable.
-    func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, _ type: Response.Type) async throws -> (Response, up: Int, down: Int) {
+    ///
+    /// A request that opens a session (`opening`) is retried only within the connect timeout,
+    /// so a stopped or unreachable server is reported at once instead of after a minute of
+    /// silence; once a session is open, a flaky link gets `attempts` tries.
+    func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, _ type: Response.Type,
+                                                                   opening: Bool = false) async throws -> (Response, up: Int, down: Int) {
+        let clock = ContinuousClock()
+        let started = clock.now
         var delay = initialBackoff
-        for attempt in 1...attempts {
+        var attempt = 1
+        while true {
             do {
                 return try await transport.post(path, body, as: type)
-            } catch TransportError.unreachable(let why) where attempt < attempts {
-                logger.info("retrying", metadata: ["outpost.path": .string(path), "outpost.attempt": .stringConvertible(attempt), "outpost.why": .string(why)])
+            } catch TransportError.unreachable(let why) {
+                let retry = opening
+                    ? Self.quickToRetry(why) && clock.now - started + delay < transport.timeouts.connect
+                    : attempt < attempts
+                guard retry else { throw TransportError.unreachable(why) }
+                logger.info("retrying", metadata: ["outpost.path": .string(path), "outpost.attempt": .stringConvertible(attempt), "outpost.why": .string(why.code)])
                 try await Task.sleep(for: delay)
                 delay *= 2
+                attempt += 1
             }
         }
-        fatalError("unreachable: the last attempt rethrows")
+    }
+
+    /// Failures that come back at once and may pass in a moment (a server restarting).
+    static func quickToRetry(_ why: TransportError.Unreachable) -> Bool {
+        switch why {
+        case .refused, .cut, .unavailable: true
+        case .connectTimeout, .silent, .unknownHost: false
+        }
     }
 }
 
 /// Turning a one-time code into an enrolled replica.
 public enum Enrollment {
     /// Enrolls `replicaID` with the server and returns the server's answer (token, user, schema).
-    public static func enroll(serverURL: String, code: String, device: String, replicaID: String) async throws -> EnrollResponse {
-        let transport = SyncTransport(baseURL: serverURL, token: nil)
-        return try await transport.post("/v1/enroll", EnrollRequest(code: code, device: device, replica: replicaID), as: EnrollResponse.self).0
+    public static func enroll(serverURL: String, code: String, device: String, replicaID: String, syncToken: String? = nil,
+                              timeouts: SyncTimeouts = .standard) async throws -> EnrollResponse {
+        let transport = SyncTransport(baseURL: serverURL, token: nil, timeouts: timeouts)
+        return try await transport.post("/v1/enroll", EnrollRequest(code: code, device: device, replica: replicaID, syncToken: syncToken),
+                                        as: EnrollResponse.self).0
+    }
+
+    /// Enrolls the replica file at `path` with a one-time code: creates it with the server's
+    /// schema if there is none (under `replicaID`, or a new random id), and stores the server's
+    /// URL, the device token and the first sync token in it. The one sequence the CLI, the demo,
+    /// the benchmarks and the tests use.
+    public static func enrollReplica(at path: String, serverURL: String, code: String, device: String, replicaID: String? = nil,
+                                     timeouts: SyncTimeouts = .standard) async throws -> (replica: Replica, answer: EnrollResponse) {
+        let existing = FileManager.default.fileExists(atPath: path) ? try Replica.open(at: path) : nil
+        let id = existing?.replicaID.rawValue ?? replicaID ?? "r" + String(UUIDv7.make(millis: Replica.systemClock()).filter(\.isHexDigit).suffix(16))
+        var rng = SystemRandomNumberGenerator()
+        let syncToken = SyncToken.next(after: nil, using: &rng)
+        let answer = try await enroll(serverURL: serverURL, code: code, device: device, replicaID: id, syncToken: syncToken, timeouts: timeouts)
+        let replica: Replica
+        if let existing {
+            replica = existing
+        } else {
+            let schema = try Schema(json: Data(answer.schema.utf8))
+            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
+                user: answer.user, device: device, role: .field, replicaID: try ReplicaID(id)))
+        }
+        try replica.setSettings([ClientSettings.serverURL: serverURL, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server,
+                                 ClientSettings.syncToken: syncToken], clearing: [ClientSettings.nextSyncToken])
+        return (replica, answer)
     }
 }

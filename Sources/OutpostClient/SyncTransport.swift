@@ -5,40 +5,120 @@ import NIOCore
 import NIOHTTP1
 import OutpostCore
 import OutpostWire
+import Synchronization
+
+/// How long the client waits for a server before it gives up.
+public struct SyncTimeouts: Hashable, Sendable {
+    /// Setting up a TCP connection.
+    public var connect: Duration
+    /// One whole request, from sending it to the last byte of the answer.
+    public var request: Duration
+
+    /// Creates timeouts.
+    public init(connect: Duration, request: Duration) {
+        self.connect = connect
+        self.request = request
+    }
+
+    /// 3 s to connect (a server on the office network or the internet answers far sooner),
+    /// 30 s for a request (a page is at most about 1 MiB of JSON before gzip).
+    public static let standard = SyncTimeouts(connect: .seconds(3), request: .seconds(30))
+}
 
 /// Why talking to the server failed.
 public enum TransportError: Error, CustomStringConvertible, Sendable {
     /// The server answered with a protocol error (not worth retrying).
     case server(WireError, status: Int)
-    /// The connection failed or the server was unavailable (worth retrying).
-    case unreachable(String)
+    /// The server could not be reached or did not answer in time (worth retrying later).
+    case unreachable(Unreachable)
+
+    /// What went wrong on the way to the server, in words a rep can act on.
+    public enum Unreachable: Hashable, Sendable, CustomStringConvertible {
+        /// Nothing listens at the address (the server is stopped, or the port is wrong).
+        case refused
+        /// No connection within the connect timeout (no network, a firewall, a wrong address).
+        case connectTimeout(Duration)
+        /// Connected, but the answer did not come within the request timeout.
+        case silent(Duration)
+        /// The host name does not resolve.
+        case unknownHost
+        /// The connection broke, or the answer was cut or corrupt.
+        case cut(String)
+        /// The server said it is overloaded or failed (5xx, 429).
+        case unavailable(String)
+
+        public var description: String {
+            switch self {
+            case .refused: "nothing answers at that address: the server is stopped or the URL is wrong"
+            case .connectTimeout(let d): "no connection within \(Self.seconds(d)): no network, a firewall, or a wrong address"
+            case .silent(let d): "the server accepted the connection but did not answer within \(Self.seconds(d))"
+            case .unknownHost: "the server's host name is unknown"
+            case .cut(let why): "the connection broke (\(why))"
+            case .unavailable(let why): "the server is unavailable (\(why))"
+            }
+        }
+
+        /// A stable code for `--json` output.
+        public var code: String {
+            switch self {
+            case .refused: "connection-refused"
+            case .connectTimeout: "connect-timeout"
+            case .silent: "server-silent"
+            case .unknownHost: "unknown-host"
+            case .cut: "connection-cut"
+            case .unavailable: "server-unavailable"
+            }
+        }
+
+        static func seconds(_ d: Duration) -> String {
+            let (s, a) = d.components
+            let value = Double(s) + Double(a) / 1e18
+            return value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+        }
+    }
 
     public var description: String {
         switch self {
         case .server(let e, _): e.error.message
-        case .unreachable(let why): "Cannot reach the server (\(why)). Your changes are safe here; run `outpost sync` again when the connection is back."
+        case .unreachable(let why): "Cannot reach the server: \(why). Your changes are safe here; run `outpost sync` again when the connection is back."
         }
     }
 }
 
-/// JSON over HTTP to an Outpost server: gzip both ways, bearer token, byte counting.
+/// JSON over HTTP to an Outpost server: gzip both ways, bearer token, byte counting, and a
+/// connect timeout and a total timeout on every request.
 public struct SyncTransport: Sendable {
-    /// One client for the process. Automatic decompression is off (unlike `HTTPClient.shared`),
-    /// so bytes on the wire are counted as sent and the inflation limit is ours.
-    static let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3)), decompression: .disabled))
+    /// One client per connect timeout for the process. Automatic decompression is off (unlike
+    /// `HTTPClient.shared`), so bytes on the wire are counted as sent and the inflation limit is
+    /// ours; the pool does not retry failed connections on its own (it would do so until the
+    /// request's deadline), because the engine decides what to retry.
+    private static let clients = Mutex<[Duration: HTTPClient]>([:])
+
+    static func client(connect: Duration) -> HTTPClient {
+        clients.withLock { clients in
+            if let client = clients[connect] { return client }
+            var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                         timeout: .init(connect: .nanoseconds(Int64(connect.components.seconds) * 1_000_000_000 + connect.components.attoseconds / 1_000_000_000)),
+                                                         decompression: .disabled)
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[connect] = client
+            return client
+        }
+    }
 
     /// The server's base URL (`http://127.0.0.1:7420`).
     public let baseURL: String
     /// The bearer token (device or admin), if any.
     public let token: String?
-    /// How long one request may take.
-    public var timeout: TimeAmount = .seconds(120)
+    /// How long to wait to connect, and for a whole request.
+    public var timeouts: SyncTimeouts
 
     /// Creates a transport.
-    public init(baseURL: String, token: String?) {
+    public init(baseURL: String, token: String?, timeouts: SyncTimeouts = .standard) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
+        self.timeouts = timeouts
     }
 
     /// POSTs `body` to `path` and decodes the answer; returns it with the bytes sent and received.
@@ -66,40 +146,82 @@ public struct SyncTransport: Sendable {
         return try await send(request, up: 0, as: type).0
     }
 
+    /// Sends the request and collects the whole answer, within the request timeout.
+    private func exchange(_ request: HTTPClientRequest) async throws -> (HTTPClientResponse, ByteBuffer) {
+        let client = Self.client(connect: timeouts.connect)
+        let limit = timeouts.request
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(limit.components.seconds) * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000)
+        return try await withThrowingTaskGroup(of: (HTTPClientResponse, ByteBuffer)?.self) { group in
+            group.addTask {
+                let response = try await client.execute(request, deadline: deadline)
+                return (response, try await response.body.collect(upTo: WireLimits.maxBodyBytes))
+            }
+            // The deadline above covers the request; this covers a body that trickles in forever.
+            group.addTask {
+                try await Task.sleep(for: limit + .milliseconds(250))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw TransportError.unreachable(.silent(limit))
+            }
+            return result
+        }
+    }
+
     private func send<Response: Decodable>(_ request: HTTPClientRequest, up: Int, as type: Response.Type) async throws -> (Response, up: Int, down: Int) {
         let response: HTTPClientResponse
         var body: ByteBuffer
         do {
-            response = try await Self.client.execute(request, timeout: timeout)
-            body = try await response.body.collect(upTo: WireLimits.maxBodyBytes)
+            (response, body) = try await exchange(request)
+        } catch let error as TransportError {
+            throw error
         } catch {
-            throw TransportError.unreachable("\(error)")
+            throw TransportError.unreachable(classify(error))
         }
         let down = body.readableBytes
         if response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
             do { body = try body.decompress(with: .gzip(), maxSize: WireLimits.maxBodyBytes) } catch {
-                throw TransportError.unreachable("the server's answer was cut or corrupt: \(error)")
+                throw TransportError.unreachable(.cut("the answer was cut or corrupt"))
             }
         }
         let data = Data(body.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
             if let wire = try? JSONDecoder().decode(WireError.self, from: data) {
-                if response.status.code >= 500 && wire.error.code != "internal" { throw TransportError.unreachable(wire.error.message) }
+                if response.status.code >= 500 && wire.error.code != "internal" { throw TransportError.unreachable(.unavailable(wire.error.message)) }
                 throw TransportError.server(wire, status: Int(response.status.code))
             }
             if response.status.code >= 500 || response.status.code == 429 {
-                throw TransportError.unreachable("HTTP \(response.status.code)")
+                throw TransportError.unreachable(.unavailable("HTTP \(response.status.code)"))
             }
-            throw TransportError.server(WireError(code: "http-\(response.status.code)", message: "The server answered HTTP \(response.status.code)."),
+            throw TransportError.server(WireError(code: "http-\(response.status.code)", message: "The server answered HTTP \(response.status.code); is \(baseURL) an Outpost server?"),
                                         status: Int(response.status.code))
         }
         do {
-            if let page = Response.self as? any PageMessage.Type {
-                return (try page.init(jsonValue: try JSONValue.parse(Array(data))) as! Response, up, down)
+            if let page = Response.self as? any PageMessage.Type, let decoded = try page.init(jsonValue: try JSONValue.parse(Array(data))) as? Response {
+                return (decoded, up, down)
             }
             return (try JSONDecoder().decode(Response.self, from: data), up, down)
         } catch {
-            throw TransportError.unreachable("the server's answer was cut or is not what protocol \(ProtocolVersion.current) says")
+            throw TransportError.unreachable(.cut("the answer was cut or is not what protocol \(ProtocolVersion.current) says"))
         }
+    }
+
+    /// Names a networking failure in the rep's terms, never in the library's.
+    private func classify(_ error: any Error) -> TransportError.Unreachable {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return .connectTimeout(timeouts.connect)
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return .silent(timeouts.request)
+            case .remoteConnectionClosed: return .cut("the server closed it")
+            case .cancelled: return .silent(timeouts.request)
+            default: break
+            }
+        }
+        let text = String(describing: error)
+        if text.contains("connectTimeout") { return .connectTimeout(timeouts.connect) }
+        if text.localizedCaseInsensitiveContains("refused") { return .refused }
+        if text.contains("dnsA") || text.localizedCaseInsensitiveContains("resolve") || text.contains("NXDOMAIN") { return .unknownHost }
+        return .cut(String(describing: type(of: error)))
     }
 }

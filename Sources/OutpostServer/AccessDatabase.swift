@@ -33,8 +33,25 @@ final class AccessDatabase: Sendable {
                 CREATE TABLE admin_tokens (token_hash TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-replicas") { db in
+            // A device may write under several replica ids: its enrolled one, and the new ids
+            // its copied or restored folders take. Each has its own sync token and counter.
+            try db.execute(sql: """
+                CREATE TABLE replicas (
+                    id TEXT PRIMARY KEY NOT NULL, device TEXT NOT NULL REFERENCES devices(id),
+                    sync_token TEXT, declared_counter INTEGER NOT NULL DEFAULT 0,
+                    forked_from TEXT, created_at TEXT NOT NULL, last_seen TEXT);
+                CREATE INDEX replicas_by_device ON replicas (device);
+                INSERT INTO replicas (id, device, declared_counter, created_at, last_seen)
+                    SELECT replica, id, declared_counter, enrolled_at, last_seen FROM devices;
+                """)
+        }
         try migrator.migrate(pool)
     }
+
+    /// Most replica ids one device may hold (its folder and its copies); a device that forks
+    /// beyond it is refused, so a misbehaving client cannot fill the table.
+    static let replicasPerDevice = 100
 
     static var now: String { ISO8601DateFormatter().string(from: Date()) }
 
@@ -84,7 +101,7 @@ final class AccessDatabase: Sendable {
     }
 
     /// Spends a code: creates the device and returns its token and user.
-    func enroll(code: String, device: String, replica: String) throws -> (token: String, device: String, user: UserInfo) {
+    func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo) {
         let token = Secrets.token(prefix: "opd_")
         return try pool.write { db in
             let hash = Secrets.hash(Secrets.normalizeCode(code))
@@ -93,17 +110,21 @@ final class AccessDatabase: Sendable {
             else {
                 throw WireError(code: "invalid-code", message: "This enrollment code is unknown, used or expired; ask an admin for a new one (`outpost-admin devices enroll USER`).")
             }
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE replica = ?", arguments: [replica]) == nil else {
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [replica]) == nil else {
                 throw WireError(code: "replica-taken", message: "Replica \(replica) is already enrolled; enroll a new replica folder.")
             }
             let userName: String = row["user"]
-            let user = try Row.fetchOne(db, sql: "SELECT name, role, scope FROM users WHERE name = ?", arguments: [userName]).map {
+            guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope FROM users WHERE name = ?", arguments: [userName]).map({
                 UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"])
-            }!
+            }) else {
+                throw WireError(code: "unknown-user", message: "The user this code was made for no longer exists; ask an admin for a new code.")
+            }
             let id = "dev-" + String(Secrets.token(prefix: "").prefix(12))
             try db.execute(sql: "UPDATE enrollment_codes SET used = 1 WHERE code_hash = ?", arguments: [hash])
             try db.execute(sql: "INSERT INTO devices (id, user, name, replica, token_hash, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [id, userName, device, replica, Secrets.hash(token), Self.now])
+            try db.execute(sql: "INSERT INTO replicas (id, device, sync_token, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [replica, id, syncToken, Self.now])
             return (token, id, user)
         }
     }
@@ -125,13 +146,69 @@ final class AccessDatabase: Sendable {
         }
     }
 
-    func recordHello(device: String, counter: UInt64) throws {
+    /// The replica `id` if `device` may write under it.
+    func replica(_ id: String, device: String) throws -> ReplicaRecord? {
+        try pool.read { db in try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ? AND device = ?", arguments: [id, device]) }
+    }
+
+    /// Opens a sync session for a replica in one transaction: refuses a counter lower than one
+    /// declared before and a sync token older than the stored one, then records the counter and
+    /// the folder's next token.
+    func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE devices SET declared_counter = ?, last_seen = ? WHERE id = ?", arguments: [counter, Self.now, device])
+            guard let replica = try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ? AND device = ?", arguments: [id, device]) else {
+                throw WireError(code: "wrong-replica", message: "This device does not write as replica \(id); sync from the folder it was enrolled with.")
+            }
+            guard counter >= replica.declaredCounter else {
+                throw WireError(code: "counter-went-back", message: "Replica \(id) says its counter is \(counter), but it said \(replica.declaredCounter) before: this folder was restored from an older copy. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
+            }
+            let rotateTo: String?
+            switch SyncToken.check(stored: replica.syncToken, presented: syncToken, next: nextSyncToken) {
+            case .accept(let next): rotateTo = next
+            case .forked:
+                throw WireError(code: "replica-forked", message: "Replica \(id) presented an older sync token than the server holds: this folder is a copy of another one, or was restored from a backup. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
+            }
+            try db.execute(sql: "UPDATE replicas SET declared_counter = ?, sync_token = coalesce(?, sync_token), last_seen = ? WHERE id = ?",
+                           arguments: [counter, rotateTo, Self.now, id])
+            try db.execute(sql: "UPDATE devices SET last_seen = ? WHERE id = ?", arguments: [Self.now, device])
         }
     }
 
-    func declaredCounter(device: String) throws -> UInt64 {
-        try pool.read { db in try UInt64.fetchOne(db, sql: "SELECT declared_counter FROM devices WHERE id = ?", arguments: [device]) ?? 0 }
+    /// A new replica id for a copy of `old`, enrolled for the same device with `syncToken`.
+    func createFork(device: String, from old: String, syncToken: String) throws -> String {
+        try pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ? AND device = ?", arguments: [old, device]) != nil else {
+                throw WireError(code: "wrong-replica", message: "This device does not write as replica \(old).")
+            }
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM replicas WHERE device = ?", arguments: [device]) ?? 0
+            guard count < Self.replicasPerDevice else {
+                throw WireError(code: "too-many-replicas", message: "This device already writes under \(count) replica ids; ask an admin to enroll the copy as a device of its own (`outpost-admin devices enroll USER`).")
+            }
+            var id: String
+            repeat {
+                id = "r" + String(Secrets.token(prefix: "").prefix(16))
+            } while try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [id]) != nil
+            try db.execute(sql: "INSERT INTO replicas (id, device, sync_token, forked_from, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, device, syncToken, old, Self.now])
+            return id
+        }
+    }
+
+    /// The counter a replica declared at its last hello.
+    func declaredCounter(replica: String) throws -> UInt64 {
+        try pool.read { db in try UInt64.fetchOne(db, sql: "SELECT declared_counter FROM replicas WHERE id = ?", arguments: [replica]) ?? 0 }
+    }
+}
+
+/// One replica id a device writes under, as the server keeps it.
+struct ReplicaRecord: FetchableRecord, Decodable, Sendable {
+    let id: String
+    let device: String
+    let syncToken: String?
+    let declaredCounter: UInt64
+    let forkedFrom: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, device, syncToken = "sync_token", declaredCounter = "declared_counter", forkedFrom = "forked_from"
     }
 }

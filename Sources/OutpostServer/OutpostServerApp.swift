@@ -14,6 +14,8 @@ public enum OutpostServerApp {
     public enum LogKey {
         public static let device = "outpost.device"
         public static let changes = "outpost.changes"
+        public static let replica = "outpost.replica"
+        public static let newReplica = "outpost.new_replica"
     }
 
     /// The application, listening on `host:port` (port 0 picks a free one; `onRunning` gets the real port).
@@ -33,7 +35,10 @@ public enum OutpostServerApp {
             guard ReplicaID.isValid(body.replica) else {
                 throw APIError(WireError(code: "malformed-request", message: "'\(body.replica)' is not a valid replica id."))
             }
-            let enrolled = try wire { try storage.enroll(code: body.code, device: body.device, replica: body.replica) }
+            if let token = body.syncToken, !SyncToken.isValid(token) {
+                throw APIError(WireError(code: "malformed-request", message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits)."))
+            }
+            let enrolled = try wire { try storage.enroll(code: body.code, device: body.device, replica: body.replica, syncToken: body.syncToken) }
             logger.info("device enrolled", metadata: [LogKey.device: .string(enrolled.device)])
             return try Envelope.response(EnrollResponse(token: enrolled.token, deviceID: enrolled.device, user: enrolled.user.name,
                                                         role: enrolled.user.role, server: storage.serverReplica,
@@ -62,6 +67,16 @@ public enum OutpostServerApp {
             let body = try await Envelope.decode(PullRequest.self, from: &request)
             let response = try wire { try sync.pull(body, device: device) }
             logger.info("pull", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(response.changes.count)])
+            return try Envelope.response(response, request: request)
+        }
+
+        router.post("v1/sync/fork") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(ForkRequest.self, from: &request)
+            let response = try wire { try sync.fork(body, device: device) }
+            logger.notice("replica forked", metadata: [LogKey.device: .string(device.id), LogKey.replica: .string(body.replica),
+                                                      LogKey.newReplica: .string(response.replica)])
             return try Envelope.response(response, request: request)
         }
 

@@ -12,10 +12,16 @@ public protocol ServerStorage: Sendable {
     var serverReplica: String { get }
     /// The schema in force.
     var schema: Schema { get }
-    /// The highest counter of `replica` processed here (applied or rejected).
-    func processedCounter(of replica: String) throws -> UInt64
-    /// Applies pushed changes in one transaction, refusing those `precheck` refuses.
-    func apply(_ changes: [Change], from origin: String, precheck: (Change) -> (code: String, reason: String)?) throws -> ApplyReport
+    /// Every change of the child `replica` up to this counter was applied or refused for its content here.
+    func acknowledged(of replica: String) throws -> UInt64
+    /// The highest counter of `replica` whose change was applied here (0 if none).
+    func seenCounter(of replica: String) throws -> UInt64
+    /// Applies a page pushed by the child `sender` with its new acknowledgement, in one transaction
+    /// (``Replica/applyPush(_:sender:declared:precheck:)``).
+    func applyPush(_ changes: [Change], sender: String, declared: UInt64,
+                   precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport
+    /// How far a copy of the child `replica` agrees with what is stored here.
+    func agreement(of replica: String, acknowledged: UInt64, digests: [String]) throws -> ForkAgreement
     /// Feed entries after `cursor`, in order.
     func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)]
     /// How many feed entries come after `cursor`.
@@ -31,16 +37,21 @@ public protocol ServerStorage: Sendable {
     func users() throws -> [UserInfo]
     /// A one-time enrollment code for a user.
     func createEnrollmentCode(user: String) throws -> String
-    /// Spends a code and enrolls a device.
-    func enroll(code: String, device: String, replica: String) throws -> (token: String, device: String, user: UserInfo)
+    /// Spends a code and enrolls a device writing as `replica`, whose first sync token is `syncToken`.
+    func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo)
     /// The device a token belongs to, unless unknown or revoked.
     func device(token: String) throws -> AuthenticatedDevice?
     /// All devices.
     func devices() throws -> [DeviceInfo]
-    /// Notes a device's hello and the counter it declared.
-    func recordHello(device: String, counter: UInt64) throws
-    /// The counter a device declared at its last hello.
-    func declaredCounter(device: String) throws -> UInt64
+    /// Whether `device` may write as `replica`.
+    func ownsReplica(device: String, replica: String) throws -> Bool
+    /// Opens a session: refuses a counter that went back or a sync token older than the stored
+    /// one (a copied or restored folder), then records the counter and the next token.
+    func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws
+    /// The counter a replica declared at its last hello.
+    func declaredCounter(replica: String) throws -> UInt64
+    /// A new replica id for a copy of `replica`, for the same device, with its first sync token.
+    func createFork(device: String, from replica: String, syncToken: String) throws -> String
 }
 
 /// The embedded store: the server's replica (`replica.sqlite`) and its access data (`server.sqlite`) in one folder.
@@ -64,9 +75,14 @@ public final class SQLiteServerStorage: ServerStorage {
 
     public var serverReplica: String { replica.replicaID.rawValue }
     public var schema: Schema { replica.schema }
-    public func processedCounter(of replica: String) throws -> UInt64 { try self.replica.processedCounter(of: replica) }
-    public func apply(_ changes: [Change], from origin: String, precheck: (Change) -> (code: String, reason: String)?) throws -> ApplyReport {
-        try replica.apply(changes, from: origin, precheck: precheck)
+    public func acknowledged(of replica: String) throws -> UInt64 { try self.replica.acknowledged(of: try ReplicaID(replica)) }
+    public func seenCounter(of replica: String) throws -> UInt64 { try self.replica.seenCounter(of: replica) }
+    public func applyPush(_ changes: [Change], sender: String, declared: UInt64,
+                          precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport {
+        try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared, precheck: precheck)
+    }
+    public func agreement(of replica: String, acknowledged: UInt64, digests: [String]) throws -> ForkAgreement {
+        try self.replica.agreement(of: try ReplicaID(replica), acknowledged: acknowledged, digests: digests)
     }
     public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
         try replica.changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
@@ -77,11 +93,17 @@ public final class SQLiteServerStorage: ServerStorage {
     public func addUser(_ user: UserInfo) throws { try access.addUser(user) }
     public func users() throws -> [UserInfo] { try access.users() }
     public func createEnrollmentCode(user: String) throws -> String { try access.createEnrollmentCode(user: user) }
-    public func enroll(code: String, device: String, replica: String) throws -> (token: String, device: String, user: UserInfo) {
-        try access.enroll(code: code, device: device, replica: replica)
+    public func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo) {
+        try access.enroll(code: code, device: device, replica: replica, syncToken: syncToken)
     }
     public func device(token: String) throws -> AuthenticatedDevice? { try access.device(token: token) }
     public func devices() throws -> [DeviceInfo] { try access.devices() }
-    public func recordHello(device: String, counter: UInt64) throws { try access.recordHello(device: device, counter: counter) }
-    public func declaredCounter(device: String) throws -> UInt64 { try access.declaredCounter(device: device) }
+    public func ownsReplica(device: String, replica: String) throws -> Bool { try access.replica(replica, device: device) != nil }
+    public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws {
+        try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken)
+    }
+    public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
+    public func createFork(device: String, from replica: String, syncToken: String) throws -> String {
+        try access.createFork(device: device, from: replica, syncToken: syncToken)
+    }
 }

@@ -4,7 +4,7 @@ import OutpostSchema
 import OutpostStore
 import OutpostWire
 
-/// The server side of the sync protocol, with no HTTP in it: hello, push and pull for an
+/// The server side of the sync protocol, with no HTTP in it: hello, push, pull and fork for an
 /// authenticated device, over any ``ServerStorage``.
 public struct SyncService: Sendable {
     let storage: any ServerStorage
@@ -12,27 +12,22 @@ public struct SyncService: Sendable {
     /// Creates the service.
     public init(storage: any ServerStorage) { self.storage = storage }
 
-    /// Opens a session: records the device's counter, says what is acknowledged and where to pull from.
+    /// Opens a session: checks the folder is the latest of its line (counter and sync token),
+    /// records its counter, says what is acknowledged and where to pull from.
     public func hello(_ request: HelloRequest, device: AuthenticatedDevice) throws -> HelloResponse {
-        guard request.replica == device.replica else {
-            throw WireError(code: "wrong-replica", message: "This device is enrolled for replica \(device.replica), not \(request.replica).")
+        if let token = request.nextSyncToken, !SyncToken.isValid(token) {
+            throw WireError(code: "malformed-request", message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
-        let processed = try storage.processedCounter(of: device.replica)
-        guard request.counter >= processed else {
-            throw WireError(code: "counter-went-back",
-                            message: "Replica \(device.replica) says its counter is \(request.counter), but this server has already seen \(processed). The replica was restored from an old copy; enroll a fresh replica folder to avoid reusing change names.")
-        }
-        try storage.recordHello(device: device.id, counter: request.counter)
+        try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
+                                syncToken: request.syncToken, nextSyncToken: request.nextSyncToken)
         let cursor = request.position.server == storage.serverReplica ? request.position.cursor : 0
-        return HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version, acknowledged: processed,
-                             cursor: cursor, pageChanges: WireLimits.pageChanges)
+        return HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
+                             acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges)
     }
 
-    /// Applies a page of the device's changes; returns one result per change.
+    /// Applies a page of the replica's changes; returns one result per change.
     public func push(_ request: PushRequest, device: AuthenticatedDevice) throws -> PushResponse {
-        guard request.replica == device.replica else {
-            throw WireError(code: "wrong-replica", message: "This device is enrolled for replica \(device.replica), not \(request.replica).")
-        }
+        try requireOwnership(request.replica, device)
         guard request.changes.count <= WireLimits.pageChanges else {
             throw WireError(code: "page-too-large", message: "A push page holds at most \(WireLimits.pageChanges) changes; this one has \(request.changes.count).")
         }
@@ -42,47 +37,50 @@ public struct SyncService: Sendable {
                 throw WireError(code: "malformed-change", message: "Change \(i) of the page is malformed: \(error). Nothing was applied.", details: ["index \(i)"])
             }
         }
-        let declared = try storage.declaredCounter(device: device.id)
+        let sender = request.replica
+        let declared = try storage.declaredCounter(replica: sender)
         var known: [String: UInt64] = [:]
         let schema = storage.schema
-        let report = try storage.apply(changes, from: device.replica) { change in
-            if change.dot.replica.rawValue != device.replica {
-                return ("foreign-origin", "A device may only send changes made on it; this one was made on \(change.dot.replica).")
-            }
-            if change.dot.counter > declared {
-                return ("forged-dot", "The change is named \(change.dot), beyond the replica's own counter \(declared).")
-            }
-            for state in Array(change.fields.values) + [change.presence] {
-                for (replica, counter) in state.context.counters {
-                    let limit: UInt64
-                    if replica.rawValue == device.replica {
-                        limit = declared
-                    } else {
-                        if known[replica.rawValue] == nil { known[replica.rawValue] = (try? storage.processedCounter(of: replica.rawValue)) ?? 0 }
-                        limit = known[replica.rawValue]!
-                    }
-                    if counter > limit {
-                        return ("forged-dot", "The change claims to have seen write \(replica):\(counter), which this server has never seen.")
+        let report: PushReport
+        do {
+            report = try storage.applyPush(changes, sender: sender, declared: declared) { change in
+                for state in Array(change.fields.values) + [change.presence] {
+                    for (replica, counter) in state.context.counters {
+                        let limit: UInt64
+                        if replica.rawValue == sender {
+                            limit = declared
+                        } else {
+                            if known[replica.rawValue] == nil { known[replica.rawValue] = (try? storage.seenCounter(of: replica.rawValue)) ?? 0 }
+                            limit = known[replica.rawValue] ?? 0
+                        }
+                        if counter > limit {
+                            return ("forged-dot", "The change claims to have seen write \(replica):\(counter), which this server has never seen.")
+                        }
                     }
                 }
+                if (try? schema.collection(change.collection)) == nil {
+                    return ("unknown-collection", "Head office has no collection '\(change.collection)'.")
+                }
+                return nil
             }
-            if (try? schema.collection(change.collection)) == nil {
-                return ("unknown-collection", "Head office has no collection '\(change.collection)'.")
-            }
-            return nil
+        } catch let error as StoreError where error.code == .replicaForked {
+            throw WireError(code: "replica-forked", message: "\(error.description) Nothing of this page was applied; the client takes a new replica id and sends what the server lacks.")
         }
-        let results = changes.map { change -> ChangeResult in
-            switch report.outcomes[change.dot] {
-            case .applied?: ChangeResult(dot: change.dot.description, status: .applied)
-            case .duplicate?, nil: ChangeResult(dot: change.dot.description, status: .duplicate)
-            case .rejected(let code, let reason)?: ChangeResult(dot: change.dot.description, status: .rejected, code: code, reason: reason)
+        let results = zip(changes, report.outcomes).map { change, outcome -> ChangeResult in
+            let dot = change.dot.description
+            return switch outcome {
+            case .applied: ChangeResult(dot: dot, status: .applied)
+            case .duplicate: ChangeResult(dot: dot, status: .duplicate)
+            case .rejected(let code, let reason): ChangeResult(dot: dot, status: .rejected, code: code, reason: reason)
+            case .deferred(let code, let reason): ChangeResult(dot: dot, status: .deferred, code: code, reason: reason)
             }
         }
-        return PushResponse(results: results, acknowledged: try storage.processedCounter(of: device.replica))
+        return PushResponse(results: results, acknowledged: report.acknowledged)
     }
 
-    /// The next page after the cursor, without the device's own changes, bounded in count and bytes.
+    /// The next page after the cursor, without the pulling replica's own changes, bounded in count and bytes.
     public func pull(_ request: PullRequest, device: AuthenticatedDevice) throws -> PullResponse {
+        try requireOwnership(request.replica, device)
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
         let page = try storage.feedPage(after: request.cursor, limit: limit)
         var changes: [JSONValue] = []
@@ -90,7 +88,9 @@ public struct SyncService: Sendable {
         var cursor = request.cursor
         var stoppedForSize = false
         for entry in page {
-            if entry.change.dot.replica.rawValue == device.replica {
+            // Only the puller's own writes are skipped: a copy of this device's folder that took
+            // a new id must still receive what the original wrote.
+            if entry.change.dot.replica.rawValue == request.replica {
                 cursor = entry.seq
                 continue
             }
@@ -107,7 +107,25 @@ public struct SyncService: Sendable {
         }
         let more = stoppedForSize || page.count == limit
         // The feed's sequence numbers are dense, so the last one minus the cursor is the backlog
-        // (counting this device's own changes, which are skipped): cheap, and enough for progress.
+        // (counting this replica's own changes, which are skipped): cheap, and enough for progress.
         return PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try storage.feedCount(after: cursor) : 0)
+    }
+
+    /// Gives a copied or restored folder a new replica id for the same device, and says which of
+    /// its writes the server holds identically (they keep their names) and where to pull again.
+    public func fork(_ request: ForkRequest, device: AuthenticatedDevice) throws -> ForkResponse {
+        try requireOwnership(request.replica, device)
+        guard SyncToken.isValid(request.syncToken) else {
+            throw WireError(code: "malformed-request", message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits).")
+        }
+        let agreement = try storage.agreement(of: request.replica, acknowledged: request.acknowledged, digests: request.digests)
+        let id = try storage.createFork(device: device.id, from: request.replica, syncToken: request.syncToken)
+        return ForkResponse(replica: id, keptThrough: agreement.keptThrough, cursor: agreement.firstUnheldSeq.map { $0 - 1 })
+    }
+
+    private func requireOwnership(_ replica: String, _ device: AuthenticatedDevice) throws {
+        guard try storage.ownsReplica(device: device.id, replica: replica) else {
+            throw WireError(code: "wrong-replica", message: "This device does not write as replica \(replica); sync from the folder it was enrolled with.")
+        }
     }
 }

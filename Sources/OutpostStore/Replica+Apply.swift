@@ -76,10 +76,7 @@ extension Replica {
                 try clock.observe(change.hlc, wallMillis: wall)
             } catch let error {
                 let (code, reason) = Self.rejectionReason(error)
-                try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO outpost_rejected (replica, counter, origin, code, reason, change) VALUES (?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [change.dot.replica.rawValue, change.dot.counter, origin, code, reason,
-                                             Data(BinaryCodec.encode(change))])
+                try Self.keepRejection(db, change, origin: origin, code: code, reason: reason)
                 report.rejected.append(Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
                                                  code: code, reason: reason))
                 report.outcomes[change.dot] = .rejected(code: code, reason: reason)

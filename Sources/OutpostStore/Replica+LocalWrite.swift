@@ -72,7 +72,10 @@ extension Replica {
 
     /// The next write stamp: counter + 1 and an HLC tick, both persisted.
     func nextStamp(_ db: Database) throws -> WriteStamp {
-        let counter = try UInt64.fetchOne(db, sql: "UPDATE outpost_meta SET value = value + 1 WHERE key = 'counter' RETURNING value")!
+        guard let counter = try UInt64.fetchOne(db, sql: "UPDATE outpost_meta SET value = value + 1 WHERE key = 'counter' RETURNING value") else {
+            throw StoreError(.corrupt, "\(path) has no write counter; it is not an intact Outpost replica.")
+        }
+        let replicaID = try Self.currentID(db)
         var clock = HybridLogicalClock(last: try storedHLC(db))
         let hlc = clock.tick(wallMillis: wallClock())
         try db.execute(sql: "UPDATE outpost_meta SET value = ? WHERE key = 'hlc'", arguments: [hlc.description])

@@ -8,9 +8,12 @@ extension Replica {
         try read { db in try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
     }
 
-    /// Stores settings in one transaction.
-    public func setSettings(_ values: [String: String]) throws {
-        try write { db in for (k, v) in values { try Self.setSetting(db, k, v) } }
+    /// Stores settings (and removes those in `clearing`) in one transaction.
+    public func setSettings(_ values: [String: String], clearing: [String] = []) throws {
+        try write { db in
+            for (k, v) in values { try Self.setSetting(db, k, v) }
+            for k in clearing { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [k]) }
+        }
     }
 
     static func setSetting(_ db: Database, _ key: String, _ value: String) throws {
@@ -23,30 +26,36 @@ extension Replica {
         try read { db in try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0 }
     }
 
+    /// The replica id as stored (the one local writes use), read inside the caller's transaction.
+    static func currentID(_ db: Database) throws -> ReplicaID {
+        guard let text = try String.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'replica_id'"),
+              let id = try? ReplicaID(text) else {
+            throw StoreError(.corrupt, "The replica's identity is missing or damaged.")
+        }
+        return id
+    }
+
     /// Changes made here with counters above `after` (and at most `through`), in counter order.
     public func localChanges(after counter: UInt64, through: UInt64 = .max, limit: Int) throws -> [Change] {
         try read { db in
             try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter > ? AND counter <= ? ORDER BY counter LIMIT ?",
-                              arguments: [replicaID.rawValue, counter, Int64(clamping: through), limit]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
+                              arguments: [try Self.currentID(db).rawValue, counter, Int64(clamping: through), limit]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
         }
     }
 
     /// How many changes made here have counters above `after`.
     public func localChangeCount(after counter: UInt64) throws -> Int {
         try read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE replica = ? AND counter > ?", arguments: [replicaID.rawValue, counter]) ?? 0
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE replica = ? AND counter > ?",
+                             arguments: [try Self.currentID(db).rawValue, counter]) ?? 0
         }
     }
 
-    /// The highest counter of `replica` this replica has processed (applied or rejected).
-    public func processedCounter(of replica: String) throws -> UInt64 {
-        try read { db in try Self.processedCounter(db, replica) }
-    }
-
-    static func processedCounter(_ db: Database, _ replica: String) throws -> UInt64 {
-        let applied = try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?", arguments: [replica]) ?? 0
-        let rejected = try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_rejected WHERE replica = ?", arguments: [replica]) ?? 0
-        return max(applied, rejected)
+    /// The highest counter of `replica` whose change was applied here (0 if none).
+    public func seenCounter(of replica: String) throws -> UInt64 {
+        try read { db in
+            try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?", arguments: [replica]) ?? 0
+        }
     }
 
     /// Highest counter seen per origin replica (the replica-level version vector of the feed).

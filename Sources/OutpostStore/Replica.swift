@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import OutpostCore
 import OutpostSchema
 
@@ -53,7 +54,12 @@ public final class Replica: Sendable {
     /// The SQLite file.
     public let path: String
     /// This replica's id (the replica part of every dot it makes).
-    public let replicaID: ReplicaID
+    ///
+    /// It changes only when a copied or restored folder takes a new id (``reissue(_:settings:)``);
+    /// local writes read the id inside their transaction, so a writer that opened the file
+    /// before that still names its writes correctly.
+    public var replicaID: ReplicaID { identity.withLock { $0 } }
+    let identity: Mutex<ReplicaID>
     /// The user and device stamped on local writes.
     public let author: Author
     /// The replica's role.
@@ -73,7 +79,7 @@ public final class Replica: Sendable {
                  schema: Schema, clock: @escaping @Sendable () -> UInt64) {
         self.path = path
         self.pool = pool
-        self.replicaID = replicaID
+        self.identity = Mutex(replicaID)
         self.author = author
         self.role = role
         self.schema = schema

@@ -5,7 +5,7 @@ import OutpostSchema
 public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A stable code for scripts and tests.
     public enum Code: String, Sendable {
-        case notFound, invalidInput, readOnly, noReplica, replicaExists, incompatibleSchema, corrupt, storageFull
+        case notFound, invalidInput, readOnly, noReplica, replicaExists, incompatibleSchema, corrupt, storageFull, replicaForked
     }
 
     /// What went wrong.

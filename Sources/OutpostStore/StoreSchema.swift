@@ -37,6 +37,21 @@ enum StoreSchema {
                 CREATE TABLE outpost_checkpoints (peer TEXT PRIMARY KEY NOT NULL, detail TEXT NOT NULL) STRICT;
                 """)
         }
+        m.registerMigration("v2-rejections-kept-by-sender") { db in
+            // A refused change is kept under the replica that sent it, so a change forged in
+            // another replica's name can neither overwrite that replica's own refusals nor
+            // say anything about it.
+            try db.execute(sql: """
+                CREATE TABLE outpost_rejected_v2 (
+                    origin TEXT NOT NULL, replica TEXT NOT NULL, counter INTEGER NOT NULL, code TEXT NOT NULL,
+                    reason TEXT NOT NULL, change BLOB NOT NULL, PRIMARY KEY (origin, replica, counter)) WITHOUT ROWID, STRICT;
+                INSERT INTO outpost_rejected_v2 (origin, replica, counter, code, reason, change)
+                    SELECT origin, replica, counter, code, reason, change FROM outpost_rejected;
+                DROP TABLE outpost_rejected;
+                ALTER TABLE outpost_rejected_v2 RENAME TO outpost_rejected;
+                CREATE INDEX outpost_rejected_by_dot ON outpost_rejected (replica, counter);
+                """)
+        }
         return m
     }
 

@@ -48,11 +48,14 @@ public struct EnrollRequest: Codable, Sendable {
     public var device: String
     /// The replica id the device will write with.
     public var replica: String
+    /// The replica's first sync token (``SyncToken``), which its first hello presents.
+    public var syncToken: String?
 
-    public init(code: String, device: String, replica: String) {
+    public init(code: String, device: String, replica: String, syncToken: String? = nil) {
         self.code = code
         self.device = device
         self.replica = replica
+        self.syncToken = syncToken
     }
 }
 
@@ -93,12 +96,20 @@ public struct HelloRequest: Codable, Sendable {
     public var schemaVersion: Int
     /// Where it stands.
     public var position: SyncPosition
+    /// The sync token this folder committed at its last hello (or enrollment): a folder that
+    /// presents an older one is a copy or a restore (``SyncToken``).
+    public var syncToken: String?
+    /// The token to hold from now on; the folder stored it before sending this hello.
+    public var nextSyncToken: String?
 
-    public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition) {
+    public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition,
+                syncToken: String? = nil, nextSyncToken: String? = nil) {
         self.replica = replica
         self.counter = counter
         self.schemaVersion = schemaVersion
         self.position = position
+        self.syncToken = syncToken
+        self.nextSyncToken = nextSyncToken
     }
 }
 
@@ -149,6 +160,9 @@ public struct ChangeResult: Codable, Hashable, Sendable {
         case duplicate
         /// Refused; `code` and `reason` say why. The replica keeps the change.
         case rejected
+        /// Not looked at and not acknowledged (named beyond the counter declared in hello, or
+        /// after a gap): send it again in a later session.
+        case deferred
     }
 
     /// The change's dot.
@@ -216,6 +230,45 @@ public struct PullResponse: Codable, Sendable {
         self.cursor = cursor
         self.more = more
         self.remaining = remaining
+    }
+}
+
+/// `POST /v1/sync/fork`: a folder that found itself copied or restored asks for a new replica id.
+public struct ForkRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The id the folder has written under so far.
+    public var replica: String
+    /// The folder's own record of what the server acknowledged (its writes up to here are on the server).
+    public var acknowledged: UInt64
+    /// Digests of the folder's writes after `acknowledged`, in counter order (``ChangeDigest`` in OutpostStore).
+    public var digests: [String]
+    /// The first sync token of the new replica id.
+    public var syncToken: String
+
+    public init(replica: String, acknowledged: UInt64, digests: [String], syncToken: String) {
+        self.replica = replica
+        self.acknowledged = acknowledged
+        self.digests = digests
+        self.syncToken = syncToken
+    }
+}
+
+/// The answer to a fork request: the folder's new id and which of its writes keep their names.
+public struct ForkResponse: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The new replica id, enrolled for the same device.
+    public var replica: String
+    /// The folder keeps its writes up to this counter under the old id (the server holds them
+    /// identically) and renames the rest.
+    public var keptThrough: UInt64
+    /// Pull again from this cursor: the server holds writes under the old id that the folder
+    /// skipped while it wrote under it. Absent when there are none.
+    public var cursor: Int64?
+
+    public init(replica: String, keptThrough: UInt64, cursor: Int64?) {
+        self.replica = replica
+        self.keptThrough = keptThrough
+        self.cursor = cursor
     }
 }
 

@@ -6,6 +6,8 @@ public struct SyncProgress: Hashable, Sendable {
     public var pushed = 0
     /// Changes the server refused (kept locally, with reasons).
     public var rejected = 0
+    /// Changes the server did not look at this time (sent again next sync).
+    public var deferred = 0
     /// Changes received and applied.
     public var pulled = 0
     /// Bytes sent and received on the wire (after compression).
@@ -13,8 +15,35 @@ public struct SyncProgress: Hashable, Sendable {
     /// Changes still to push, and to pull when the server says.
     public var pushRemaining = 0
     public var pullRemaining: Int?
+    /// Set when this sync found the folder copied or restored and gave it a new replica id.
+    public var fork: ForkNotice?
 
     public init() {}
+}
+
+/// What a sync did when it found its folder copied or restored (``SyncToken``).
+public struct ForkNotice: Hashable, Sendable {
+    /// The id the folder wrote under, and its new one.
+    public var oldReplica: String, newReplica: String
+    /// How many of its writes it renamed and sends again (the server did not hold them).
+    public var reissued: Int
+    /// What gave it away: `replica-forked` (an older sync token, or a write the server holds
+    /// with other content) or `counter-went-back` (an older counter than the last hello's).
+    public var signal: String
+
+    public init(oldReplica: String, newReplica: String, reissued: Int, signal: String) {
+        self.oldReplica = oldReplica
+        self.newReplica = newReplica
+        self.reissued = reissued
+        self.signal = signal
+    }
+
+    /// One sentence for the rep.
+    public var sentence: String {
+        let why = signal == "counter-went-back" ? "was restored from an older copy" : "is a copy of another folder (or was restored from a backup)"
+        let sent = reissued == 0 ? "no writes needed renaming" : "\(reissued) of your writes that the server did not have are sent under the new id"
+        return "This replica folder \(why), so it now writes as replica \(newReplica) instead of \(oldReplica); \(sent), and nothing was lost."
+    }
 }
 
 /// One sync session as a state machine with no I/O: hello, then push pages until the server
@@ -63,11 +92,19 @@ public struct SyncSession: Sendable {
     private var pageSize = WireLimits.pageChanges
     private var lastPushedCounter: UInt64 = 0
 
+    private let localAcknowledged: UInt64
+
     /// Creates a session for a replica whose counter and position are known.
-    public init(hello: HelloRequest, pendingLocalChanges: Int) {
+    ///
+    /// `localAcknowledged` is what the server acknowledged to this folder itself. Pushing
+    /// starts after the lower of it and the server's word: a server that says more was
+    /// acknowledged may hold another folder's writes under these names, and pushing them again
+    /// lets it compare; a server that says less lost them, and gets them again.
+    public init(hello: HelloRequest, localAcknowledged: UInt64, pendingLocalChanges: Int) {
         self.hello = hello
         self.replica = hello.replica
         self.cursor = hello.position.cursor
+        self.localAcknowledged = localAcknowledged
         progress.pushRemaining = pendingLocalChanges
     }
 
@@ -81,7 +118,7 @@ public struct SyncSession: Sendable {
     /// The server answered hello.
     public mutating func received(_ response: HelloResponse) throws(Failure) -> Action {
         guard state == .greeting else { throw .unexpected("hello response in \(state)") }
-        acknowledged = response.acknowledged
+        acknowledged = min(response.acknowledged, localAcknowledged)
         cursor = response.cursor
         pageSize = max(1, min(response.pageChanges, WireLimits.pageChanges))
         state = .loadingPush
@@ -104,10 +141,12 @@ public struct SyncSession: Sendable {
     public mutating func received(_ response: PushResponse) throws(Failure) -> Action {
         guard state == .pushing else { throw .unexpected("push response in \(state)") }
         guard response.acknowledged >= acknowledged else { throw .unexpected("acknowledgement went back") }
-        progress.pushed += response.results.filter { $0.status != .rejected }.count
+        progress.pushed += response.results.filter { $0.status == .applied || $0.status == .duplicate }.count
         progress.rejected += response.results.filter { $0.status == .rejected }.count
+        progress.deferred += response.results.filter { $0.status == .deferred }.count
         progress.pushRemaining = max(0, progress.pushRemaining - response.results.count)
-        // A server that acknowledged less than it was sent would make us resend forever.
+        // Deferred changes are not acknowledged; they wait for the next session rather than
+        // being resent in a loop within this one.
         acknowledged = max(response.acknowledged, lastPushedCounter)
         state = .recordingPush
         return .recordPush(response)

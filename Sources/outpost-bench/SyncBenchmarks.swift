@@ -39,12 +39,8 @@ struct BenchServer {
     func enroll(_ directory: String, user: String) async throws -> Replica {
         try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
         let code = try storage.createEnrollmentCode(user: user)
-        let answer = try await Enrollment.enroll(serverURL: url, code: code, device: "\(user)-laptop", replicaID: "r-\(user)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let replica = try Replica.create(at: directory + "/replica.sqlite", schema: try Schema(json: Data(answer.schema.utf8)),
-                                         options: ReplicaOptions(user: user, device: "\(user)-laptop", replicaID: try ReplicaID("r-\(user)")))
-        try replica.setSettings([ClientSettings.serverURL: url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
-        return replica
+        return try await Enrollment.enrollReplica(at: directory + "/replica.sqlite", serverURL: url, code: code,
+                                                  device: "\(user)-laptop", replicaID: "r-\(user)").replica
     }
 }
 
@@ -194,11 +190,8 @@ struct BootstrapBenchmark: AsyncParsableCommand {
         while !seen.contains("listening on ") { seen += String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self) }
         let url = String(seen[seen.range(of: "listening on ")!.upperBound...].prefix { !$0.isWhitespace })
 
-        let answer = try await Enrollment.enroll(serverURL: url, code: code, device: "new-laptop", replicaID: "r-newcomer")
-        try FileManager.default.createDirectory(atPath: folder.path("rep"), withIntermediateDirectories: true)
-        let replica = try Replica.create(at: folder.path("rep/replica.sqlite"), schema: try Schema(json: Data(answer.schema.utf8)),
-                                         options: ReplicaOptions(user: answer.user, device: "new-laptop", replicaID: try ReplicaID("r-newcomer")))
-        try replica.setSettings([ClientSettings.serverURL: url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
+        let replica = try await Enrollment.enrollReplica(at: folder.path("rep/replica.sqlite"), serverURL: url, code: code,
+                                                         device: "new-laptop", replicaID: "r-newcomer").replica
         let clock = ContinuousClock()
         var summary = SyncProgress()
         let elapsed = try await clock.measure { summary = try await SyncEngine(replica: replica).sync() }

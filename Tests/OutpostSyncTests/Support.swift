@@ -58,12 +58,9 @@ final class TestServer: @unchecked Sendable {
             try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
         }
         let code = try storage.createEnrollmentCode(user: user)
-        let id = "r-\(user)"
-        let answer = try await Enrollment.enroll(serverURL: self.url, code: code, device: "\(user)-laptop", replicaID: id)
-        try FileManager.default.createDirectory(atPath: folder.path(user), withIntermediateDirectories: true)
-        let replica = try Replica.create(at: folder.path("\(user)/replica.sqlite"), schema: try Schema(json: Data(answer.schema.utf8)),
-                                         options: ReplicaOptions(user: user, device: "\(user)-laptop", replicaID: try ReplicaID(id)))
-        try replica.setSettings([ClientSettings.serverURL: url ?? self.url, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server])
+        let (replica, _) = try await Enrollment.enrollReplica(at: folder.path("\(user)/replica.sqlite"), serverURL: self.url, code: code,
+                                                              device: "\(user)-laptop", replicaID: "r-\(user)")
+        if let url { try replica.setSettings([ClientSettings.serverURL: url]) }
         return replica
     }
 }

@@ -14,7 +14,7 @@ struct SyncSessionTests {
     }
 
     @Test func fullSessionPushesThenPullsUntilDone() throws {
-        var session = SyncSession(hello: hello, pendingLocalChanges: 3)
+        var session = SyncSession(hello: hello, localAcknowledged: .max, pendingLocalChanges: 3)
         guard case .sendHello(let h) = try session.start() else { Issue.record("no hello"); return }
         #expect(h.position.cursor == 40)
         guard case .loadPushPage(let after, let through, _) = try session.received(HelloResponse(server: "hq", schemaVersion: 1, acknowledged: 4, cursor: 40, pageChanges: 2)) else {
@@ -42,7 +42,7 @@ struct SyncSessionTests {
     }
 
     @Test func stepsOutOfOrderAreRefused() throws {
-        var session = SyncSession(hello: hello, pendingLocalChanges: 0)
+        var session = SyncSession(hello: hello, localAcknowledged: .max, pendingLocalChanges: 0)
         #expect(throws: SyncSession.Failure.self) { try session.pushPageLoaded([]) }
         _ = try session.start()
         #expect(throws: SyncSession.Failure.self) { try session.start() }
@@ -50,7 +50,7 @@ struct SyncSessionTests {
     }
 
     @Test func aCursorThatGoesBackIsRefused() throws {
-        var session = SyncSession(hello: hello, pendingLocalChanges: 0)
+        var session = SyncSession(hello: hello, localAcknowledged: .max, pendingLocalChanges: 0)
         _ = try session.start()
         _ = try session.received(HelloResponse(server: "hq", schemaVersion: 1, acknowledged: 0, cursor: 40, pageChanges: 10))
         _ = try session.pushPageLoaded([])

@@ -1,0 +1,117 @@
+import Foundation
+import GRDB
+import OutpostCore
+
+/// What a parent did with one change a child pushed.
+public enum PushOutcome: Hashable, Sendable {
+    /// Applied now.
+    case applied
+    /// The same write was applied or refused here before: a no-op.
+    case duplicate
+    /// Refused for its content or its sender's rights; kept here under the sender, with the reason.
+    case rejected(code: String, reason: String)
+    /// Not looked at (named beyond the counter the sender declared, or after a gap): not
+    /// acknowledged, so the sender sends it again in a later session.
+    case deferred(code: String, reason: String)
+}
+
+/// What applying a child's push page did.
+public struct PushReport: Sendable {
+    /// One outcome per pushed change, in order.
+    public var outcomes: [PushOutcome]
+    /// Every change of the sender with a counter up to here was applied or refused for its content.
+    public var acknowledged: UInt64
+}
+
+extension Replica {
+    /// The checkpoint key of a child's acknowledgement.
+    static func acknowledgedKey(_ child: ReplicaID) -> String { "child.\(child.rawValue).acknowledged" }
+
+    /// Every change of `child` with a counter up to this one has been applied or refused for
+    /// its content here (0 when none).
+    public func acknowledged(of child: ReplicaID) throws -> UInt64 {
+        try read { db in try Self.acknowledged(db, child) }
+    }
+
+    static func acknowledged(_ db: Database, _ child: ReplicaID) throws -> UInt64 {
+        UInt64(try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [acknowledgedKey(child)]) ?? "0") ?? 0
+    }
+
+    /// Applies a page pushed by the child replica `sender`, in one transaction with its new acknowledgement.
+    ///
+    /// - A change named after another replica is refused (`foreign-origin`) and kept under the
+    ///   sender: it changes nothing about the replica it names.
+    /// - A change named beyond `declared` (the counter of the sender's hello), or after a counter
+    ///   the sender has not pushed yet, is deferred: neither applied nor acknowledged.
+    /// - A change whose dot is already here (applied, or refused from this sender) is a
+    ///   duplicate if its bytes are the same; if they differ, two folders wrote under one replica
+    ///   id, and the whole page is refused with ``StoreError/Code/replicaForked`` (nothing of it is applied).
+    /// - Everything else goes through ``apply(_:from:settings:precheck:)`` with `precheck`.
+    ///
+    /// The acknowledgement moves over contiguous counters only, so it means exactly "every
+    /// change up to here was applied or refused for its content".
+    public func applyPush(_ changes: [Change], sender: ReplicaID, declared: UInt64,
+                          precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport {
+        try write { db in
+            var acknowledged = try Self.acknowledged(db, sender)
+            var outcomes = [PushOutcome?](repeating: nil, count: changes.count)
+            var admitted: [Change] = []
+            var admittedIndex: [Int] = []
+            for (i, change) in changes.enumerated() {
+                let counter = change.dot.counter
+                if change.dot.replica != sender {
+                    let reason = "A device may only send changes made on its own replica; this one is named after \(change.dot.replica)."
+                    try Self.keepRejection(db, change, origin: sender.rawValue, code: "foreign-origin", reason: reason)
+                    outcomes[i] = .rejected(code: "foreign-origin", reason: reason)
+                    continue
+                }
+                if counter > declared {
+                    outcomes[i] = .deferred(code: "beyond-declared-counter",
+                                            reason: "The change is named \(change.dot), beyond the counter \(declared) declared at hello; send it again in the next session.")
+                    continue
+                }
+                if counter > acknowledged + 1 {
+                    outcomes[i] = .deferred(code: "out-of-order",
+                                            reason: "The change is named \(change.dot), but the server has acknowledged only up to \(acknowledged); send the changes in between first.")
+                    continue
+                }
+                if let stored = try Self.storedBytes(db, change.dot, sender: sender) {
+                    guard stored == BinaryCodec.encode(change) else {
+                        throw StoreError(.replicaForked, "Replica \(sender) sent \(change.dot) with other content than the change stored under that name: its folder was copied or restored.")
+                    }
+                    outcomes[i] = .duplicate
+                } else {
+                    admitted.append(change)
+                    admittedIndex.append(i)
+                }
+                acknowledged = max(acknowledged, counter)
+            }
+            let report = try apply(admitted, from: sender.rawValue, in: db, precheck: precheck)
+            for (change, i) in zip(admitted, admittedIndex) {
+                switch report.outcomes[change.dot] {
+                case .applied?: outcomes[i] = .applied
+                case .rejected(let code, let reason)?: outcomes[i] = .rejected(code: code, reason: reason)
+                case .duplicate?, nil: outcomes[i] = .duplicate
+                }
+            }
+            try Self.setSetting(db, Self.acknowledgedKey(sender), String(acknowledged))
+            return PushReport(outcomes: outcomes.map { $0 ?? .duplicate }, acknowledged: acknowledged)
+        }
+    }
+
+    /// The bytes stored under `dot`: the applied change, or the sender's own refused one.
+    static func storedBytes(_ db: Database, _ dot: Dot, sender: ReplicaID) throws -> [UInt8]? {
+        if let applied = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter = ?"),
+                                           arguments: [dot.replica.rawValue, dot.counter]) {
+            return [UInt8](applied)
+        }
+        return try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_rejected WHERE origin = ? AND replica = ? AND counter = ?"),
+                                 arguments: [sender.rawValue, dot.replica.rawValue, dot.counter]).map { [UInt8]($0) }
+    }
+
+    static func keepRejection(_ db: Database, _ change: Change, origin: String, code: String, reason: String) throws {
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO outpost_rejected (origin, replica, counter, code, reason, change) VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [origin, change.dot.replica.rawValue, change.dot.counter, code, reason, Data(BinaryCodec.encode(change))])
+    }
+}
