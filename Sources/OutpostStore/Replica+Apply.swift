@@ -9,6 +9,9 @@ public struct Rejection: Hashable, Sendable {
     public let dot: Dot
     /// The record it touched.
     public let collection: String, recordID: String
+    /// The replica that sent it (a server keeps a refusal with the sender, never under the
+    /// replica the change names); `server` for this replica's own changes a server refused.
+    public let origin: String
     /// A stable code (`wrong-type`, `clock-skew`).
     public let code: String
     /// A sentence for the user.
@@ -78,7 +81,7 @@ extension Replica {
                 let (code, reason) = Self.rejectionReason(error)
                 try Self.keepRejection(db, change, origin: origin, code: code, reason: reason)
                 report.rejected.append(Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
-                                                 code: code, reason: reason))
+                                                 origin: origin, code: code, reason: reason))
                 report.outcomes[change.dot] = .rejected(code: code, reason: reason)
                 continue
             }

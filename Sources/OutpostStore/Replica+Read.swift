@@ -181,10 +181,10 @@ extension Replica {
     /// Changes this replica refused, with reasons.
     public func rejections() throws -> [Rejection] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT replica, counter, code, reason, change FROM outpost_rejected ORDER BY replica, counter").map { row in
+            try Row.fetchAll(db, sql: "SELECT origin, replica, counter, code, reason, change FROM outpost_rejected ORDER BY replica, counter, origin").map { row in
                 let change = try BinaryCodec.decodeChange([UInt8](row["change"] as Data))
                 return Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
-                                 code: row["code"], reason: row["reason"])
+                                 origin: row["origin"], code: row["code"], reason: row["reason"])
             }
         }
     }

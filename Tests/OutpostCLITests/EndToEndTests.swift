@@ -98,8 +98,15 @@ struct EndToEndTests {
         server.waitUntilExit()
         #expect(server.terminationStatus == 0)
         _ = try a.ok(["edit", "deals", deal, "probability=10"])
+        let started = Date()
         let offline = try a.run(["sync"])
-        #expect(offline.status != 0 && offline.stderr.contains("Cannot reach the server"))
+        #expect(offline.status == 75, "a stopped server has its own exit status: \(offline.stderr)")
+        #expect(offline.stderr.contains("Cannot sync with \(url): nothing answers at that address"), "\(offline.stderr)")
+        #expect(offline.stderr.contains("Your 1 change waits safely"), "\(offline.stderr)")
+        #expect(Date().timeIntervalSince(started) < 5, "a stopped server is reported at once")
+        let offlineJSON = try a.run(["sync", "--json"])
+        let error = (try JSONSerialization.jsonObject(with: Data(offlineJSON.stdout.utf8)) as? [String: Any])?["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "connection-refused" && error?["pending"] as? Int == 1, "\(offlineJSON.stdout)")
         let after = try JSONSerialization.jsonObject(with: Data(try a.ok(["status", "--json"]).utf8)) as! [String: Any]
         #expect(after["pending"] as? Int == 1)
     }

@@ -1,0 +1,267 @@
+import Foundation
+import OutpostClient
+import OutpostCore
+import OutpostSchema
+import OutpostServer
+import OutpostStore
+import OutpostTestSupport
+import OutpostWire
+import Testing
+
+/// Copies a replica folder as a rep, IT or a backup tool would: the SQLite file and its WAL,
+/// byte for byte, while nothing writes.
+func copyFolder(of replica: Replica, to folder: String) throws -> Replica {
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let target = folder + "/replica.sqlite"
+    for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: replica.path + suffix) {
+        try FileManager.default.copyItem(atPath: replica.path + suffix, toPath: target + suffix)
+    }
+    return try Replica.open(at: target)
+}
+
+/// Every value a write set for `field`, across the whole feed of `replica`, counted: a write
+/// present exactly once has count 1 whatever its dot.
+func writtenValues(_ replica: Replica, field: String) throws -> [String: Int] {
+    var counts: [String: Int] = [:]
+    for (_, _, change) in try replica.changes(after: 0, limit: .max) {
+        for e in change.fields[field]?.entries.values ?? [:].values where e.dot == change.dot {
+            if case .string(let text) = e.value { counts[text, default: 0] += 1 }
+        }
+    }
+    return counts
+}
+
+/// The ways a rep's writes were lost before: forged pushes, copied and restored folders,
+/// acknowledgement beyond the declared counter, and servers that never answer. Each over real HTTP.
+@Suite(.serialized)
+struct IntegrityTests {
+    /// A device pushes a change named after another device's replica; the victim's later writes all arrive.
+    @Test(arguments: [UInt64(3), 1_000])
+    func forgedForeignOriginPushDoesNotPoisonTheVictim(forgedCounter: UInt64) async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let attacker = try await server.enroll(folder, user: "mallory")
+        let victim = try await server.enroll(folder, user: "bolor")
+        let first = try victim.insert("tasks", ["title": s("B1")])
+        try await SyncEngine(replica: victim).sync()
+
+        // Mallory's device says hello as itself, then pushes a change named r-bolor:N.
+        let transport = SyncTransport(baseURL: server.url, token: try attacker.setting(ClientSettings.token))
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-mallory", counter: 5, schemaVersion: 1, position: .start,
+                                                                    syncToken: try attacker.setting(ClientSettings.syncToken)), as: HelloResponse.self)
+        let forged = try RecordState().write([.set("title", s("forged"))],
+                                             stamp: WriteStamp(dot: Dot(try ReplicaID("r-bolor"), forgedCounter), hlc: HLCTimestamp(wallMillis: Replica.systemClock()),
+                                                               author: Author(user: "bolor", device: "bolor-laptop")),
+                                             rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: "0190a000-0000-7000-8000-00000000f00d")
+        let answer = try await transport.post("/v1/sync/push", PushRequest(replica: "r-mallory", changes: [forged.json]), as: PushResponse.self).0
+        #expect(answer.results.map(\.status) == [.rejected] && answer.results.first?.code == "foreign-origin")
+        #expect(try server.storage.acknowledged(of: "r-bolor") == 1, "the forgery moved the victim's acknowledgement")
+
+        var written = [first]
+        for n in 2...4 { written.append(try victim.insert("tasks", ["title": s("B\(n)")])) }
+        let summary = try await SyncEngine(replica: victim).sync()
+        #expect(summary.pushed == 3 && summary.fork == nil)
+        let hq = server.storage.replica
+        for id in written { #expect(try hq.get("tasks", id: id) != nil, "a write of the victim is missing at head office") }
+        #expect(try hq.get("tasks", id: "0190a000-0000-7000-8000-00000000f00d") == nil)
+        #expect(try victim.localChangeCount(after: UInt64(try victim.setting(ClientSettings.acknowledged) ?? "0") ?? 0) == 0)
+        // The refusal is kept with the sender, not under the replica it named.
+        let kept = try hq.rejections()
+        #expect(kept.count == 1 && kept[0].dot.replica.rawValue == "r-bolor")
+        #expect(kept[0].origin == "r-mallory")
+        try await server.stop()
+    }
+
+    /// A folder copied to a second laptop with unsynced work; both copies write; either syncs first.
+    /// Everything written on either copy reaches the server and a third laptop exactly once.
+    @Test(arguments: [true, false])
+    func copiedFolderWithWritesOnBothCopies(originalSyncsFirst: Bool) async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let original = try await server.enroll(folder, user: "aigerim")
+        let third = try await server.enroll(folder, user: "dilnoza")
+        let account = try original.insert("accounts", ["name": s("Алтын-Ай")])
+        try await SyncEngine(replica: original).sync()
+        // Written before the copy and not synced: both copies hold it, it must arrive once.
+        try original.update("accounts", id: account, [.set("phone", s("shared-before-copy"))])
+        let copy = try copyFolder(of: original, to: folder.path("aigerim-second-laptop"))
+        #expect(copy.replicaID == original.replicaID)
+
+        try original.update("accounts", id: account, [.set("city", s("original-1"))])
+        let fromOriginal = try original.insert("tasks", ["title": s("original-2")])
+        try copy.update("accounts", id: account, [.set("email", s("copy-1"))])
+        let fromCopy = try copy.insert("tasks", ["title": s("copy-2")])
+
+        let (firstToSync, second) = originalSyncsFirst ? (original, copy) : (copy, original)
+        let firstSummary = try await SyncEngine(replica: firstToSync).sync()
+        #expect(firstSummary.fork == nil)
+        let secondSummary = try await SyncEngine(replica: second).sync()
+        let fork = try #require(secondSummary.fork, "the second folder to sync was not recognized as a copy")
+        #expect(fork.oldReplica == "r-aigerim" && second.replicaID.rawValue == fork.newReplica)
+        #expect(fork.reissued == 2, "only the second copy's own two writes need new names")
+        #expect(fork.sentence.contains("nothing was lost"))
+        for r in [firstToSync, second, firstToSync, third] { try await SyncEngine(replica: r).sync() }
+
+        let hq = server.storage.replica
+        for id in [account, fromOriginal, fromCopy] { #expect(try third.get(id == account ? "accounts" : "tasks", id: id) != nil) }
+        let accountAtThird = try #require(try third.get("accounts", id: account))
+        #expect(accountAtThird.values["phone"] == s("shared-before-copy"))
+        #expect(accountAtThird.values["city"] == s("original-1") && accountAtThird.values["email"] == s("copy-1"))
+        for field in ["phone", "city", "email", "title"] {
+            for (value, count) in try writtenValues(hq, field: field) {
+                #expect(count == 1, "\(field)=\(value) is at head office \(count) times")
+            }
+        }
+        #expect(try writtenValues(hq, field: "phone")["shared-before-copy"] == 1)
+        let reference = try snapshot(hq)
+        for r in [original, copy, third] { #expect(try snapshot(r) == reference) }
+        for r in [original, copy] {
+            #expect(try r.localChangeCount(after: UInt64(try r.setting(ClientSettings.acknowledged) ?? "0") ?? 0) == 0)
+        }
+        try await server.stop()
+    }
+
+    /// A laptop restored from last week's backup, with new unsynced work on it: nothing is lost,
+    /// and it gets back its own writes made after the backup.
+    @Test func restoredFromAnOlderCopyWithUnsyncedWork() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let laptop = try await server.enroll(folder, user: "aigerim")
+        let monday = try laptop.insert("tasks", ["title": s("monday")])
+        try await SyncEngine(replica: laptop).sync()
+        let backup = folder.path("backup")
+        _ = try copyFolder(of: laptop, to: backup)
+        let tuesday = try laptop.insert("tasks", ["title": s("tuesday")])
+        let wednesday = try laptop.insert("tasks", ["title": s("wednesday")])
+        try await SyncEngine(replica: laptop).sync()
+
+        // The disk dies; IT restores Monday's backup onto a new laptop, and the rep works on.
+        let restored = try copyFolder(of: try Replica.open(at: backup + "/replica.sqlite"), to: folder.path("restored"))
+        let thursday = try restored.insert("tasks", ["title": s("thursday")])
+        let summary = try await SyncEngine(replica: restored).sync()
+        let fork = try #require(summary.fork)
+        #expect(fork.signal == "counter-went-back" && fork.reissued == 1)
+        let hq = server.storage.replica
+        for id in [monday, tuesday, wednesday, thursday] {
+            #expect(try hq.get("tasks", id: id) != nil)
+            #expect(try restored.get("tasks", id: id) != nil, "the restored laptop lacks a write")
+        }
+        #expect(try writtenValues(hq, field: "title").values.allSatisfy { $0 == 1 })
+        #expect(try snapshot(restored) == snapshot(hq))
+        try await SyncEngine(replica: restored).sync()
+        #expect(try restored.localChangeCount(after: UInt64(try restored.setting(ClientSettings.acknowledged) ?? "0") ?? 0) == 0)
+        try await server.stop()
+    }
+
+    /// A hello with a lower counter than an earlier hello is refused, and changes nothing.
+    @Test func helloWithALowerCounterIsRefused() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let laptop = try await server.enroll(folder, user: "aigerim")
+        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
+        var rng = SplitMix64(seed: 7)
+        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
+        let t1 = SyncToken.next(after: t0, using: &rng)
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 5, schemaVersion: 1, position: .start,
+                                                                    syncToken: t0, nextSyncToken: t1), as: HelloResponse.self)
+        let t2 = SyncToken.next(after: t1, using: &rng)
+        await #expect {
+            _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 3, schemaVersion: 1, position: .start,
+                                                                        syncToken: t1, nextSyncToken: t2), as: HelloResponse.self)
+        } throws: { error in
+            guard case TransportError.server(let wire, let status) = error else { return false }
+            return status == 409 && wire.error.code == "counter-went-back"
+        }
+        #expect(try server.storage.declaredCounter(replica: "r-aigerim") == 5)
+        // The refused hello did not rotate the token: the folder that said 5 still holds the current one.
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 5, schemaVersion: 1, position: .start,
+                                                                    syncToken: t1, nextSyncToken: t2), as: HelloResponse.self)
+        try await server.stop()
+    }
+
+    /// A change named beyond the counter declared in hello is deferred, not acknowledged; sent
+    /// again in the next session it is applied, once.
+    @Test func aChangeBeyondTheDeclaredCounterIsSentAgainAndAppliedOnce() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let laptop = try await server.enroll(folder, user: "aigerim")
+        for n in 1...3 { _ = try laptop.insert("tasks", ["title": s("T\(n)")]) }
+        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
+        var rng = SplitMix64(seed: 9)
+        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
+        let t1 = SyncToken.next(after: t0, using: &rng)
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 2, schemaVersion: 1, position: .start,
+                                                                    syncToken: t0, nextSyncToken: t1), as: HelloResponse.self)
+        let early = try await transport.post("/v1/sync/push", PushRequest(replica: "r-aigerim", changes: try laptop.localChanges(after: 0, limit: 10).map(\.json)),
+                                             as: PushResponse.self).0
+        #expect(early.results.map(\.status) == [.applied, .applied, .deferred])
+        #expect(early.results[2].code == "beyond-declared-counter")
+        #expect(early.acknowledged == 2, "a change beyond the declared counter was acknowledged")
+        try laptop.setSettings([ClientSettings.syncToken: t1, ClientSettings.acknowledged: "2"])
+
+        let summary = try await SyncEngine(replica: laptop).sync()
+        #expect(summary.pushed == 1 && summary.deferred == 0)
+        let dots = try server.storage.replica.feed(after: 0, limit: .max).map(\.dot.description)
+        #expect(dots.filter { $0 == "r-aigerim:3" }.count == 1)
+        #expect(try server.storage.replica.count("tasks") == 3)
+        #expect(try server.storage.acknowledged(of: "r-aigerim") == 3)
+        try await server.stop()
+    }
+
+    /// A server that accepts the connection and never answers: the client gives up within its
+    /// timeout, says so, and keeps every pending change.
+    @Test func aSilentServerIsGivenUpOnAndNothingIsLost() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let laptop = try await server.enroll(folder, user: "aigerim")
+        for n in 1...3 { _ = try laptop.insert("tasks", ["title": s("T\(n)")]) }
+        let silent = try SilentServer()
+        defer { silent.stop() }
+        let engine = try SyncEngine(replica: laptop, serverURL: silent.url, timeouts: SyncTimeouts(connect: .seconds(2), request: .milliseconds(700)))
+        await #expect {
+            try await engine.sync()
+        } throws: { error in
+            guard case TransportError.unreachable(.silent(let limit)) = error else { return false }
+            return limit == .milliseconds(700)
+        }
+        #expect(try laptop.localChangeCount(after: 0) == 3)
+        #expect(try laptop.setting(ClientSettings.acknowledged) == nil)
+        // The real server still gets everything afterwards.
+        try await SyncEngine(replica: laptop).sync()
+        #expect(try server.storage.replica.count("tasks") == 3)
+        try await server.stop()
+    }
+
+    /// A page whose change the server holds with other content under the same dot is refused
+    /// whole; nothing of it is applied.
+    @Test func aDotReusedWithOtherContentRefusesThePage() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let laptop = try await server.enroll(folder, user: "aigerim")
+        _ = try laptop.insert("tasks", ["title": s("real")])
+        try await SyncEngine(replica: laptop).sync()
+        let feedBefore = try server.storage.replica.feed(after: 0, limit: .max).count
+        let impostor = try RecordState().write([.set("title", s("impostor"))],
+                                               stamp: WriteStamp(dot: Dot(try ReplicaID("r-aigerim"), 1), hlc: HLCTimestamp(wallMillis: Replica.systemClock()),
+                                                                 author: Author(user: "aigerim", device: "aigerim-laptop")),
+                                               rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: "0190a000-0000-7000-8000-0000000000aa")
+        let next = try RecordState().write([.set("title", s("next"))],
+                                           stamp: WriteStamp(dot: Dot(try ReplicaID("r-aigerim"), 2), hlc: HLCTimestamp(wallMillis: Replica.systemClock()),
+                                                             author: Author(user: "aigerim", device: "aigerim-laptop")),
+                                           rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: "0190a000-0000-7000-8000-0000000000ab")
+        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
+        var rng = SplitMix64(seed: 3)
+        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 2, schemaVersion: 1, position: .start,
+                                                                    syncToken: t0, nextSyncToken: SyncToken.next(after: t0, using: &rng)), as: HelloResponse.self)
+        await #expect {
+            _ = try await transport.post("/v1/sync/push", PushRequest(replica: "r-aigerim", changes: [next.json, impostor.json]), as: PushResponse.self)
+        } throws: { error in
+            guard case TransportError.server(let wire, let status) = error else { return false }
+            return status == 409 && wire.error.code == "replica-forked"
+        }
+        #expect(try server.storage.replica.feed(after: 0, limit: .max).count == feedBefore)
+        #expect(try server.storage.acknowledged(of: "r-aigerim") == 1)
+        try await server.stop()
+    }
+}
