@@ -85,13 +85,16 @@ public struct SyncEngine: Sendable {
         var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token]
         let cursor = Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0
         if let rewind = answer.cursor, rewind < cursor { settings[ClientSettings.cursor] = String(max(0, rewind)) }
-        let new: ReplicaID
-        do { new = try ReplicaID(answer.replica) } catch {
-            throw TransportError.server(WireError(code: "malformed-page", message: "The server handed out an invalid replica id; nothing was changed here."), status: 0)
+        let rename: ReplicaRename
+        do {
+            rename = try ReplicaRename(old: old, keptThrough: answer.keptThrough,
+                                       adopted: try answer.adopted.map { ReplicaRename.Segment(replica: try ReplicaID($0.replica), after: $0.after, through: $0.through) },
+                                       new: try ReplicaID(answer.replica))
+        } catch {
+            throw TransportError.server(WireError(code: "malformed-page", message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
         }
-        let report = try replica.reissue(ReplicaRename(old: old, new: new, keptThrough: answer.keptThrough),
-                                         settings: settings, clearing: [ClientSettings.nextSyncToken])
-        return ForkNotice(oldReplica: old.rawValue, newReplica: new.rawValue, reissued: report.reissued, signal: signal)
+        let report = try replica.reissue(rename, settings: settings, clearing: [ClientSettings.nextSyncToken])
+        return ForkNotice(oldReplica: old.rawValue, newReplica: rename.new.rawValue, reissued: report.reissued, signal: signal)
     }
 
     /// One session: hello, push, pull.

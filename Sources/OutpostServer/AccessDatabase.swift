@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import OutpostCore
 import OutpostWire
 
 /// The device a request authenticated as.
@@ -40,8 +41,9 @@ final class AccessDatabase: Sendable {
                 CREATE TABLE replicas (
                     id TEXT PRIMARY KEY NOT NULL, device TEXT NOT NULL REFERENCES devices(id),
                     sync_token TEXT, declared_counter INTEGER NOT NULL DEFAULT 0,
-                    forked_from TEXT, created_at TEXT NOT NULL, last_seen TEXT);
+                    forked_from TEXT, fork_map TEXT, created_at TEXT NOT NULL, last_seen TEXT);
                 CREATE INDEX replicas_by_device ON replicas (device);
+                CREATE INDEX replicas_by_origin ON replicas (forked_from);
                 INSERT INTO replicas (id, device, declared_counter, created_at, last_seen)
                     SELECT replica, id, declared_counter, enrolled_at, last_seen FROM devices;
                 """)
@@ -174,8 +176,21 @@ final class AccessDatabase: Sendable {
         }
     }
 
-    /// A new replica id for a copy of `old`, enrolled for the same device with `syncToken`.
-    func createFork(device: String, from old: String, syncToken: String) throws -> String {
+    /// The ids copies of `old` took, each with how it renamed the writes of `old`.
+    func forks(of old: String) throws -> [StoredFork] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, fork_map FROM replicas WHERE forked_from = ? AND fork_map IS NOT NULL ORDER BY created_at, id",
+                             arguments: [old]).compactMap { row in
+                guard let text: String = row["fork_map"], var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else { return nil }
+                fork.id = row["id"]
+                return fork
+            }
+        }
+    }
+
+    /// A new replica id for a copy of `old`, enrolled for the same device with `syncToken`;
+    /// `map` says how the copy renames the writes of `old` (the new id goes in `map.id`).
+    func createFork(device: String, from old: String, syncToken: String, map: StoredFork) throws -> String {
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ? AND device = ?", arguments: [old, device]) != nil else {
                 throw WireError(code: "wrong-replica", message: "This device does not write as replica \(old).")
@@ -188,8 +203,11 @@ final class AccessDatabase: Sendable {
             repeat {
                 id = "r" + String(Secrets.token(prefix: "").prefix(16))
             } while try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [id]) != nil
-            try db.execute(sql: "INSERT INTO replicas (id, device, sync_token, forked_from, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, device, syncToken, old, Self.now])
+            var stored = map
+            stored.id = id
+            let text = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+            try db.execute(sql: "INSERT INTO replicas (id, device, sync_token, forked_from, fork_map, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [id, device, syncToken, old, text, Self.now])
             return id
         }
     }
@@ -210,5 +228,36 @@ struct ReplicaRecord: FetchableRecord, Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case id, device, syncToken = "sync_token", declaredCounter = "declared_counter", forkedFrom = "forked_from"
+    }
+}
+
+/// How a copy renamed the writes of the replica it was copied from: kept through `kept`, the
+/// `adopted` ranges took other copies' names, and its own id starts after `ownAfter`.
+public struct StoredFork: Codable, Hashable, Sendable {
+    /// The copy's id (not stored in the map itself).
+    public var id = ""
+    /// The id it was copied from.
+    public var old: String
+    /// The last counter of `old` it kept.
+    public var kept: UInt64
+    /// Ranges it took from earlier copies.
+    public var adopted: [ForkSegment]
+    /// The last counter of `old` before its own id's first write.
+    public var ownAfter: UInt64
+
+    public init(old: String, kept: UInt64, adopted: [ForkSegment], ownAfter: UInt64) {
+        self.old = old
+        self.kept = kept
+        self.adopted = adopted
+        self.ownAfter = ownAfter
+    }
+
+    enum CodingKeys: String, CodingKey { case old, kept, adopted, ownAfter }
+
+    /// The rename this copy applied, for reading its writes under their old names.
+    public func rename() throws -> ReplicaRename {
+        try ReplicaRename(old: try ReplicaID(old), keptThrough: kept,
+                          adopted: try adopted.map { ReplicaRename.Segment(replica: try ReplicaID($0.replica), after: $0.after, through: $0.through) },
+                          new: try ReplicaID(id))
     }
 }

@@ -20,8 +20,10 @@ public protocol ServerStorage: Sendable {
     /// (``Replica/applyPush(_:sender:declared:precheck:)``).
     func applyPush(_ changes: [Change], sender: String, declared: UInt64,
                    precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport
-    /// How far a copy of the child `replica` agrees with what is stored here.
-    func agreement(of replica: String, acknowledged: UInt64, digests: [String]) throws -> ForkAgreement
+    /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
+    func storedChange(_ dot: Dot) throws -> Change?
+    /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
+    func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64?
     /// Feed entries after `cursor`, in order.
     func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)]
     /// How many feed entries come after `cursor`.
@@ -50,8 +52,11 @@ public protocol ServerStorage: Sendable {
     func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64
-    /// A new replica id for a copy of `replica`, for the same device, with its first sync token.
-    func createFork(device: String, from replica: String, syncToken: String) throws -> String
+    /// The ids copies of `replica` took, with how each renamed its writes.
+    func forks(of replica: String) throws -> [StoredFork]
+    /// A new replica id for a copy of `replica`, for the same device, with its first sync token
+    /// and how it renames its writes.
+    func createFork(device: String, from replica: String, syncToken: String, map: StoredFork) throws -> String
 }
 
 /// The embedded store: the server's replica (`replica.sqlite`) and its access data (`server.sqlite`) in one folder.
@@ -81,8 +86,9 @@ public final class SQLiteServerStorage: ServerStorage {
                           precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport {
         try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared, precheck: precheck)
     }
-    public func agreement(of replica: String, acknowledged: UInt64, digests: [String]) throws -> ForkAgreement {
-        try self.replica.agreement(of: try ReplicaID(replica), acknowledged: acknowledged, digests: digests)
+    public func storedChange(_ dot: Dot) throws -> Change? { try replica.storedChange(dot) }
+    public func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64? {
+        try self.replica.firstFeedSeq(of: try ReplicaID(replica), after: counter)
     }
     public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
         try replica.changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
@@ -103,7 +109,8 @@ public final class SQLiteServerStorage: ServerStorage {
         try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken)
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
-    public func createFork(device: String, from replica: String, syncToken: String) throws -> String {
-        try access.createFork(device: device, from: replica, syncToken: syncToken)
+    public func forks(of replica: String) throws -> [StoredFork] { try access.forks(of: replica) }
+    public func createFork(device: String, from replica: String, syncToken: String, map: StoredFork) throws -> String {
+        try access.createFork(device: device, from: replica, syncToken: syncToken, map: map)
     }
 }

@@ -111,16 +111,60 @@ public struct SyncService: Sendable {
         return PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try storage.feedCount(after: cursor) : 0)
     }
 
-    /// Gives a copied or restored folder a new replica id for the same device, and says which of
-    /// its writes the server holds identically (they keep their names) and where to pull again.
+    /// Gives a copied or restored folder a new replica id for the same device, and says which
+    /// of its writes the server holds identically (they keep their names), which ones another
+    /// copy of the folder already sent under its new id (they take that copy's names), and
+    /// where to pull again.
+    ///
+    /// The folder sends the digests of its writes after the counter it knows acknowledged. The
+    /// server walks them in order: first against the writes stored under the old id (the
+    /// original's, or the folder's own whose answer was lost), then against the renamed writes
+    /// of each earlier copy whose own id starts where the walk stands, read back under their
+    /// old names. Everything after the walk takes the new id.
     public func fork(_ request: ForkRequest, device: AuthenticatedDevice) throws -> ForkResponse {
         try requireOwnership(request.replica, device)
         guard SyncToken.isValid(request.syncToken) else {
             throw WireError(code: "malformed-request", message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
-        let agreement = try storage.agreement(of: request.replica, acknowledged: request.acknowledged, digests: request.digests)
-        let id = try storage.createFork(device: device.id, from: request.replica, syncToken: request.syncToken)
-        return ForkResponse(replica: id, keptThrough: agreement.keptThrough, cursor: agreement.firstUnheldSeq.map { $0 - 1 })
+        let old: ReplicaID
+        do { old = try ReplicaID(request.replica) } catch { throw WireError(code: "malformed-request", message: "\(error)") }
+        let stored = try storage.acknowledged(of: request.replica)
+        // A server restored from an older backup lost the writes between its acknowledgement
+        // and the folder's: the folder renames and sends them again.
+        var position = min(stored, request.acknowledged)
+        var index = 0
+        if stored >= request.acknowledged {
+            while index < request.digests.count, let change = try storage.storedChange(Dot(old, position + 1)),
+                  ChangeDigest.of(change) == request.digests[index] {
+                position += 1
+                index += 1
+            }
+        }
+        let kept = position
+        var adopted: [ForkSegment] = []
+        let forks = index < request.digests.count ? try storage.forks(of: request.replica) : []
+        while index < request.digests.count {
+            var best: (id: String, length: Int) = ("", 0)
+            for fork in forks where fork.ownAfter == position {
+                guard let rename = try? fork.rename() else { continue }
+                var length = 0
+                while index + length < request.digests.count,
+                      let change = try storage.storedChange(Dot(rename.new, UInt64(length) + 1)),
+                      let original = try? rename.restore(change),
+                      ChangeDigest.of(original) == request.digests[index + length] {
+                    length += 1
+                }
+                if length > best.length { best = (fork.id, length) }
+            }
+            guard best.length > 0 else { break }
+            adopted.append(ForkSegment(replica: best.id, after: position, through: position + UInt64(best.length)))
+            position += UInt64(best.length)
+            index += best.length
+        }
+        let id = try storage.createFork(device: device.id, from: request.replica, syncToken: request.syncToken,
+                                        map: StoredFork(old: request.replica, kept: kept, adopted: adopted, ownAfter: position))
+        let rewind = try storage.firstFeedSeq(of: request.replica, after: kept).map { $0 - 1 }
+        return ForkResponse(replica: id, keptThrough: kept, adopted: adopted, cursor: rewind)
     }
 
     private func requireOwnership(_ replica: String, _ device: AuthenticatedDevice) throws {

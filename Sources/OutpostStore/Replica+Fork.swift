@@ -21,19 +21,12 @@ public enum ChangeDigest {
 public struct ReissueReport: Hashable, Sendable {
     /// The id the folder wrote under before, and the one it writes under now.
     public let old: ReplicaID, new: ReplicaID
-    /// How many of its writes it renamed (the ones the server did not hold).
+    /// How many of its writes took the new id (the server held them under no name).
     public let reissued: Int
+    /// How many took the names another copy of the folder had already given them.
+    public let adopted: Int
     /// How many records it rebuilt from its change feed.
     public let recordsRebuilt: Int
-}
-
-/// How far a copy's writes agree with what a parent stores under the same replica id.
-public struct ForkAgreement: Hashable, Sendable {
-    /// The copy keeps its writes up to this counter under the old id; the rest must be renamed.
-    public let keptThrough: UInt64
-    /// The first feed position holding a write of the old id that the copy does not hold (it
-    /// skipped them while it wrote under that id), if there is one.
-    public let firstUnheldSeq: Int64?
 }
 
 extension Replica {
@@ -45,28 +38,18 @@ extension Replica {
         }
     }
 
-    /// Parent side: how far a copy of the child `replica` agrees with what is stored here.
-    ///
-    /// The copy says which of its writes it knows to be acknowledged (`acknowledged`) and sends
-    /// the digests of its writes after that, in counter order. Writes up to the acknowledgement
-    /// are here by the meaning of acknowledgement, unless this store lost them (restored from an
-    /// older backup, so its own acknowledgement is lower); after it, the copy keeps the longest
-    /// run whose digests match what is stored here.
-    public func agreement(of replica: ReplicaID, acknowledged: UInt64, digests: [String]) throws -> ForkAgreement {
+    /// Parent side: the change stored under `dot` (applied, or refused from the replica that
+    /// wrote it), if any.
+    public func storedChange(_ dot: Dot) throws -> Change? {
         try read { db in
-            let stored = try Self.acknowledged(db, replica)
-            var kept = min(stored, acknowledged)
-            if stored >= acknowledged {
-                for (i, digest) in digests.enumerated() {
-                    let counter = acknowledged + UInt64(i) + 1
-                    guard let bytes = try Self.storedBytes(db, Dot(replica, counter), sender: replica),
-                          ChangeDigest.of(bytes: bytes) == digest else { break }
-                    kept = counter
-                }
-            }
-            let seq = try Int64.fetchOne(db, sql: "SELECT min(seq) FROM outpost_feed WHERE replica = ? AND counter > ?",
-                                         arguments: [replica.rawValue, kept])
-            return ForkAgreement(keptThrough: kept, firstUnheldSeq: seq)
+            try Self.storedBytes(db, dot, sender: dot.replica).map { try BinaryCodec.decodeChange($0) }
+        }
+    }
+
+    /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
+    public func firstFeedSeq(of replica: ReplicaID, after counter: UInt64) throws -> Int64? {
+        try read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(seq) FROM outpost_feed WHERE replica = ? AND counter > ?", arguments: [replica.rawValue, counter])
         }
     }
 
@@ -91,10 +74,19 @@ extension Replica {
             var touchedSet = Set<String>()
             let rows = try Row.fetchAll(db, sql: "SELECT seq, change FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter",
                                         arguments: [rename.old.rawValue, rename.keptThrough])
+            var reissued = 0
             for row in rows {
                 let renamed = try Self.renamed(row["change"], rename)
-                try db.execute(sql: "UPDATE outpost_feed SET replica = ?, counter = ?, change = ? WHERE seq = ?",
-                               arguments: [renamed.dot.replica.rawValue, renamed.dot.counter, Data(BinaryCodec.encode(renamed)), row["seq"] as Int64])
+                if renamed.dot.replica == rename.new { reissued += 1 }
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM outpost_feed WHERE replica = ? AND counter = ?",
+                                     arguments: [renamed.dot.replica.rawValue, renamed.dot.counter]) == true {
+                    // Another copy of this folder already sent this write under the name it now
+                    // takes, and it arrived here: keep that one, drop this second copy of it.
+                    try db.execute(sql: "DELETE FROM outpost_feed WHERE seq = ?", arguments: [row["seq"] as Int64])
+                } else {
+                    try db.execute(sql: "UPDATE outpost_feed SET replica = ?, counter = ?, change = ? WHERE seq = ?",
+                                   arguments: [renamed.dot.replica.rawValue, renamed.dot.counter, Data(BinaryCodec.encode(renamed)), row["seq"] as Int64])
+                }
                 let key = renamed.collection + "\u{1F}" + renamed.recordID
                 if touchedSet.insert(key).inserted { touched.append(key) }
             }
@@ -109,16 +101,17 @@ extension Replica {
                 try rebuild(db, collection: parts[0], id: parts[1])
             }
             let counter = try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0
+            let ownStart = rename.segments[rename.segments.count - 1].after
             let previous = try String.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'previous_ids'")
             for (key, value) in [("replica_id", DatabaseValue(value: rename.new.rawValue)),
-                                 ("counter", DatabaseValue(value: Int64(counter > rename.keptThrough ? counter - rename.keptThrough : 0))),
+                                 ("counter", DatabaseValue(value: Int64(counter > ownStart ? counter - ownStart : 0))),
                                  ("previous_ids", DatabaseValue(value: [previous, rename.old.rawValue].compactMap { $0 }.joined(separator: ",")))] {
                 try db.execute(sql: "INSERT INTO outpost_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                arguments: [key, value])
             }
             for (key, value) in settings { try Self.setSetting(db, key, value) }
             for key in clearing { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
-            return ReissueReport(old: rename.old, new: rename.new, reissued: rows.count, recordsRebuilt: touched.count)
+            return ReissueReport(old: rename.old, new: rename.new, reissued: reissued, adopted: rows.count - reissued, recordsRebuilt: touched.count)
         }
         identity.withLock { $0 = rename.new }
         return report

@@ -261,14 +261,36 @@ public struct ForkResponse: Codable, Sendable {
     /// The folder keeps its writes up to this counter under the old id (the server holds them
     /// identically) and renames the rest.
     public var keptThrough: UInt64
+    /// Ranges of the folder's next writes that another copy of it already sent under a new id:
+    /// they take that copy's names, in order from `keptThrough`. The folder's own new id
+    /// (`replica`) names what comes after the last one.
+    public var adopted: [ForkSegment]
     /// Pull again from this cursor: the server holds writes under the old id that the folder
     /// skipped while it wrote under it. Absent when there are none.
     public var cursor: Int64?
 
-    public init(replica: String, keptThrough: UInt64, cursor: Int64?) {
+    public init(replica: String, keptThrough: UInt64, adopted: [ForkSegment] = [], cursor: Int64?) {
         self.replica = replica
         self.keptThrough = keptThrough
+        self.adopted = adopted
         self.cursor = cursor
+    }
+}
+
+/// A range of a copied folder's writes that takes the names another copy gave them:
+/// `old:(after, through]` becomes `replica:1...`.
+public struct ForkSegment: Codable, Hashable, Sendable {
+    /// The other copy's id.
+    public var replica: String
+    /// The last counter of the old id before the range.
+    public var after: UInt64
+    /// The last counter of the old id in the range.
+    public var through: UInt64
+
+    public init(replica: String, after: UInt64, through: UInt64) {
+        self.replica = replica
+        self.after = after
+        self.through = through
     }
 }
 
