@@ -264,4 +264,42 @@ struct IntegrityTests {
         #expect(try server.storage.acknowledged(of: "r-aigerim") == 1)
         try await server.stop()
     }
+
+    /// A copy with no writes of its own, whose original synced since: only the sync token tells
+    /// them apart, and the copy takes a new id before it pulls as if it were the original.
+    @Test func theSyncTokenAloneRevealsACopy() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let original = try await server.enroll(folder, user: "aigerim")
+        _ = try original.insert("tasks", ["title": s("one")])
+        try await SyncEngine(replica: original).sync()
+        let copy = try copyFolder(of: original, to: folder.path("copy"))
+        try await SyncEngine(replica: original).sync()
+        let summary = try await SyncEngine(replica: copy).sync()
+        let fork = try #require(summary.fork, "a copy presenting an old sync token was taken for the original")
+        #expect(fork.signal == "replica-forked" && fork.reissued == 0)
+        #expect(copy.replicaID != original.replicaID)
+        // The original goes on as itself.
+        #expect(try await SyncEngine(replica: original).sync().fork == nil)
+        try await server.stop()
+    }
+
+    /// A hello whose answer was lost is sent again with the same tokens: the server recognizes
+    /// it instead of taking the folder for a copy.
+    @Test func aHelloWhoseAnswerWasLostIsNotAFork() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let laptop = try await server.enroll(folder, user: "aigerim")
+        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
+        var rng = SplitMix64(seed: 5)
+        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
+        let t1 = SyncToken.next(after: t0, using: &rng)
+        let hello = HelloRequest(replica: "r-aigerim", counter: 0, schemaVersion: 1, position: .start, syncToken: t0, nextSyncToken: t1)
+        _ = try await transport.post("/v1/sync/hello", hello, as: HelloResponse.self)
+        _ = try await transport.post("/v1/sync/hello", hello, as: HelloResponse.self)
+        // The engine stored t1 as pending before its first hello; it completes the sync as itself.
+        try laptop.setSettings([ClientSettings.nextSyncToken: t1])
+        #expect(try await SyncEngine(replica: laptop).sync().fork == nil)
+        try await server.stop()
+    }
 }

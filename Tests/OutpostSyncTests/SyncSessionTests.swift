@@ -1,5 +1,6 @@
 import Foundation
 import OutpostCore
+import OutpostTestSupport
 import OutpostWire
 import Testing
 
@@ -41,6 +42,19 @@ struct SyncSessionTests {
         #expect(session.state == .done)
     }
 
+    /// A server that says more was acknowledged than this folder was told gets the difference
+    /// pushed again (it may hold another folder's writes under these names); one that says less
+    /// (restored from a backup) gets everything after its own word.
+    @Test(arguments: [(UInt64(2), UInt64(6), UInt64(2)), (6, 2, 2), (4, 4, 4)])
+    func pushingStartsAfterTheLowerAcknowledgement(local: UInt64, server: UInt64, expected: UInt64) throws {
+        var session = SyncSession(hello: hello, localAcknowledged: local, pendingLocalChanges: 0)
+        _ = try session.start()
+        guard case .loadPushPage(let after, _, _) = try session.received(HelloResponse(server: "hq", schemaVersion: 1, acknowledged: server, cursor: 40, pageChanges: 10)) else {
+            Issue.record("no push load"); return
+        }
+        #expect(after == expected)
+    }
+
     @Test func stepsOutOfOrderAreRefused() throws {
         var session = SyncSession(hello: hello, localAcknowledged: .max, pendingLocalChanges: 0)
         #expect(throws: SyncSession.Failure.self) { try session.pushPageLoaded([]) }
@@ -79,8 +93,36 @@ struct GoldenMessageTests {
         try roundTrip("push-response.json", PushResponse.self)
         try roundTrip("pull-request.json", PullRequest.self)
         try roundTrip("pull-response.json", PullResponse.self)
+        try roundTrip("fork-request.json", ForkRequest.self)
+        try roundTrip("fork-response.json", ForkResponse.self)
+        try roundTrip("error-replica-forked.json", WireError.self)
         try roundTrip("error-unsupported-protocol.json", WireError.self)
         let push = try JSONDecoder().decode(PushRequest.self, from: Data(contentsOf: Self.directory.appendingPathComponent("push-request.json")))
         for change in push.changes { _ = try Change(json: change) }
+    }
+}
+
+/// The sync token's verdicts, without a server.
+struct SyncTokenTests {
+    @Test func verdicts() {
+        #expect(SyncToken.check(stored: nil, presented: nil, next: "1.00000000000000aa") == .accept(rotateTo: "1.00000000000000aa"))
+        #expect(SyncToken.check(stored: "3.00000000000000aa", presented: "3.00000000000000aa", next: "4.00000000000000bb") == .accept(rotateTo: "4.00000000000000bb"))
+        // The answer to the hello that stored `next` was lost.
+        #expect(SyncToken.check(stored: "4.00000000000000bb", presented: "3.00000000000000aa", next: "4.00000000000000bb") == .accept(rotateTo: nil))
+        // The server was restored from a backup and holds an older token than the folder.
+        #expect(SyncToken.check(stored: "2.00000000000000cc", presented: "3.00000000000000aa", next: "4.00000000000000bb") == .accept(rotateTo: "4.00000000000000bb"))
+        // A copy: an older epoch, or the same epoch with another token, or none at all.
+        #expect(SyncToken.check(stored: "4.00000000000000bb", presented: "3.00000000000000aa", next: "4.00000000000000dd") == .forked)
+        #expect(SyncToken.check(stored: "4.00000000000000bb", presented: "4.00000000000000ee", next: "5.00000000000000dd") == .forked)
+        #expect(SyncToken.check(stored: "4.00000000000000bb", presented: nil, next: "1.00000000000000dd") == .forked)
+    }
+
+    @Test func tokensCountEpochsAndAreWellFormed() {
+        var rng = SplitMix64(seed: 1)
+        let first = SyncToken.next(after: nil, using: &rng)
+        let second = SyncToken.next(after: first, using: &rng)
+        #expect(SyncToken.epoch(of: first) == 1 && SyncToken.epoch(of: second) == 2)
+        #expect(SyncToken.isValid(first) && SyncToken.isValid(second))
+        #expect(!SyncToken.isValid("2.XYZ") && !SyncToken.isValid("abc") && !SyncToken.isValid("1.00000000000000aa0"))
     }
 }
