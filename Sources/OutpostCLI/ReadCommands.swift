@@ -172,8 +172,9 @@ struct StatusCommand: ParsableCommand {
         let replica = try root.openReplica()
         var counts: [String: JSONValue] = [:]
         for c in replica.schema.collections { counts[c.name] = .int(Int64(try replica.count(c.name))) }
-        let local = try replica.localChangeCount(after: 0)
-        let total = try replica.feedCount(after: 0)
+        let local = try replica.changesMadeHere()
+        let total = try replica.changeCount()
+        let previous = try replica.previousReplicaIDs()
         let conflicts = try replica.conflicts().count
         let orphans = try replica.orphans()
         let rejected = try replica.rejections()
@@ -190,11 +191,14 @@ struct StatusCommand: ParsableCommand {
                 "conflicts": .int(Int64(conflicts)), "orphans": .int(Int64(orphans.count)),
                 "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "collection": .string($0.collection), "record": .string($0.recordID), "code": .string($0.code), "reason": .string($0.reason)]) }),
                 "server": serverURL.map { .string($0) } ?? .null, "last_sync": lastSync.map { .string($0) } ?? .null,
-                "pending": .int(Int64(pending)),
+                "pending": .int(Int64(pending)), "previous_replicas": .array(previous.map { .string($0) }),
             ]))
             return
         }
         print("Replica \(replica.replicaID) (\(replica.role.rawValue)) of \(replica.author.user)@\(replica.author.device) in \(root.replicaFolder)")
+        if !previous.isEmpty {
+            print("This folder was copied or restored and wrote as \(previous.joined(separator: ", then ")) before; its writes were kept or sent again under its own id.")
+        }
         if let serverURL {
             print("Server: \(serverURL); last successful sync: \(lastSync ?? "never")")
             print("Pending local changes (not yet acknowledged by the server): \(pending)")

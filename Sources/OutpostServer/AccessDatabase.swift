@@ -113,7 +113,7 @@ final class AccessDatabase: Sendable {
                 throw WireError(code: "invalid-code", message: "This enrollment code is unknown, used or expired; ask an admin for a new one (`outpost-admin devices enroll USER`).")
             }
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [replica]) == nil else {
-                throw WireError(code: "replica-taken", message: "Replica \(replica) is already enrolled; enroll a new replica folder.")
+                throw WireError(code: "replica-taken", message: "Replica \(replica) is already enrolled (this folder was copied from an enrolled laptop). Keep it and run `outpost sync`: the copy syncs with the token it carries and takes an id of its own. To enroll a new device, use a new empty folder (--replica DIR); nothing in this folder is deleted.")
             }
             let userName: String = row["user"]
             guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope FROM users WHERE name = ?", arguments: [userName]).map({
@@ -142,8 +142,10 @@ final class AccessDatabase: Sendable {
     func devices() throws -> [DeviceInfo] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY user, enrolled_at").map {
-                DeviceInfo(id: $0["id"], user: $0["user"], name: $0["name"], replica: $0["replica"],
-                           enrolledAt: $0["enrolled_at"], lastSeen: $0["last_seen"], revoked: $0["revoked"])
+                let copies = try String.fetchAll(db, sql: "SELECT id FROM replicas WHERE device = ? AND id <> ? ORDER BY created_at, id",
+                                                 arguments: [$0["id"] as String, $0["replica"] as String])
+                return DeviceInfo(id: $0["id"], user: $0["user"], name: $0["name"], replica: $0["replica"],
+                                  enrolledAt: $0["enrolled_at"], lastSeen: $0["last_seen"], revoked: $0["revoked"], copies: copies.isEmpty ? nil : copies)
             }
         }
     }

@@ -34,7 +34,7 @@ enum RecordIO {
             }
             return LoadedRecord(state: state, live: live, conflicts: row["conflicts"])
         } catch {
-            throw StoreError(.corrupt, "The stored state of \(collection) \(id) cannot be read (\(error)). Restore the replica from a backup or re-bootstrap it.")
+            throw StoreError(.corrupt, "The stored state of \(collection) \(id) cannot be read (\(error)). Keep this folder (its change feed still holds every write, synced or not), copy it somewhere safe and report it to an admin.")
         }
     }
 

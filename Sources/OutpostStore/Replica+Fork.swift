@@ -124,6 +124,21 @@ extension Replica {
         }
     }
 
+    /// How many changes in the feed were made in this folder, under its current id or an earlier one.
+    public func changesMadeHere() throws -> Int {
+        try read { db in
+            let ids = [try Self.currentID(db).rawValue] + (try String.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'previous_ids'") ?? "")
+                .split(separator: ",").map(String.init)
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE replica IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                                    arguments: StatementArguments(ids)) ?? 0
+        }
+    }
+
+    /// How many changes the feed holds.
+    public func changeCount() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed") ?? 0 }
+    }
+
     private static func renamed(_ blob: Data, _ rename: ReplicaRename) throws -> Change {
         do {
             return try rename.rename(try BinaryCodec.decodeChange([UInt8](blob)))

@@ -32,9 +32,13 @@ public struct DeviceInfo: Codable, Hashable, Sendable {
     public var lastSeen: String?
     /// Whether its token has been revoked.
     public var revoked: Bool
+    /// Ids its copied or restored folders took after the enrolled one (the device's token
+    /// works in every copy; each copy writes under its own id).
+    public var copies: [String]?
 
     /// Creates a device description.
-    public init(id: String, user: String, name: String, replica: String, enrolledAt: String, lastSeen: String?, revoked: Bool) {
+    public init(id: String, user: String, name: String, replica: String, enrolledAt: String, lastSeen: String?, revoked: Bool, copies: [String]? = nil) {
+        self.copies = copies
         self.id = id
         self.user = user
         self.name = name

@@ -119,7 +119,8 @@ struct Devices: AsyncParsableCommand {
             if output.json { try printJSON(devices); return }
             if devices.isEmpty { print("No devices enrolled."); return }
             for d in devices {
-                print("\(d.id)  \(d.user)  \(d.name)  replica \(d.replica)  enrolled \(d.enrolledAt)  last sync \(d.lastSeen ?? "never")\(d.revoked ? "  REVOKED" : "")")
+                let copies = d.copies.map { "  copies \($0.joined(separator: ","))" } ?? ""
+                print("\(d.id)  \(d.user)  \(d.name)  replica \(d.replica)\(copies)  enrolled \(d.enrolledAt)  last sync \(d.lastSeen ?? "never")\(d.revoked ? "  REVOKED" : "")")
             }
         }
     }
