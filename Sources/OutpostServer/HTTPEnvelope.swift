@@ -24,6 +24,9 @@ struct APIError: HTTPResponseError {
         }
     }
 
+    /// The status as a number (what `protocol/sync.md`'s error table lists).
+    var statusCode: Int { Int(status.code) }
+
     func response(from request: Request, context: some RequestContext) throws -> Response {
         try Envelope.response(wire, status: status, request: request)
     }
