@@ -161,7 +161,7 @@ public enum BinaryCodec {
             // Sorted, so that equal states encode to equal bytes.
             for e in state.entries.count == 1 ? Array(state.entries.values) : state.sortedEntries {
                 _ = stamp(StampKey(dot: e.dot, hlc: e.hlc, author: e.author))
-                if case .group(let parts) = e.value { for k in parts.keys { collectKey(k) } }
+                if case .group(let parts) = e.value { for k in parts.keys.sorted() { collectKey(k) } }
             }
             for (replica, _) in state.context.sorted { collectString(replica.rawValue) }
         }

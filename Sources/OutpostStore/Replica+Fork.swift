@@ -4,16 +4,16 @@ import GRDB
 import OutpostCore
 import Synchronization
 
-/// A short fingerprint of a change: SHA-256 of its binary encoding, first 16 bytes in hex.
+/// A short fingerprint of a change: SHA-256 of its canonical JSON (`protocol/merge.md`), first
+/// 16 bytes in lowercase hex.
 ///
 /// Two folders that wrote under one replica id compare their writes by digest, so a copy can
-/// learn which of its writes the server already holds without sending them again.
+/// learn which of its writes the server already holds without sending them again. The canonical
+/// JSON, not the internal binary encoding, so that any implementation can compute it.
 public enum ChangeDigest {
     /// The digest of a change.
-    public static func of(_ change: Change) -> String { of(bytes: BinaryCodec.encode(change)) }
-
-    static func of<Bytes: Sequence>(bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        SHA256.hash(data: Array(bytes)).prefix(16).map { String(format: "%02x", $0) }.joined()
+    public static func of(_ change: Change) -> String {
+        SHA256.hash(data: change.json.canonicalBytes).prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 }
 
@@ -34,7 +34,7 @@ extension Replica {
     public func ownChangeDigests(after: UInt64) throws -> [String] {
         try read { db in
             try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter",
-                              arguments: [try Self.currentID(db).rawValue, after]).map { ChangeDigest.of(bytes: $0) }
+                              arguments: [try Self.currentID(db).rawValue, after]).map { ChangeDigest.of(try BinaryCodec.decodeChange([UInt8]($0))) }
         }
     }
 

@@ -44,7 +44,7 @@ extension Replica {
     /// - A change named beyond `declared` (the counter of the sender's hello), or after a counter
     ///   the sender has not pushed yet, is deferred: neither applied nor acknowledged.
     /// - A change whose dot is already here (applied, or refused from this sender) is a
-    ///   duplicate if its bytes are the same; if they differ, two folders wrote under one replica
+    ///   duplicate if it is the same change; if it differs, two folders wrote under one replica
     ///   id, and the whole page is refused with ``StoreError/Code/replicaForked`` (nothing of it is applied).
     /// - Everything else goes through ``apply(_:from:settings:precheck:)`` with `precheck`.
     ///
@@ -76,7 +76,9 @@ extension Replica {
                     continue
                 }
                 if let stored = try Self.storedBytes(db, change.dot, sender: sender) {
-                    guard stored == BinaryCodec.encode(change) else {
+                    // Compared as values, not bytes: an older build may have encoded the same
+                    // change with its strings in another order.
+                    guard try BinaryCodec.decodeChange(stored) == change else {
                         throw StoreError(.replicaForked, "Replica \(sender) sent \(change.dot) with other content than the change stored under that name: its folder was copied or restored.")
                     }
                     outcomes[i] = .duplicate
