@@ -63,7 +63,8 @@ public struct SyncEngine: Sendable {
                 var summary = try await session(progress: progress)
                 summary.fork = fork
                 return summary
-            } catch TransportError.server(let error, _) where Self.forkSignals.contains(error.error.code) && round == 0 {
+            } catch TransportError.server(let error, _) where Self.forkSignals.contains(error.error.code) {
+                guard round == 0 else { break }
                 fork = try await heal(signal: error.error.code)
                 logger.notice("replica healed", metadata: ["outpost.replica": .string(fork?.newReplica ?? ""),
                                                           "outpost.reissued": .stringConvertible(fork?.reissued ?? 0)])

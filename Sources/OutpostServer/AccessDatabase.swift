@@ -158,7 +158,9 @@ final class AccessDatabase: Sendable {
     /// Opens a sync session for a replica in one transaction: refuses a counter lower than one
     /// declared before and a sync token older than the stored one, then records the counter and
     /// the folder's next token.
-    func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws {
+    ///
+    /// Returns true when the folder is ahead of this server (restored from an older backup).
+    func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool {
         try pool.write { db in
             guard let replica = try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ? AND device = ?", arguments: [id, device]) else {
                 throw WireError(code: "wrong-replica", message: "This device does not write as replica \(id); sync from the folder it was enrolled with.")
@@ -167,14 +169,19 @@ final class AccessDatabase: Sendable {
                 throw WireError(code: "counter-went-back", message: "Replica \(id) says its counter is \(counter), but it said \(replica.declaredCounter) before: this folder was restored from an older copy. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
             let rotateTo: String?
+            var serverBehind = false
             switch SyncToken.check(stored: replica.syncToken, presented: syncToken, next: nextSyncToken) {
             case .accept(let next): rotateTo = next
+            case .serverBehind(let next):
+                rotateTo = next
+                serverBehind = true
             case .forked:
                 throw WireError(code: "replica-forked", message: "Replica \(id) presented an older sync token than the server holds: this folder is a copy of another one, or was restored from a backup. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
             try db.execute(sql: "UPDATE replicas SET declared_counter = ?, sync_token = coalesce(?, sync_token), last_seen = ? WHERE id = ?",
                            arguments: [counter, rotateTo, Self.now, id])
             try db.execute(sql: "UPDATE devices SET last_seen = ? WHERE id = ?", arguments: [Self.now, device])
+            return serverBehind
         }
     }
 

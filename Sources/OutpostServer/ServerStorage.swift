@@ -48,8 +48,9 @@ public protocol ServerStorage: Sendable {
     /// Whether `device` may write as `replica`.
     func ownsReplica(device: String, replica: String) throws -> Bool
     /// Opens a session: refuses a counter that went back or a sync token older than the stored
-    /// one (a copied or restored folder), then records the counter and the next token.
-    func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws
+    /// one (a copied or restored folder), then records the counter and the next token. Returns
+    /// true when the folder is ahead of this server (the server was restored from a backup).
+    func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64
     /// The ids copies of `replica` took, with how each renamed its writes.
@@ -105,7 +106,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func device(token: String) throws -> AuthenticatedDevice? { try access.device(token: token) }
     public func devices() throws -> [DeviceInfo] { try access.devices() }
     public func ownsReplica(device: String, replica: String) throws -> Bool { try access.replica(replica, device: device) != nil }
-    public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws {
+    public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool {
         try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken)
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }

@@ -18,9 +18,11 @@ public struct SyncService: Sendable {
         if let token = request.nextSyncToken, !SyncToken.isValid(token) {
             throw WireError(code: "malformed-request", message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
-        try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
-                                syncToken: request.syncToken, nextSyncToken: request.nextSyncToken)
-        let cursor = request.position.server == storage.serverReplica ? request.position.cursor : 0
+        let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
+                                                   syncToken: request.syncToken, nextSyncToken: request.nextSyncToken)
+        // A server restored from a backup has reused feed positions the folder's cursor already
+        // passed: the folder pulls from the start (what it has is a no-op) rather than miss them.
+        let cursor = request.position.server == storage.serverReplica && !serverBehind ? request.position.cursor : 0
         return HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
                              acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges)
     }

@@ -93,6 +93,10 @@ public struct SyncSession: Sendable {
     private var lastPushedCounter: UInt64 = 0
 
     private let localAcknowledged: UInt64
+    /// The server's latest word on what it acknowledged; it never goes back within a session.
+    private var serverAcknowledged: UInt64 = 0
+    /// Set when the server deferred a change: the rest waits for the next session.
+    private var pushingStopped = false
 
     /// Creates a session for a replica whose counter and position are known.
     ///
@@ -119,6 +123,7 @@ public struct SyncSession: Sendable {
     public mutating func received(_ response: HelloResponse) throws(Failure) -> Action {
         guard state == .greeting else { throw .unexpected("hello response in \(state)") }
         acknowledged = min(response.acknowledged, localAcknowledged)
+        serverAcknowledged = response.acknowledged
         cursor = response.cursor
         pageSize = max(1, min(response.pageChanges, WireLimits.pageChanges))
         state = .loadingPush
@@ -140,13 +145,16 @@ public struct SyncSession: Sendable {
     /// The server answered a push page.
     public mutating func received(_ response: PushResponse) throws(Failure) -> Action {
         guard state == .pushing else { throw .unexpected("push response in \(state)") }
-        guard response.acknowledged >= acknowledged else { throw .unexpected("acknowledgement went back") }
+        guard response.acknowledged >= serverAcknowledged else { throw .unexpected("acknowledgement went back") }
+        serverAcknowledged = response.acknowledged
         progress.pushed += response.results.filter { $0.status == .applied || $0.status == .duplicate }.count
         progress.rejected += response.results.filter { $0.status == .rejected }.count
         progress.deferred += response.results.filter { $0.status == .deferred }.count
         progress.pushRemaining = max(0, progress.pushRemaining - response.results.count)
-        // Deferred changes are not acknowledged; they wait for the next session rather than
-        // being resent in a loop within this one.
+        // Deferred changes are not acknowledged; they and everything after them wait for the
+        // next session (the server would defer the rest as out of order), so nothing is resent
+        // in a loop within this one.
+        if response.results.contains(where: { $0.status == .deferred }) { pushingStopped = true }
         acknowledged = max(response.acknowledged, lastPushedCounter)
         state = .recordingPush
         return .recordPush(response)
@@ -155,6 +163,10 @@ public struct SyncSession: Sendable {
     /// The driver recorded the push results.
     public mutating func pushRecorded() throws(Failure) -> Action {
         guard state == .recordingPush else { throw .unexpected("push recorded in \(state)") }
+        if pushingStopped {
+            state = .pulling
+            return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
+        }
         state = .loadingPush
         return .loadPushPage(after: acknowledged, through: hello.counter, limit: pageSize)
     }

@@ -31,6 +31,10 @@ public enum SyncToken {
     public enum Verdict: Equatable, Sendable {
         /// The folder is the latest of its line; store `rotateTo` if there is one.
         case accept(rotateTo: String?)
+        /// The folder is ahead of the server: the server was restored from an older backup.
+        /// Accept it and store `rotateTo`; its feed cursor may point past what the server now
+        /// holds, so it must pull from the start (re-applying is a no-op).
+        case serverBehind(rotateTo: String?)
         /// The folder holds an older token than the server: it is a copy or a restore.
         case forked
     }
@@ -43,7 +47,7 @@ public enum SyncToken {
         if let next, next == stored { return .accept(rotateTo: nil) }
         if let presented, let mine = epoch(of: presented), let theirs = epoch(of: stored), mine > theirs {
             // The server went back (restored from a backup); the folder is ahead, not a copy.
-            return .accept(rotateTo: next)
+            return .serverBehind(rotateTo: next)
         }
         return .forked
     }

@@ -55,6 +55,21 @@ struct SyncSessionTests {
         #expect(after == expected)
     }
 
+    /// A deferred change ends pushing for this session (the rest would be out of order); the
+    /// session pulls and finishes instead of failing.
+    @Test func aDeferredChangeEndsPushingAndTheSessionPulls() throws {
+        var session = SyncSession(hello: hello, localAcknowledged: 4, pendingLocalChanges: 3)
+        _ = try session.start()
+        _ = try session.received(HelloResponse(server: "hq", schemaVersion: 1, acknowledged: 4, cursor: 40, pageChanges: 2))
+        _ = try session.pushPageLoaded([try change(5), try change(6)])
+        _ = try session.received(PushResponse(results: [ChangeResult(dot: "r-a:5", status: .applied),
+                                                        ChangeResult(dot: "r-a:6", status: .deferred, code: "beyond-declared-counter", reason: "later")],
+                                              acknowledged: 5))
+        guard case .sendPull(let pull) = try session.pushRecorded() else { Issue.record("pushing went on after a deferral"); return }
+        #expect(pull.cursor == 40)
+        #expect(session.progress.pushed == 1 && session.progress.deferred == 1)
+    }
+
     @Test func stepsOutOfOrderAreRefused() throws {
         var session = SyncSession(hello: hello, localAcknowledged: .max, pendingLocalChanges: 0)
         #expect(throws: SyncSession.Failure.self) { try session.pushPageLoaded([]) }
@@ -110,7 +125,7 @@ struct SyncTokenTests {
         // The answer to the hello that stored `next` was lost.
         #expect(SyncToken.check(stored: "4.00000000000000bb", presented: "3.00000000000000aa", next: "4.00000000000000bb") == .accept(rotateTo: nil))
         // The server was restored from a backup and holds an older token than the folder.
-        #expect(SyncToken.check(stored: "2.00000000000000cc", presented: "3.00000000000000aa", next: "4.00000000000000bb") == .accept(rotateTo: "4.00000000000000bb"))
+        #expect(SyncToken.check(stored: "2.00000000000000cc", presented: "3.00000000000000aa", next: "4.00000000000000bb") == .serverBehind(rotateTo: "4.00000000000000bb"))
         // A copy: an older epoch, or the same epoch with another token, or none at all.
         #expect(SyncToken.check(stored: "4.00000000000000bb", presented: "3.00000000000000aa", next: "4.00000000000000dd") == .forked)
         #expect(SyncToken.check(stored: "4.00000000000000bb", presented: "4.00000000000000ee", next: "5.00000000000000dd") == .forked)
