@@ -189,9 +189,13 @@ final class AccessDatabase: Sendable {
     func forks(of old: String) throws -> [StoredFork] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT id, fork_map FROM replicas WHERE forked_from = ? AND fork_map IS NOT NULL ORDER BY created_at, id",
-                             arguments: [old]).compactMap { row in
-                guard let text: String = row["fork_map"], var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else { return nil }
-                fork.id = row["id"]
+                             arguments: [old]).map { row in
+                let id: String = row["id"]
+                guard let text: String = row["fork_map"], var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else {
+                    // Skipping it would let a write shared with that copy be stored twice.
+                    throw WireError(code: "internal", message: "The server's record of replica \(id), a copy of \(old), is damaged; nothing was changed. Restore server.sqlite from a backup.")
+                }
+                fork.id = id
                 return fork
             }
         }

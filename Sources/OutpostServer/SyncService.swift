@@ -40,6 +40,7 @@ public struct SyncService: Sendable {
             }
         }
         let sender = request.replica
+        try refuseWritesACopyAlreadySent(changes, sender: sender)
         let declared = try storage.declaredCounter(replica: sender)
         var known: [String: UInt64] = [:]
         let schema = storage.schema
@@ -130,12 +131,13 @@ public struct SyncService: Sendable {
         }
         let old: ReplicaID
         do { old = try ReplicaID(request.replica) } catch { throw WireError(code: "malformed-request", message: "\(error)") }
-        let stored = try storage.acknowledged(of: request.replica)
-        // A server restored from an older backup lost the writes between its acknowledgement
-        // and the folder's: the folder renames and sends them again.
-        var position = min(stored, request.acknowledged)
+        // Writes up to the folder's own acknowledgement are here by its meaning, unless this
+        // server was restored from an older backup and lost some: the folder keeps the ones still
+        // here and renames and sends again the rest.
+        var position = min(try storage.acknowledged(of: request.replica), request.acknowledged)
+        while position < request.acknowledged, try storage.storedChange(Dot(old, position + 1)) != nil { position += 1 }
         var index = 0
-        if stored >= request.acknowledged {
+        if position == request.acknowledged {
             while index < request.digests.count, let change = try storage.storedChange(Dot(old, position + 1)),
                   ChangeDigest.of(change) == request.digests[index] {
                 position += 1
@@ -148,7 +150,7 @@ public struct SyncService: Sendable {
         while index < request.digests.count {
             var best: (id: String, length: Int) = ("", 0)
             for fork in forks where fork.ownAfter == position {
-                guard let rename = try? fork.rename() else { continue }
+                let rename = try fork.rename()
                 var length = 0
                 while index + length < request.digests.count,
                       let change = try storage.storedChange(Dot(rename.new, UInt64(length) + 1)),
@@ -167,6 +169,24 @@ public struct SyncService: Sendable {
                                         map: StoredFork(old: request.replica, kept: kept, adopted: adopted, ownAfter: position))
         let rewind = try storage.firstFeedSeq(of: request.replica, after: kept).map { $0 - 1 }
         return ForkResponse(replica: id, keptThrough: kept, adopted: adopted, cursor: rewind)
+    }
+
+    /// A folder pushing, under its old id, a write that a copy of it already sent under the id
+    /// the copy took (the folder's sync was cut before it pushed the write, and the copy healed
+    /// in between): applying it would store one write twice. The folder is told it is a copy
+    /// too, and its heal adopts the copy's names for the writes they share.
+    private func refuseWritesACopyAlreadySent(_ changes: [Change], sender: String) throws {
+        let forks = try storage.forks(of: sender)
+        guard !forks.isEmpty else { return }
+        let renames = try forks.map { try $0.rename() }
+        for change in changes where change.dot.replica.rawValue == sender {
+            if try storage.storedChange(change.dot) != nil { continue }
+            for rename in renames {
+                let named = rename.rename(change.dot)
+                guard named.replica == rename.new, let stored = try storage.storedChange(named), try rename.restore(stored) == change else { continue }
+                throw WireError(code: "replica-forked", message: "Another copy of replica \(sender)'s folder already sent \(change.dot) as \(named): this folder shares writes with a copy. Nothing of this page was applied; the client takes a new replica id and keeps the copy's names for the writes they share.")
+            }
+        }
     }
 
     private func requireOwnership(_ replica: String, _ device: AuthenticatedDevice) throws {

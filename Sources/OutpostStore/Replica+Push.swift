@@ -34,7 +34,12 @@ extension Replica {
     }
 
     static func acknowledged(_ db: Database, _ child: ReplicaID) throws -> UInt64 {
-        UInt64(try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [acknowledgedKey(child)]) ?? "0") ?? 0
+        if let stored = try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [acknowledgedKey(child)]) {
+            return UInt64(stored) ?? 0
+        }
+        // Stores written before acknowledgements were kept: the child's highest applied counter,
+        // which is what they acknowledged (its pushes arrived in counter order, page by page).
+        return try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?", arguments: [child.rawValue]) ?? 0
     }
 
     /// Applies a page pushed by the child replica `sender`, in one transaction with its new acknowledgement.

@@ -340,4 +340,42 @@ struct IntegrityTests {
         #expect(try writtenValues(hq, field: "title").values.allSatisfy { $0 == 1 })
         try await server.stop()
     }
+
+    /// The original's sync is cut after its hello, so its unsynced writes stay unsent while the
+    /// copy (which shares them) heals and sends them under its new id. When the original pushes
+    /// them later it is told it shares writes with a copy, heals too, and takes the copy's names
+    /// for them: each write reaches the server once.
+    @Test func anOriginalCutOffAfterHelloAdoptsTheCopysNames() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let original = try await server.enroll(folder, user: "aigerim")
+        _ = try original.insert("tasks", ["title": s("synced")])
+        try await SyncEngine(replica: original).sync()
+        _ = try original.insert("tasks", ["title": s("shared-1")])
+        _ = try original.insert("tasks", ["title": s("shared-2")])
+        let copy = try copyFolder(of: original, to: folder.path("copy"))
+        _ = try original.insert("tasks", ["title": s("original-only")])
+        _ = try copy.insert("tasks", ["title": s("copy-only")])
+
+        // The original's hello succeeds, then the connection breaks before it pushes.
+        let transport = SyncTransport(baseURL: server.url, token: try original.setting(ClientSettings.token))
+        var rng = SplitMix64(seed: 11)
+        let t0 = try #require(try original.setting(ClientSettings.syncToken))
+        let t1 = SyncToken.next(after: t0, using: &rng)
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: try original.counter(), schemaVersion: 1, position: .start,
+                                                                    syncToken: t0, nextSyncToken: t1), as: HelloResponse.self)
+        try original.setSettings([ClientSettings.syncToken: t1])
+
+        let copySummary = try await SyncEngine(replica: copy).sync()
+        #expect(copySummary.fork?.reissued == 3)
+        let originalSummary = try await SyncEngine(replica: original).sync()
+        let fork = try #require(originalSummary.fork, "the original pushed writes its copy had already sent")
+        #expect(fork.reissued == 1)
+        for r in [copy, original] { try await SyncEngine(replica: r).sync() }
+        let hq = server.storage.replica
+        let titles = try writtenValues(hq, field: "title")
+        #expect(titles == ["synced": 1, "shared-1": 1, "shared-2": 1, "original-only": 1, "copy-only": 1], "\(titles)")
+        #expect(try snapshot(original) == snapshot(hq) && snapshot(copy) == snapshot(hq))
+        try await server.stop()
+    }
 }
