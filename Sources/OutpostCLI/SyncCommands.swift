@@ -46,7 +46,9 @@ struct NetworkOptions: ParsableArguments {
     var requestTimeout: Double = 30
 
     func validate() throws {
-        guard connectTimeout > 0, requestTimeout > 0 else { throw ValidationError("Timeouts must be more than 0 seconds (for example --timeout 60).") }
+        guard (0.001...86_400).contains(connectTimeout), (0.001...86_400).contains(requestTimeout) else {
+            throw ValidationError("Timeouts are seconds between 0.001 and 86400 (a day), for example --timeout 60.")
+        }
     }
 
     var timeouts: SyncTimeouts {
@@ -95,7 +97,7 @@ struct SyncCommand: AsyncParsableCommand {
             summary = try await engine.sync { bar.update($0) }
         } catch let error as TransportError {
             bar.finish()
-            try fail(error, replica: replica)
+            try fail(error, replica: replica, engine: engine)
         }
         bar.finish()
         let seconds = (ContinuousClock.now - started).seconds
@@ -110,7 +112,8 @@ struct SyncCommand: AsyncParsableCommand {
             ]
             if let fork = summary.fork {
                 report["fork"] = .object(["old_replica": .string(fork.oldReplica), "new_replica": .string(fork.newReplica),
-                                          "reissued": .int(Int64(fork.reissued)), "signal": .string(fork.signal), "message": .string(fork.sentence)])
+                                          "reissued": .int(Int64(fork.reissued)), "adopted": .int(Int64(fork.adopted)),
+                                          "signal": .string(fork.signal.rawValue), "message": .string(fork.sentence)])
             }
             Output.printJSON(.object(report))
         } else {
@@ -126,7 +129,10 @@ struct SyncCommand: AsyncParsableCommand {
     /// Reports a failed sync: one sentence on stderr that says what to do and how many changes
     /// wait, a JSON error object on stdout with --json, and a distinct status when the server
     /// could not be reached.
-    private func fail(_ error: TransportError, replica: Replica) throws -> Never {
+    private func fail(_ error: TransportError, replica: Replica, engine: SyncEngine) throws -> Never {
+        // A heal that happened before the failure is news the rep must not miss.
+        let fork = try? engine.pendingForkNotice()
+        if let fork, !output.json { print(fork.sentence) }
         let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
         let pending = try replica.localChangeCount(after: acknowledged)
         let waiting = pending == 1 ? "Your 1 change waits" : "Your \(pending) changes wait"
@@ -143,7 +149,9 @@ struct SyncCommand: AsyncParsableCommand {
             status = 1
         }
         if output.json {
-            Output.printJSON(.object(["error": .object(["code": .string(code), "message": .string(message), "pending": .int(Int64(pending))])]))
+            var object: [String: JSONValue] = ["error": .object(["code": .string(code), "message": .string(message), "pending": .int(Int64(pending))])]
+            if let fork { object["fork"] = .object(["old_replica": .string(fork.oldReplica), "new_replica": .string(fork.newReplica), "message": .string(fork.sentence)]) }
+            Output.printJSON(.object(object))
         }
         FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
         throw ExitCode(status)

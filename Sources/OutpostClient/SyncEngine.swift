@@ -17,6 +17,20 @@ public enum ClientSettings {
     public static let syncToken = "sync.token"
     /// The token proposed at a hello whose answer has not been committed yet.
     public static let nextSyncToken = "sync.next_token"
+    /// The first token of the id a fork call is asking for, kept until the folder takes the id,
+    /// so a call whose answer is lost gets the same id again.
+    public static let forkToken = "sync.fork_token"
+    /// A heal not reported yet (its sync failed afterwards), as JSON: told at the next chance.
+    public static let forkNotice = "sync.fork_notice"
+}
+
+/// Namespaced logging metadata keys of the client (never record values).
+public enum ClientLogKey {
+    public static let path = "outpost.path"
+    public static let attempt = "outpost.attempt"
+    public static let why = "outpost.why"
+    public static let replica = "outpost.replica"
+    public static let reissued = "outpost.reissued"
 }
 
 /// The laptop's sync engine: runs a ``SyncSession`` over HTTP against the local replica.
@@ -25,7 +39,7 @@ public enum ClientSettings {
 /// page is resent until the server acknowledges it, so a sync cut anywhere resumes where it
 /// stopped, never re-applies a page and never resends what the server acknowledged. A folder
 /// the server finds copied or restored takes a new replica id and sends again, under it, the
-/// writes the server lacks (``heal(signal:)``), then syncs on.
+/// writes the server lacks (`heal(signal:)`), then syncs on.
 public struct SyncEngine: Sendable {
     let replica: Replica
     let transport: SyncTransport
@@ -49,53 +63,81 @@ public struct SyncEngine: Sendable {
         self.logger = logger
     }
 
-    /// The codes with which a server says this folder is a copy or a restore.
-    static let forkSignals: Set<String> = ["replica-forked", "counter-went-back"]
-
     /// Runs one full sync; `progress` is called after every page.
+    ///
+    /// A server that says the folder is a copy or a restore (``ForkSignal``) makes it heal once
+    /// and sync again; the summary's `fork` tells what happened (also when an earlier sync healed
+    /// the folder and then failed before it could say so).
     @discardableResult
     public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
-        var fork: ForkNotice?
-        // One heal is enough for a folder; a second in the same sync means a bug or a hostile
-        // server, and stopping is safer than renaming again.
         for round in 0..<2 {
             do {
                 var summary = try await session(progress: progress)
-                summary.fork = fork
+                summary.fork = try pendingForkNotice()
+                try replica.setSettings([:], clearing: [ClientSettings.forkNotice])
                 return summary
-            } catch TransportError.server(let error, _) where Self.forkSignals.contains(error.error.code) {
-                guard round == 0 else { break }
-                fork = try await heal(signal: error.error.code)
-                logger.notice("replica healed", metadata: ["outpost.replica": .string(fork?.newReplica ?? ""),
-                                                          "outpost.reissued": .stringConvertible(fork?.reissued ?? 0)])
+            } catch TransportError.server(let error, _) where ForkSignal(rawValue: error.error.code) != nil {
+                // One heal is enough for a folder; a second in the same sync means a bug or a
+                // hostile server, and stopping is safer than renaming again.
+                guard round == 0, let signal = ForkSignal(rawValue: error.error.code) else { break }
+                let notice = try await heal(signal: signal)
+                logger.notice("replica healed", metadata: [ClientLogKey.replica: .string(notice.newReplica),
+                                                          ClientLogKey.reissued: .stringConvertible(notice.reissued)])
             }
         }
-        throw TransportError.server(WireError(code: "replica-forked", message: "The server still takes this folder for a copy after it took a new replica id; stop and ask an admin. Nothing was lost: every write is still in this folder."), status: 409)
+        throw TransportError.server(WireError(code: "replica-forked", message: "The server still takes this folder for a copy after it took a new replica id; ask an admin. Nothing was lost: every write is still in this folder."), status: 409)
+    }
+
+    /// A heal this folder made that the rep has not been told about yet.
+    public func pendingForkNotice() throws -> ForkNotice? {
+        guard let text = try replica.setting(ClientSettings.forkNotice) else { return nil }
+        return try? JSONDecoder().decode(ForkNotice.self, from: Data(text.utf8))
     }
 
     /// Takes a new replica id from the server and renames, under it, the writes the server
     /// does not hold identically; pulls again what the server holds under the old id.
-    func heal(signal: String) async throws -> ForkNotice {
+    func heal(signal: ForkSignal) async throws -> ForkNotice {
         let old = replica.replicaID
         let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
+        let counter = try replica.counter()
         let digests = try replica.ownChangeDigests(after: acknowledged)
-        var rng = SystemRandomNumberGenerator()
-        let token = SyncToken.next(after: nil, using: &rng)
+        // The token is stored before the call, so that a call whose answer is lost asks again
+        // for the same id instead of leaving an unused one behind.
+        let token: String
+        if let pending = try replica.setting(ClientSettings.forkToken) {
+            token = pending
+        } else {
+            var rng = SystemRandomNumberGenerator()
+            token = SyncToken.next(after: nil, using: &rng)
+            try replica.setSettings([ClientSettings.forkToken: token])
+        }
         let (answer, _, _) = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, syncToken: token),
                                             ForkResponse.self, opening: true)
-        var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token]
-        let cursor = Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0
-        if let rewind = answer.cursor, rewind < cursor { settings[ClientSettings.cursor] = String(max(0, rewind)) }
         let rename: ReplicaRename
         do {
             rename = try ReplicaRename(old: old, keptThrough: answer.keptThrough,
                                        adopted: try answer.adopted.map { ReplicaRename.Segment(replica: try ReplicaID($0.replica), after: $0.after, through: $0.through) },
                                        new: try ReplicaID(answer.replica))
         } catch {
-            throw TransportError.server(WireError(code: "malformed-page", message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
+            throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
         }
-        let report = try replica.reissue(rename, settings: settings, clearing: [ClientSettings.nextSyncToken])
-        return ForkNotice(oldReplica: old.rawValue, newReplica: rename.new.rawValue, reissued: report.reissued, signal: signal)
+        // The server can only have matched what it was sent.
+        let sent = acknowledged + UInt64(digests.count)
+        guard rename.keptThrough <= min(sent, counter), rename.segments.dropLast().allSatisfy({ $0.through <= sent }) else {
+            throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork claims writes this folder never sent; nothing was changed here."), status: 0)
+        }
+        var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token]
+        let cursor = Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0
+        if let rewind = answer.cursor, rewind < cursor { settings[ClientSettings.cursor] = String(max(0, rewind)) }
+        var notice = ForkNotice(oldReplica: old.rawValue, newReplica: rename.new.rawValue, reissued: 0, signal: signal)
+        let report = try replica.reissue(rename, settings: settings, clearing: [ClientSettings.nextSyncToken, ClientSettings.forkToken]) { report in
+            notice.reissued = report.reissued
+            notice.adopted = report.adopted
+            return [ClientSettings.forkNotice: String(decoding: (try? JSONEncoder().encode(notice)) ?? Data(), as: UTF8.self)]
+        }
+        notice.reissued = report.reissued
+        notice.adopted = report.adopted
+        return notice
     }
 
     /// One session: hello, push, pull.
@@ -203,7 +245,7 @@ public struct SyncEngine: Sendable {
     ///
     /// A request that opens a session (`opening`) is retried only within the connect timeout,
     /// so a stopped or unreachable server is reported at once instead of after a minute of
-    /// silence; once a session is open, a flaky link gets `attempts` tries.
+    /// silence; once a session is open, a flaky link gets `attempts` tries (two for timeouts).
     func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, _ type: Response.Type,
                                                                    opening: Bool = false) async throws -> (Response, up: Int, down: Int) {
         let clock = ContinuousClock()
@@ -214,11 +256,13 @@ public struct SyncEngine: Sendable {
             do {
                 return try await transport.post(path, body, as: type)
             } catch TransportError.unreachable(let why) {
+                // Once a session is open, a silent server gets one more chance (a flaky link), not
+                // `attempts` full timeouts: a rep should not wait minutes to hear it is down.
                 let retry = opening
                     ? Self.quickToRetry(why) && clock.now - started + delay < transport.timeouts.connect
-                    : attempt < attempts
+                    : attempt < (Self.quickToRetry(why) ? attempts : min(attempts, 2))
                 guard retry else { throw TransportError.unreachable(why) }
-                logger.info("retrying", metadata: ["outpost.path": .string(path), "outpost.attempt": .stringConvertible(attempt), "outpost.why": .string(why.code)])
+                logger.info("retrying", metadata: [ClientLogKey.path: .string(path), ClientLogKey.attempt: .stringConvertible(attempt), ClientLogKey.why: .string(why.code)])
                 try await Task.sleep(for: delay)
                 delay *= 2
                 attempt += 1

@@ -201,6 +201,16 @@ final class AccessDatabase: Sendable {
         }
     }
 
+    /// The copy of `old` that `device` asked for with `syncToken` and has not used yet (a fork
+    /// call whose answer was lost), if any.
+    func unusedFork(of old: String, device: String, syncToken: String) throws -> StoredFork? {
+        try forks(of: old).first { fork in
+            (try? pool.read { db in
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ? AND device = ? AND sync_token = ?", arguments: [fork.id, device, syncToken])
+            }) == true
+        }
+    }
+
     /// A new replica id for a copy of `old`, enrolled for the same device with `syncToken`;
     /// `map` says how the copy renames the writes of `old` (the new id goes in `map.id`).
     func createFork(device: String, from old: String, syncToken: String, map: StoredFork) throws -> String {

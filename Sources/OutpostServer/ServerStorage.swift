@@ -55,6 +55,8 @@ public protocol ServerStorage: Sendable {
     func declaredCounter(replica: String) throws -> UInt64
     /// The ids copies of `replica` took, with how each renamed its writes.
     func forks(of replica: String) throws -> [StoredFork]
+    /// The copy of `replica` that `device` asked for with `syncToken` and has not used yet.
+    func unusedFork(of replica: String, device: String, syncToken: String) throws -> StoredFork?
     /// A new replica id for a copy of `replica`, for the same device, with its first sync token
     /// and how it renames its writes.
     func createFork(device: String, from replica: String, syncToken: String, map: StoredFork) throws -> String
@@ -111,6 +113,9 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
     public func forks(of replica: String) throws -> [StoredFork] { try access.forks(of: replica) }
+    public func unusedFork(of replica: String, device: String, syncToken: String) throws -> StoredFork? {
+        try access.unusedFork(of: replica, device: device, syncToken: syncToken)
+    }
     public func createFork(device: String, from replica: String, syncToken: String, map: StoredFork) throws -> String {
         try access.createFork(device: device, from: replica, syncToken: syncToken, map: map)
     }

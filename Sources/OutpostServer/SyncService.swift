@@ -131,6 +131,11 @@ public struct SyncService: Sendable {
         }
         let old: ReplicaID
         do { old = try ReplicaID(request.replica) } catch { throw WireError(code: "malformed-request", message: "\(error)") }
+        // The same call again (its answer was lost): the same id and the same renaming.
+        if let earlier = try storage.unusedFork(of: request.replica, device: device.id, syncToken: request.syncToken) {
+            return ForkResponse(replica: earlier.id, keptThrough: earlier.kept, adopted: earlier.adopted,
+                                cursor: try storage.firstFeedSeq(of: request.replica, after: earlier.kept).map { $0 - 1 })
+        }
         // Writes up to the folder's own acknowledgement are here by its meaning, unless this
         // server was restored from an older backup and lost some: the folder keeps the ones still
         // here and renames and sends again the rest.

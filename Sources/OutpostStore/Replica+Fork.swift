@@ -58,14 +58,15 @@ extension Replica {
     /// In one transaction: every write made here under the old id after `rename.keptThrough` is
     /// renamed in the feed (and in the refusals kept for it), the records those writes touched are
     /// rebuilt from the feed, the write counter continues from the renamed writes, and `settings`
-    /// are stored (`clearing` removed). Nothing is dropped: the renamed writes are pushed again
+    /// are stored (`clearing` removed, and what `reporting` makes of the report added). Nothing is dropped: the renamed writes are pushed again
     /// under their new names by the next sync. Local writers that opened the file earlier pick
     /// up the new id, because a write reads it inside its transaction.
     ///
     /// - warning: Call it only with an id the parent handed out for this folder; two folders that
     ///   write under one id lose each other's writes.
     @discardableResult
-    public func reissue(_ rename: ReplicaRename, settings: [String: String] = [:], clearing: [String] = []) throws -> ReissueReport {
+    public func reissue(_ rename: ReplicaRename, settings: [String: String] = [:], clearing: [String] = [],
+                        reporting: (ReissueReport) -> [String: String] = { _ in [:] }) throws -> ReissueReport {
         let report = try write { db -> ReissueReport in
             guard try Self.currentID(db) == rename.old else {
                 throw StoreError(.invalidInput, "This replica no longer writes as \(rename.old); it already took a new id. Run the sync again.")
@@ -109,9 +110,10 @@ extension Replica {
                 try db.execute(sql: "INSERT INTO outpost_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                arguments: [key, value])
             }
-            for (key, value) in settings { try Self.setSetting(db, key, value) }
+            let report = ReissueReport(old: rename.old, new: rename.new, reissued: reissued, adopted: rows.count - reissued, recordsRebuilt: touched.count)
+            for (key, value) in settings.merging(reporting(report), uniquingKeysWith: { $1 }) { try Self.setSetting(db, key, value) }
             for key in clearing { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
-            return ReissueReport(old: rename.old, new: rename.new, reissued: reissued, adopted: rows.count - reissued, recordsRebuilt: touched.count)
+            return report
         }
         identity.withLock { $0 = rename.new }
         return report
@@ -124,14 +126,9 @@ extension Replica {
         }
     }
 
-    /// How many changes in the feed were made in this folder, under its current id or an earlier one.
+    /// How many changes in the feed were written in this folder (under any id it had).
     public func changesMadeHere() throws -> Int {
-        try read { db in
-            let ids = [try Self.currentID(db).rawValue] + (try String.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'previous_ids'") ?? "")
-                .split(separator: ",").map(String.init)
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE replica IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
-                                    arguments: StatementArguments(ids)) ?? 0
-        }
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local'") ?? 0 }
     }
 
     /// How many changes the feed holds.

@@ -83,7 +83,8 @@ extension Replica {
         }
     }
 
-    /// How many feed entries come after `cursor` (sequence numbers are dense: no entry is ever deleted yet).
+    /// About how many feed entries come after `cursor`, for progress: sequence numbers are dense
+    /// on a server (a laptop that took a new id may have dropped a few of its own).
     public func feedCount(after cursor: Int64) throws -> Int {
         try read { db in max(0, Int(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) - Int(cursor)) }
     }

@@ -21,27 +21,41 @@ public struct SyncProgress: Hashable, Sendable {
     public init() {}
 }
 
+/// What told a server that a folder is a copy or a restore (`protocol/sync.md`).
+public enum ForkSignal: String, Codable, Hashable, Sendable, CaseIterable {
+    /// An older sync token than the server holds, or a write the server holds with other content.
+    case replicaForked = "replica-forked"
+    /// A lower counter than an earlier hello declared.
+    case counterWentBack = "counter-went-back"
+}
+
 /// What a sync did when it found its folder copied or restored (``SyncToken``).
-public struct ForkNotice: Hashable, Sendable {
+public struct ForkNotice: Codable, Hashable, Sendable {
     /// The id the folder wrote under, and its new one.
     public var oldReplica: String, newReplica: String
-    /// How many of its writes it renamed and sends again (the server did not hold them).
+    /// How many of its writes took the new id (the server held them under no name).
     public var reissued: Int
-    /// What gave it away: `replica-forked` (an older sync token, or a write the server holds
-    /// with other content) or `counter-went-back` (an older counter than the last hello's).
-    public var signal: String
+    /// How many took the names a copy of the folder had already given them.
+    public var adopted: Int
+    /// What gave it away.
+    public var signal: ForkSignal
 
-    public init(oldReplica: String, newReplica: String, reissued: Int, signal: String) {
+    public init(oldReplica: String, newReplica: String, reissued: Int, adopted: Int = 0, signal: ForkSignal) {
         self.oldReplica = oldReplica
         self.newReplica = newReplica
         self.reissued = reissued
+        self.adopted = adopted
         self.signal = signal
     }
 
     /// One sentence for the rep.
     public var sentence: String {
-        let why = signal == "counter-went-back" ? "was restored from an older copy" : "is a copy of another folder (or was restored from a backup)"
-        let sent = reissued == 0 ? "no writes needed renaming" : "\(reissued) of your writes that the server did not have are sent under the new id"
+        let why = signal == .counterWentBack ? "was restored from an older copy" : "is a copy of another folder (or was restored from a backup)"
+        let sent = switch reissued {
+        case 0: "none of your writes needed sending again"
+        case 1: "1 of your writes that the server did not have is sent under the new id"
+        default: "\(reissued) of your writes that the server did not have are sent under the new id"
+        }
         return "This replica folder \(why), so it now writes as replica \(newReplica) instead of \(oldReplica); \(sent), and nothing was lost."
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import OutpostClient
+@testable import OutpostClient
 import OutpostCore
 import OutpostSchema
 import OutpostServer
@@ -140,7 +140,7 @@ struct IntegrityTests {
         let thursday = try restored.insert("tasks", ["title": s("thursday")])
         let summary = try await SyncEngine(replica: restored).sync()
         let fork = try #require(summary.fork)
-        #expect(fork.signal == "counter-went-back" && fork.reissued == 1)
+        #expect(fork.signal == .counterWentBack && fork.reissued == 1)
         let hq = server.storage.replica
         for id in [monday, tuesday, wednesday, thursday] {
             #expect(try hq.get("tasks", id: id) != nil)
@@ -277,7 +277,7 @@ struct IntegrityTests {
         try await SyncEngine(replica: original).sync()
         let summary = try await SyncEngine(replica: copy).sync()
         let fork = try #require(summary.fork, "a copy presenting an old sync token was taken for the original")
-        #expect(fork.signal == "replica-forked" && fork.reissued == 0)
+        #expect(fork.signal == .replicaForked && fork.reissued == 0)
         #expect(copy.replicaID != original.replicaID)
         // The original goes on as itself.
         #expect(try await SyncEngine(replica: original).sync().fork == nil)
@@ -376,6 +376,38 @@ struct IntegrityTests {
         let titles = try writtenValues(hq, field: "title")
         #expect(titles == ["synced": 1, "shared-1": 1, "shared-2": 1, "original-only": 1, "copy-only": 1], "\(titles)")
         #expect(try snapshot(original) == snapshot(hq) && snapshot(copy) == snapshot(hq))
+        try await server.stop()
+    }
+
+    /// A fork call whose answer is lost is asked again with the same token and gets the same id,
+    /// so no unused ids pile up; a heal whose sync then fails is still told at the next sync.
+    @Test func aLostForkAnswerGetsTheSameIdAndTheNoticeIsNotLost() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let original = try await server.enroll(folder, user: "aigerim")
+        _ = try original.insert("tasks", ["title": s("one")])
+        try await SyncEngine(replica: original).sync()
+        let copy = try copyFolder(of: original, to: folder.path("copy"))
+        try await SyncEngine(replica: original).sync()
+        _ = try copy.insert("tasks", ["title": s("copy-only")])
+
+        let transport = SyncTransport(baseURL: server.url, token: try copy.setting(ClientSettings.token))
+        let request = ForkRequest(replica: "r-aigerim", acknowledged: 1, digests: try copy.ownChangeDigests(after: 1), syncToken: "1.00000000000000f1")
+        let first = try await transport.post("/v1/sync/fork", request, as: ForkResponse.self).0
+        let again = try await transport.post("/v1/sync/fork", request, as: ForkResponse.self).0
+        #expect(first.replica == again.replica && first.keptThrough == again.keptThrough)
+        #expect(try server.storage.devices().first { $0.user == "aigerim" }?.copies == [first.replica])
+
+        // The engine heals (its answer arrives), then its sync fails before it can say so.
+        try copy.setSettings([ClientSettings.forkToken: "1.00000000000000f1"])
+        let engine = try SyncEngine(replica: copy)
+        let notice = try await engine.heal(signal: .replicaForked)
+        #expect(notice.newReplica == first.replica && notice.reissued == 1)
+        #expect(try engine.pendingForkNotice() == notice)
+        let summary = try await engine.sync()
+        #expect(summary.fork == notice, "the heal was never told")
+        #expect(try engine.pendingForkNotice() == nil)
+        #expect(try await engine.sync().fork == nil)
         try await server.stop()
     }
 }
