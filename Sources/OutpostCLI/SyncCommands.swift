@@ -120,7 +120,10 @@ struct SyncCommand: AsyncParsableCommand {
             if let fork = summary.fork { print(fork.sentence) }
             var line = "Synced: sent \(summary.pushed) changes, received \(summary.pulled), \(ProgressBar.bytes(summary.bytesUp)) up, \(ProgressBar.bytes(summary.bytesDown)) down in \(String(format: "%.1f", seconds)) s."
             if summary.rejected > 0 { line += " \(summary.rejected) changes were refused by the server: see `outpost status`." }
-            if summary.deferred > 0 { line += " \(summary.deferred) changes go with the next sync." }
+            if summary.deferred > 0 {
+                let waiting = try replica.localChangeCount(after: UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0)
+                line += " \(waiting) changes wait for the next sync" + (summary.deferredReason.map { ": \($0)" } ?? ".")
+            }
             if conflicts > 0 { line += " \(conflicts) conflicts wait for an admin." }
             print(line)
         }

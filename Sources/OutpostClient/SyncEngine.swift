@@ -100,7 +100,8 @@ public struct SyncEngine: Sendable {
         let old = replica.replicaID
         let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
         let counter = try replica.counter()
-        let digests = try replica.ownChangeDigests(after: acknowledged)
+        var from = acknowledged
+        var digests = try replica.ownChangeDigests(after: from)
         // The token is stored before the call, so that a call whose answer is lost asks again
         // for the same id instead of leaving an unused one behind.
         let token: String
@@ -111,8 +112,19 @@ public struct SyncEngine: Sendable {
             token = SyncToken.next(after: nil, using: &rng)
             try replica.setSettings([ClientSettings.forkToken: token])
         }
-        let (answer, _, _) = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, syncToken: token),
-                                            ForkResponse.self, opening: true)
+        let answer: ForkResponse
+        do {
+            answer = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, syncToken: token),
+                                    ForkResponse.self, opening: true).0
+        } catch TransportError.server(let error, _) where error.error.code == "digests-needed" {
+            // The server was restored and holds fewer of this folder's writes than it told the
+            // folder: it compares the acknowledged ones too.
+            guard let text = error.error.details?.first, let earlier = UInt64(text), earlier < from else { throw TransportError.server(error, status: 409) }
+            from = earlier
+            digests = try replica.ownChangeDigests(after: from)
+            answer = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, from: from, syncToken: token),
+                                    ForkResponse.self, opening: true).0
+        }
         let rename: ReplicaRename
         do {
             rename = try ReplicaRename(old: old, keptThrough: answer.keptThrough,
@@ -122,7 +134,7 @@ public struct SyncEngine: Sendable {
             throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
         }
         // The server can only have matched what it was sent.
-        let sent = acknowledged + UInt64(digests.count)
+        let sent = from + UInt64(digests.count)
         guard rename.keptThrough <= min(sent, counter), rename.segments.dropLast().allSatisfy({ $0.through <= sent }) else {
             throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork claims writes this folder never sent; nothing was changed here."), status: 0)
         }

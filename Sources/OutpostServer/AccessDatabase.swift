@@ -162,6 +162,13 @@ final class AccessDatabase: Sendable {
     /// Returns true when the folder is ahead of this server (restored from an older backup).
     func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool {
         try pool.write { db in
+            if try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ?", arguments: [id]) == nil, ReplicaID.isValid(id) {
+                // An id this server has never heard of: a copy of this device's folder took it
+                // from this server before the server was restored from an older backup. Learn it
+                // again rather than lock the folder out; it sends again what the server lost.
+                try Self.requireRoomForAnotherReplica(db, device: device)
+                try db.execute(sql: "INSERT INTO replicas (id, device, created_at) VALUES (?, ?, ?)", arguments: [id, device, Self.now])
+            }
             guard let replica = try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ? AND device = ?", arguments: [id, device]) else {
                 throw WireError(code: "wrong-replica", message: "This device does not write as replica \(id); sync from the folder it was enrolled with.")
             }
@@ -218,10 +225,7 @@ final class AccessDatabase: Sendable {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ? AND device = ?", arguments: [old, device]) != nil else {
                 throw WireError(code: "wrong-replica", message: "This device does not write as replica \(old).")
             }
-            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM replicas WHERE device = ?", arguments: [device]) ?? 0
-            guard count < Self.replicasPerDevice else {
-                throw WireError(code: "too-many-replicas", message: "This device already writes under \(count) replica ids; ask an admin to enroll the copy as a device of its own (`outpost-admin devices enroll USER`).")
-            }
+            try Self.requireRoomForAnotherReplica(db, device: device)
             var id: String
             repeat {
                 id = "r" + String(Secrets.token(prefix: "").prefix(16))
@@ -232,6 +236,21 @@ final class AccessDatabase: Sendable {
             try db.execute(sql: "INSERT INTO replicas (id, device, sync_token, forked_from, fork_map, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [id, device, syncToken, old, text, Self.now])
             return id
+        }
+    }
+
+    /// Refuses another replica id for a device that has used `replicasPerDevice` already.
+    /// Ids handed to copies that never synced with them (the copy crashed before taking the id,
+    /// or asked again) do not count, and only the newest few of those are kept.
+    static func requireRoomForAnotherReplica(_ db: Database, device: String) throws {
+        try db.execute(sql: """
+            DELETE FROM replicas WHERE device = ?1 AND forked_from IS NOT NULL AND last_seen IS NULL AND id NOT IN (
+                SELECT id FROM replicas WHERE device = ?1 AND forked_from IS NOT NULL AND last_seen IS NULL ORDER BY created_at DESC, id LIMIT 9)
+            """, arguments: [device])
+        let used = try Int.fetchOne(db, sql: "SELECT count(*) FROM replicas WHERE device = ? AND (last_seen IS NOT NULL OR forked_from IS NULL)",
+                                    arguments: [device]) ?? 0
+        guard used < replicasPerDevice else {
+            throw WireError(code: "too-many-replicas", message: "Copies of this device's folder have already taken \(used) replica ids, the most one device may have. This folder's writes are safe in it; ask an admin to look at the device (`outpost-admin devices list`).")
         }
     }
 

@@ -18,7 +18,7 @@ struct APIError: HTTPResponseError {
         case "forbidden", "invalid-code": status = .forbidden
         case "body-too-large": status = .contentTooLarge
         case "unknown-user", "not-found": status = .notFound
-        case "user-exists", "counter-went-back", "replica-taken", "replica-forked", "too-many-replicas": status = .conflict
+        case "user-exists", "counter-went-back", "replica-taken", "replica-forked", "too-many-replicas", "digests-needed": status = .conflict
         case "internal": status = .internalServerError
         default: status = .badRequest
         }

@@ -17,9 +17,9 @@ public protocol ServerStorage: Sendable {
     /// The highest counter of `replica` whose change was applied here (0 if none).
     func seenCounter(of replica: String) throws -> UInt64
     /// Applies a page pushed by the child `sender` with its new acknowledgement, in one transaction
-    /// (``Replica/applyPush(_:sender:declared:precheck:)``).
+    /// (``Replica/applyPush(_:sender:declared:screen:)``).
     func applyPush(_ changes: [Change], sender: String, declared: UInt64,
-                   precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport
+                   screen: (Change) -> PushScreening?) throws -> PushReport
     /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
     func storedChange(_ dot: Dot) throws -> Change?
     /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
@@ -86,8 +86,8 @@ public final class SQLiteServerStorage: ServerStorage {
     public func acknowledged(of replica: String) throws -> UInt64 { try self.replica.acknowledged(of: try ReplicaID(replica)) }
     public func seenCounter(of replica: String) throws -> UInt64 { try self.replica.seenCounter(of: replica) }
     public func applyPush(_ changes: [Change], sender: String, declared: UInt64,
-                          precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport {
-        try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared, precheck: precheck)
+                          screen: (Change) -> PushScreening?) throws -> PushReport {
+        try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared, screen: screen)
     }
     public func storedChange(_ dot: Dot) throws -> Change? { try replica.storedChange(dot) }
     public func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64? {

@@ -46,9 +46,12 @@ public struct SyncService: Sendable {
         let schema = storage.schema
         let report: PushReport
         do {
-            report = try storage.applyPush(changes, sender: sender, declared: declared) { change in
+            report = try storage.applyPush(changes, sender: sender, declared: declared) { change -> PushScreening? in
                 for state in Array(change.fields.values) + [change.presence] {
                     for (replica, counter) in state.context.counters {
+                        if replica == change.dot.replica, counter > change.dot.counter {
+                            return .reject(code: "forged-dot", reason: "The change claims to have seen \(replica):\(counter), a later write of its own replica; no real write can.")
+                        }
                         let limit: UInt64
                         if replica.rawValue == sender {
                             limit = declared
@@ -56,13 +59,16 @@ public struct SyncService: Sendable {
                             if known[replica.rawValue] == nil { known[replica.rawValue] = (try? storage.seenCounter(of: replica.rawValue)) ?? 0 }
                             limit = known[replica.rawValue] ?? 0
                         }
+                        // A context naming a write this server does not hold would hide that
+                        // write when it arrives. Deferred, not refused: after a server restore,
+                        // or when the writer's own push is still on its way, it arrives later.
                         if counter > limit {
-                            return ("forged-dot", "The change claims to have seen write \(replica):\(counter), which this server has never seen.")
+                            return .deferral(code: "unseen-context", reason: "The change says it has seen write \(replica):\(counter), which this server does not hold yet; it is sent again at the next sync.")
                         }
                     }
                 }
                 if (try? schema.collection(change.collection)) == nil {
-                    return ("unknown-collection", "Head office has no collection '\(change.collection)'.")
+                    return .reject(code: "unknown-collection", reason: "Head office has no collection '\(change.collection)'.")
                 }
                 return nil
             }
@@ -137,17 +143,24 @@ public struct SyncService: Sendable {
                                 cursor: try storage.firstFeedSeq(of: request.replica, after: earlier.kept).map { $0 - 1 })
         }
         // Writes up to the folder's own acknowledgement are here by its meaning, unless this
-        // server was restored from an older backup and lost some: the folder keeps the ones still
-        // here and renames and sends again the rest.
-        var position = min(try storage.acknowledged(of: request.replica), request.acknowledged)
-        while position < request.acknowledged, try storage.storedChange(Dot(old, position + 1)) != nil { position += 1 }
+        // server was restored from an older backup: then another copy may have sent other writes
+        // under those names since, and only digests can tell. Ask for them from where this
+        // server's own acknowledgement ends.
+        let from = request.from ?? request.acknowledged
+        guard from <= request.acknowledged else {
+            throw WireError(code: "malformed-request", message: "\"from\" (\(from)) must not be above \"acknowledged\" (\(request.acknowledged)).")
+        }
+        let stored = try storage.acknowledged(of: request.replica)
+        guard from <= stored else {
+            throw WireError(code: "digests-needed", message: "This server holds fewer of replica \(request.replica)'s writes than the folder was told (it was restored from a backup): send the digests of its writes after \(stored).",
+                            details: [String(stored)])
+        }
+        var position = from
         var index = 0
-        if position == request.acknowledged {
-            while index < request.digests.count, let change = try storage.storedChange(Dot(old, position + 1)),
-                  ChangeDigest.of(change) == request.digests[index] {
-                position += 1
-                index += 1
-            }
+        while index < request.digests.count, let change = try storage.storedChange(Dot(old, position + 1)),
+              ChangeDigest.of(change) == request.digests[index] {
+            position += 1
+            index += 1
         }
         let kept = position
         var adopted: [ForkSegment] = []

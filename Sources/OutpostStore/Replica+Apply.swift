@@ -87,6 +87,19 @@ extension Replica {
             }
             // The feed's unique dot index is the record of what was applied: a dot already there is a no-op.
             guard try RecordIO.appendToFeed(db, change, origin: origin) else {
+                if let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter = ?"),
+                                                  arguments: [change.dot.replica.rawValue, change.dot.counter]),
+                   try BinaryCodec.decodeChange([UInt8](stored)) != change {
+                    // Two folders wrote under one replica id and this replica received both
+                    // writes (possible only around a server restored from a backup): keep the
+                    // second and say so, instead of taking it for the first.
+                    let reason = "Another write already arrived here under the name \(change.dot); this one is kept aside. The folder that wrote them was copied or restored; an admin should look at it."
+                    try Self.keepRejection(db, change, origin: origin, code: "dot-reused", reason: reason)
+                    report.rejected.append(Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
+                                                     origin: origin, code: "dot-reused", reason: reason))
+                    report.outcomes[change.dot] = .rejected(code: "dot-reused", reason: reason)
+                    continue
+                }
                 report.alreadyApplied += 1
                 report.outcomes[change.dot] = .duplicate
                 continue

@@ -15,6 +15,14 @@ public enum PushOutcome: Hashable, Sendable {
     case deferred(code: String, reason: String)
 }
 
+/// What a parent's own checks make of a pushed change before it is applied.
+public enum PushScreening: Hashable, Sendable {
+    /// Refuse it for its content or the sender's rights (kept, acknowledged).
+    case reject(code: String, reason: String)
+    /// Do not look at it now (not acknowledged): it may be fine in a later session.
+    case deferral(code: String, reason: String)
+}
+
 /// What applying a child's push page did.
 public struct PushReport: Sendable {
     /// One outcome per pushed change, in order.
@@ -24,6 +32,9 @@ public struct PushReport: Sendable {
 }
 
 extension Replica {
+    /// How many changes named after other replicas a parent keeps per sender.
+    static let foreignRefusalsKept = 1_000
+
     /// The checkpoint key of a child's acknowledgement.
     static func acknowledgedKey(_ child: ReplicaID) -> String { "child.\(child.rawValue).acknowledged" }
 
@@ -51,14 +62,21 @@ extension Replica {
     /// - A change whose dot is already here (applied, or refused from this sender) is a
     ///   duplicate if it is the same change; if it differs, two folders wrote under one replica
     ///   id, and the whole page is refused with ``StoreError/Code/replicaForked`` (nothing of it is applied).
-    /// - Everything else goes through ``apply(_:from:settings:precheck:)`` with `precheck`.
+    /// - A change stamped further ahead of this clock than the allowed drift is deferred
+    ///   (`clock-ahead`): in a later session this clock will have caught up.
+    /// - `screen` may refuse or defer a change (the server's checks of rights and contexts).
+    /// - Everything else goes through ``apply(_:from:settings:precheck:)``.
     ///
     /// The acknowledgement moves over contiguous counters only, so it means exactly "every
     /// change up to here was applied or refused for its content".
     public func applyPush(_ changes: [Change], sender: ReplicaID, declared: UInt64,
-                          precheck: (Change) -> (code: String, reason: String)?) throws -> PushReport {
+                          screen: (Change) -> PushScreening?) throws -> PushReport {
         try write { db in
             var acknowledged = try Self.acknowledged(db, sender)
+            let clock = HybridLogicalClock(last: try storedHLC(db))
+            let wall = wallClock()
+            var refusals: [Dot: (code: String, reason: String)] = [:]
+            var foreignKept: Int?
             var outcomes = [PushOutcome?](repeating: nil, count: changes.count)
             var admitted: [Change] = []
             var admittedIndex: [Int] = []
@@ -66,7 +84,15 @@ extension Replica {
                 let counter = change.dot.counter
                 if change.dot.replica != sender {
                     let reason = "A device may only send changes made on its own replica; this one is named after \(change.dot.replica)."
-                    try Self.keepRejection(db, change, origin: sender.rawValue, code: "foreign-origin", reason: reason)
+                    // Kept as evidence, up to a bound: a hostile device must not fill the disk.
+                    if foreignKept == nil {
+                        foreignKept = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_rejected WHERE origin = ? AND replica <> ?",
+                                                       arguments: [sender.rawValue, sender.rawValue]) ?? 0
+                    }
+                    if let kept = foreignKept, kept < Self.foreignRefusalsKept {
+                        try Self.keepRejection(db, change, origin: sender.rawValue, code: "foreign-origin", reason: reason)
+                        foreignKept = kept + 1
+                    }
                     outcomes[i] = .rejected(code: "foreign-origin", reason: reason)
                     continue
                 }
@@ -80,6 +106,12 @@ extension Replica {
                                             reason: "The change is named \(change.dot), but the server has acknowledged only up to \(acknowledged); send the changes in between first.")
                     continue
                 }
+                var probe = clock
+                if case .remoteClockTooFarAhead? = Self.clockError(&probe, change.hlc, wall) {
+                    outcomes[i] = .deferred(code: "clock-ahead",
+                                            reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is sent again at the next sync and accepted once the clocks agree. Check this laptop's date and time.")
+                    continue
+                }
                 if let stored = try Self.storedBytes(db, change.dot, sender: sender) {
                     // Compared as values, not bytes: an older build may have encoded the same
                     // change with its strings in another order.
@@ -88,12 +120,21 @@ extension Replica {
                     }
                     outcomes[i] = .duplicate
                 } else {
+                    switch screen(change) {
+                    case .deferral(let code, let reason)?:
+                        outcomes[i] = .deferred(code: code, reason: reason)
+                        continue
+                    case .reject(let code, let reason)?:
+                        refusals[change.dot] = (code, reason)
+                    case nil:
+                        break
+                    }
                     admitted.append(change)
                     admittedIndex.append(i)
                 }
                 acknowledged = max(acknowledged, counter)
             }
-            let report = try apply(admitted, from: sender.rawValue, in: db, precheck: precheck)
+            let report = try apply(admitted, from: sender.rawValue, in: db) { refusals[$0.dot] }
             for (change, i) in zip(admitted, admittedIndex) {
                 switch report.outcomes[change.dot] {
                 case .applied?: outcomes[i] = .applied
@@ -104,6 +145,11 @@ extension Replica {
             try Self.setSetting(db, Self.acknowledgedKey(sender), String(acknowledged))
             return PushReport(outcomes: outcomes.map { $0 ?? .duplicate }, acknowledged: acknowledged)
         }
+    }
+
+    private static func clockError(_ clock: inout HybridLogicalClock, _ remote: HLCTimestamp, _ wall: UInt64) -> CoreError? {
+        do { _ = try clock.observe(remote, wallMillis: wall) } catch { return error }
+        return nil
     }
 
     /// The bytes stored under `dot`: the applied change, or the sender's own refused one.

@@ -240,15 +240,19 @@ public struct ForkRequest: Codable, Sendable {
     public var replica: String
     /// The folder's own record of what the server acknowledged (its writes up to here are on the server).
     public var acknowledged: UInt64
-    /// Digests of the folder's writes after `acknowledged`, in counter order (``ChangeDigest`` in OutpostStore).
+    /// Digests of the folder's writes after `from`, in counter order (`ChangeDigest` in OutpostStore).
     public var digests: [String]
+    /// The counter before the first digest; `acknowledged` when absent. Lower when the server
+    /// asked for more (`digests-needed`: it was restored and holds fewer writes than it acknowledged).
+    public var from: UInt64?
     /// The first sync token of the new replica id.
     public var syncToken: String
 
-    public init(replica: String, acknowledged: UInt64, digests: [String], syncToken: String) {
+    public init(replica: String, acknowledged: UInt64, digests: [String], from: UInt64? = nil, syncToken: String) {
         self.replica = replica
         self.acknowledged = acknowledged
         self.digests = digests
+        self.from = from
         self.syncToken = syncToken
     }
 }

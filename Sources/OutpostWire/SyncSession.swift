@@ -8,6 +8,8 @@ public struct SyncProgress: Hashable, Sendable {
     public var rejected = 0
     /// Changes the server did not look at this time (sent again next sync).
     public var deferred = 0
+    /// Why the first of them was deferred (the server's sentence), for the rep.
+    public var deferredReason: String?
     /// Changes received and applied.
     public var pulled = 0
     /// Bytes sent and received on the wire (after compression).
@@ -168,7 +170,10 @@ public struct SyncSession: Sendable {
         // Deferred changes are not acknowledged; they and everything after them wait for the
         // next session (the server would defer the rest as out of order), so nothing is resent
         // in a loop within this one.
-        if response.results.contains(where: { $0.status == .deferred }) { pushingStopped = true }
+        if let first = response.results.first(where: { $0.status == .deferred }) {
+            pushingStopped = true
+            progress.deferredReason = progress.deferredReason ?? first.reason
+        }
         acknowledged = max(response.acknowledged, lastPushedCounter)
         state = .recordingPush
         return .recordPush(response)
