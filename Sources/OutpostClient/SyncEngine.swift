@@ -88,6 +88,10 @@ public struct SyncEngine: Sendable {
         throw TransportError.server(WireError(code: "replica-forked", message: "The server still takes this folder for a copy after it took a new replica id; ask an admin. Nothing was lost: every write is still in this folder."), status: 409)
     }
 
+    /// How many of its latest writes a healing folder compares with the server by digest
+    /// (about 7 MB of JSON at most; any folder a rep fills fits).
+    static let forkDigestWindow: UInt64 = 200_000
+
     /// A heal this folder made that the rep has not been told about yet.
     public func pendingForkNotice() throws -> ForkNotice? {
         guard let text = try replica.setting(ClientSettings.forkNotice) else { return nil }
@@ -100,7 +104,10 @@ public struct SyncEngine: Sendable {
         let old = replica.replicaID
         let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
         let counter = try replica.counter()
-        var from = acknowledged
+        // Digests of the acknowledged writes too (up to a bound): a server restored from a
+        // backup may since hold another copy's writes under names it had acknowledged to this
+        // folder, and only a comparison tells.
+        var from = min(acknowledged, counter > Self.forkDigestWindow ? counter - Self.forkDigestWindow : 0)
         var digests = try replica.ownChangeDigests(after: from)
         // The token is stored before the call, so that a call whose answer is lost asks again
         // for the same id instead of leaving an unused one behind.
@@ -114,7 +121,7 @@ public struct SyncEngine: Sendable {
         }
         let answer: ForkResponse
         do {
-            answer = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, syncToken: token),
+            answer = try await call("/v1/sync/fork", ForkRequest(replica: old.rawValue, acknowledged: acknowledged, digests: digests, from: from, syncToken: token),
                                     ForkResponse.self, opening: true).0
         } catch TransportError.server(let error, _) where error.error.code == "digests-needed" {
             // The server was restored and holds fewer of this folder's writes than it told the

@@ -69,14 +69,15 @@ public final class SQLiteServerStorage: ServerStorage {
     let access: AccessDatabase
 
     /// Opens the store in `directory`, creating it (as head office) on first use.
-    public init(directory: String, schema: Schema = .crm) throws {
+    /// `clock` is the wall clock in milliseconds (tests move it; servers use the system's).
+    public init(directory: String, schema: Schema = .crm, clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = URL(fileURLWithPath: directory).appendingPathComponent("replica.sqlite").path
         if FileManager.default.fileExists(atPath: path) {
-            replica = try Replica.open(at: path)
+            replica = try Replica.open(at: path, clock: clock)
         } else {
             replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
-                user: "head-office", device: ProcessInfo.processInfo.hostName, role: .headOffice))
+                user: "head-office", device: ProcessInfo.processInfo.hostName, role: .headOffice), clock: clock)
         }
         access = try AccessDatabase(path: URL(fileURLWithPath: directory).appendingPathComponent("server.sqlite").path)
     }

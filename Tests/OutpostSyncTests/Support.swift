@@ -27,8 +27,9 @@ final class TestServer: @unchecked Sendable {
     let port: Int
     var url: String { "http://127.0.0.1:\(port)" }
 
-    static func start(_ folder: TempFolder, directory: String = "hq") async throws -> TestServer {
-        let storage = try SQLiteServerStorage(directory: folder.path(directory))
+    static func start(_ folder: TempFolder, directory: String = "hq",
+                      clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
+        let storage = try SQLiteServerStorage(directory: folder.path(directory), clock: clock)
         var logger = Logger(label: "test-server")
         logger.logLevel = .error
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
