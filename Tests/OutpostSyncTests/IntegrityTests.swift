@@ -32,6 +32,48 @@ func writtenValues(_ replica: Replica, field: String) throws -> [String: Int] {
     return counts
 }
 
+/// A device speaking the protocol by hand with its folder's token, as a hostile device or a
+/// sync cut between two calls would.
+struct HandDrivenDevice {
+    let replica: Replica
+    let transport: SyncTransport
+
+    init(_ replica: Replica, _ server: TestServer) throws {
+        self.replica = replica
+        transport = SyncTransport(baseURL: server.url, token: try replica.setting(ClientSettings.token))
+    }
+
+    /// The token a hello from the folder as it stands proposes (the same each time until one is committed).
+    func proposedToken() throws -> String {
+        let current = try replica.setting(ClientSettings.syncToken)
+        var rng = SplitMix64(seed: (current.flatMap(SyncToken.epoch(of:)) ?? 0) + 1)
+        return SyncToken.next(after: current, using: &rng)
+    }
+
+    /// Says hello declaring `counter`; on success the folder holds the new token, as after a
+    /// hello whose answer arrived (unless `commit` is false: the answer was lost).
+    @discardableResult
+    func hello(counter: UInt64, commit: Bool = true) async throws -> HelloResponse {
+        let next = try proposedToken()
+        let answer = try await transport.post("/v1/sync/hello", HelloRequest(replica: replica.replicaID.rawValue, counter: counter, schemaVersion: 1, position: .start,
+                                                                             syncToken: try replica.setting(ClientSettings.syncToken), nextSyncToken: next),
+                                              as: HelloResponse.self).0
+        if commit { try replica.setSettings([ClientSettings.syncToken: next]) }
+        return answer
+    }
+
+    /// Pushes changes as they are, named however they are named.
+    func push(_ changes: [Change]) async throws -> PushResponse {
+        try await transport.post("/v1/sync/push", PushRequest(replica: replica.replicaID.rawValue, changes: changes.map(\.json)), as: PushResponse.self).0
+    }
+}
+
+/// A one-field task change named `dot`, as a forger would make it.
+func taskChange(_ dot: Dot, title: String, record: String, by author: Author) throws -> Change {
+    try RecordState().write([.set("title", .string(title))], stamp: WriteStamp(dot: dot, hlc: HLCTimestamp(wallMillis: Replica.systemClock()), author: author),
+                            rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: record)
+}
+
 /// The ways a rep's writes were lost before: forged pushes, copied and restored folders,
 /// acknowledgement beyond the declared counter, and servers that never answer. Each over real HTTP.
 @Suite(.serialized)
@@ -47,14 +89,11 @@ struct IntegrityTests {
         try await SyncEngine(replica: victim).sync()
 
         // Mallory's device says hello as itself, then pushes a change named r-bolor:N.
-        let transport = SyncTransport(baseURL: server.url, token: try attacker.setting(ClientSettings.token))
-        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-mallory", counter: 5, schemaVersion: 1, position: .start,
-                                                                    syncToken: try attacker.setting(ClientSettings.syncToken)), as: HelloResponse.self)
-        let forged = try RecordState().write([.set("title", s("forged"))],
-                                             stamp: WriteStamp(dot: Dot(try ReplicaID("r-bolor"), forgedCounter), hlc: HLCTimestamp(wallMillis: Replica.systemClock()),
-                                                               author: Author(user: "bolor", device: "bolor-laptop")),
-                                             rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: "0190a000-0000-7000-8000-00000000f00d")
-        let answer = try await transport.post("/v1/sync/push", PushRequest(replica: "r-mallory", changes: [forged.json]), as: PushResponse.self).0
+        let mallory = try HandDrivenDevice(attacker, server)
+        try await mallory.hello(counter: 5)
+        let forged = try taskChange(Dot(try ReplicaID("r-bolor"), forgedCounter), title: "forged", record: "0190a000-0000-7000-8000-00000000f00d",
+                                    by: Author(user: "bolor", device: "bolor-laptop"))
+        let answer = try await mallory.push([forged])
         #expect(answer.results.map(\.status) == [.rejected] && answer.results.first?.code == "foreign-origin")
         #expect(try server.storage.acknowledged(of: "r-bolor") == 1, "the forgery moved the victim's acknowledgement")
 
@@ -159,24 +198,17 @@ struct IntegrityTests {
         let folder = TempFolder()
         let server = try await TestServer.start(folder)
         let laptop = try await server.enroll(folder, user: "aigerim")
-        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
-        var rng = SplitMix64(seed: 7)
-        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
-        let t1 = SyncToken.next(after: t0, using: &rng)
-        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 5, schemaVersion: 1, position: .start,
-                                                                    syncToken: t0, nextSyncToken: t1), as: HelloResponse.self)
-        let t2 = SyncToken.next(after: t1, using: &rng)
+        let device = try HandDrivenDevice(laptop, server)
+        try await device.hello(counter: 5)
         await #expect {
-            _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 3, schemaVersion: 1, position: .start,
-                                                                        syncToken: t1, nextSyncToken: t2), as: HelloResponse.self)
+            try await device.hello(counter: 3)
         } throws: { error in
             guard case TransportError.server(let wire, let status) = error else { return false }
             return status == 409 && wire.error.code == "counter-went-back"
         }
         #expect(try server.storage.declaredCounter(replica: "r-aigerim") == 5)
         // The refused hello did not rotate the token: the folder that said 5 still holds the current one.
-        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 5, schemaVersion: 1, position: .start,
-                                                                    syncToken: t1, nextSyncToken: t2), as: HelloResponse.self)
+        try await device.hello(counter: 5)
         try await server.stop()
     }
 
@@ -187,18 +219,13 @@ struct IntegrityTests {
         let server = try await TestServer.start(folder)
         let laptop = try await server.enroll(folder, user: "aigerim")
         for n in 1...3 { _ = try laptop.insert("tasks", ["title": s("T\(n)")]) }
-        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
-        var rng = SplitMix64(seed: 9)
-        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
-        let t1 = SyncToken.next(after: t0, using: &rng)
-        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 2, schemaVersion: 1, position: .start,
-                                                                    syncToken: t0, nextSyncToken: t1), as: HelloResponse.self)
-        let early = try await transport.post("/v1/sync/push", PushRequest(replica: "r-aigerim", changes: try laptop.localChanges(after: 0, limit: 10).map(\.json)),
-                                             as: PushResponse.self).0
+        let device = try HandDrivenDevice(laptop, server)
+        try await device.hello(counter: 2)
+        let early = try await device.push(try laptop.localChanges(after: 0, limit: 10))
         #expect(early.results.map(\.status) == [.applied, .applied, .deferred])
         #expect(early.results[2].code == "beyond-declared-counter")
         #expect(early.acknowledged == 2, "a change beyond the declared counter was acknowledged")
-        try laptop.setSettings([ClientSettings.syncToken: t1, ClientSettings.acknowledged: "2"])
+        try laptop.setSettings([ClientSettings.acknowledged: "2"])
 
         let summary = try await SyncEngine(replica: laptop).sync()
         #expect(summary.pushed == 1 && summary.deferred == 0)
@@ -242,21 +269,13 @@ struct IntegrityTests {
         _ = try laptop.insert("tasks", ["title": s("real")])
         try await SyncEngine(replica: laptop).sync()
         let feedBefore = try server.storage.replica.feed(after: 0, limit: .max).count
-        let impostor = try RecordState().write([.set("title", s("impostor"))],
-                                               stamp: WriteStamp(dot: Dot(try ReplicaID("r-aigerim"), 1), hlc: HLCTimestamp(wallMillis: Replica.systemClock()),
-                                                                 author: Author(user: "aigerim", device: "aigerim-laptop")),
-                                               rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: "0190a000-0000-7000-8000-0000000000aa")
-        let next = try RecordState().write([.set("title", s("next"))],
-                                           stamp: WriteStamp(dot: Dot(try ReplicaID("r-aigerim"), 2), hlc: HLCTimestamp(wallMillis: Replica.systemClock()),
-                                                             author: Author(user: "aigerim", device: "aigerim-laptop")),
-                                           rules: CollectionRules(collection: "tasks", fields: ["title": .lww]), recordID: "0190a000-0000-7000-8000-0000000000ab")
-        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
-        var rng = SplitMix64(seed: 3)
-        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
-        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: 2, schemaVersion: 1, position: .start,
-                                                                    syncToken: t0, nextSyncToken: SyncToken.next(after: t0, using: &rng)), as: HelloResponse.self)
+        let author = Author(user: "aigerim", device: "aigerim-laptop")
+        let impostor = try taskChange(Dot(try ReplicaID("r-aigerim"), 1), title: "impostor", record: "0190a000-0000-7000-8000-0000000000aa", by: author)
+        let next = try taskChange(Dot(try ReplicaID("r-aigerim"), 2), title: "next", record: "0190a000-0000-7000-8000-0000000000ab", by: author)
+        let device = try HandDrivenDevice(laptop, server)
+        try await device.hello(counter: 2)
         await #expect {
-            _ = try await transport.post("/v1/sync/push", PushRequest(replica: "r-aigerim", changes: [next.json, impostor.json]), as: PushResponse.self)
+            _ = try await device.push([next, impostor])
         } throws: { error in
             guard case TransportError.server(let wire, let status) = error else { return false }
             return status == 409 && wire.error.code == "replica-forked"
@@ -266,16 +285,22 @@ struct IntegrityTests {
         try await server.stop()
     }
 
-    /// A copy with no writes of its own, whose original synced since: only the sync token tells
-    /// them apart, and the copy takes a new id before it pulls as if it were the original.
-    @Test func theSyncTokenAloneRevealsACopy() async throws {
-        let folder = TempFolder()
+    /// A folder with one synced write, copied, and the original synced again since.
+    static func copyWhoseOriginalSyncedSince(_ folder: TempFolder) async throws -> (TestServer, original: Replica, copy: Replica) {
         let server = try await TestServer.start(folder)
         let original = try await server.enroll(folder, user: "aigerim")
         _ = try original.insert("tasks", ["title": s("one")])
         try await SyncEngine(replica: original).sync()
         let copy = try copyFolder(of: original, to: folder.path("copy"))
         try await SyncEngine(replica: original).sync()
+        return (server, original, copy)
+    }
+
+    /// A copy with no writes of its own, whose original synced since: only the sync token tells
+    /// them apart, and the copy takes a new id before it pulls as if it were the original.
+    @Test func theSyncTokenAloneRevealsACopy() async throws {
+        let folder = TempFolder()
+        let (server, original, copy) = try await Self.copyWhoseOriginalSyncedSince(folder)
         let summary = try await SyncEngine(replica: copy).sync()
         let fork = try #require(summary.fork, "a copy presenting an old sync token was taken for the original")
         #expect(fork.signal == .replicaForked && fork.reissued == 0)
@@ -291,15 +316,12 @@ struct IntegrityTests {
         let folder = TempFolder()
         let server = try await TestServer.start(folder)
         let laptop = try await server.enroll(folder, user: "aigerim")
-        let transport = SyncTransport(baseURL: server.url, token: try laptop.setting(ClientSettings.token))
-        var rng = SplitMix64(seed: 5)
-        let t0 = try #require(try laptop.setting(ClientSettings.syncToken))
-        let t1 = SyncToken.next(after: t0, using: &rng)
-        let hello = HelloRequest(replica: "r-aigerim", counter: 0, schemaVersion: 1, position: .start, syncToken: t0, nextSyncToken: t1)
-        _ = try await transport.post("/v1/sync/hello", hello, as: HelloResponse.self)
-        _ = try await transport.post("/v1/sync/hello", hello, as: HelloResponse.self)
-        // The engine stored t1 as pending before its first hello; it completes the sync as itself.
-        try laptop.setSettings([ClientSettings.nextSyncToken: t1])
+        let device = try HandDrivenDevice(laptop, server)
+        let proposed = try device.proposedToken()
+        try await device.hello(counter: 0, commit: false)
+        try await device.hello(counter: 0, commit: false)
+        // The engine stored the proposal as pending before its first hello; it completes the sync as itself.
+        try laptop.setSettings([ClientSettings.nextSyncToken: proposed])
         #expect(try await SyncEngine(replica: laptop).sync().fork == nil)
         try await server.stop()
     }
@@ -476,13 +498,7 @@ struct IntegrityTests {
         _ = try copy.insert("tasks", ["title": s("copy-only")])
 
         // The original's hello succeeds, then the connection breaks before it pushes.
-        let transport = SyncTransport(baseURL: server.url, token: try original.setting(ClientSettings.token))
-        var rng = SplitMix64(seed: 11)
-        let t0 = try #require(try original.setting(ClientSettings.syncToken))
-        let t1 = SyncToken.next(after: t0, using: &rng)
-        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: "r-aigerim", counter: try original.counter(), schemaVersion: 1, position: .start,
-                                                                    syncToken: t0, nextSyncToken: t1), as: HelloResponse.self)
-        try original.setSettings([ClientSettings.syncToken: t1])
+        try await HandDrivenDevice(original, server).hello(counter: try original.counter())
 
         let copySummary = try await SyncEngine(replica: copy).sync()
         #expect(copySummary.fork?.reissued == 3)
@@ -501,12 +517,7 @@ struct IntegrityTests {
     /// so no unused ids pile up; a heal whose sync then fails is still told at the next sync.
     @Test func aLostForkAnswerGetsTheSameIdAndTheNoticeIsNotLost() async throws {
         let folder = TempFolder()
-        let server = try await TestServer.start(folder)
-        let original = try await server.enroll(folder, user: "aigerim")
-        _ = try original.insert("tasks", ["title": s("one")])
-        try await SyncEngine(replica: original).sync()
-        let copy = try copyFolder(of: original, to: folder.path("copy"))
-        try await SyncEngine(replica: original).sync()
+        let (server, _, copy) = try await Self.copyWhoseOriginalSyncedSince(folder)
         _ = try copy.insert("tasks", ["title": s("copy-only")])
 
         let transport = SyncTransport(baseURL: server.url, token: try copy.setting(ClientSettings.token))
