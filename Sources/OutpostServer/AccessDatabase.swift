@@ -162,12 +162,15 @@ final class AccessDatabase: Sendable {
     /// Returns true when the folder is ahead of this server (restored from an older backup).
     func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool {
         try pool.write { db in
+            var relearned = false
             if try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ?", arguments: [id]) == nil, ReplicaID.isValid(id) {
                 // An id this server has never heard of: a copy of this device's folder took it
                 // from this server before the server was restored from an older backup. Learn it
-                // again rather than lock the folder out; it sends again what the server lost.
+                // again rather than lock the folder out; it sends again what the server lost,
+                // and pulls from the start (its cursor may point past the restored feed).
                 try Self.requireRoomForAnotherReplica(db, device: device)
                 try db.execute(sql: "INSERT INTO replicas (id, device, created_at) VALUES (?, ?, ?)", arguments: [id, device, Self.now])
+                relearned = true
             }
             guard let replica = try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ? AND device = ?", arguments: [id, device]) else {
                 throw WireError(code: "wrong-replica", message: "This device does not write as replica \(id); sync from the folder it was enrolled with.")
@@ -176,7 +179,7 @@ final class AccessDatabase: Sendable {
                 throw WireError(code: "counter-went-back", message: "Replica \(id) says its counter is \(counter), but it said \(replica.declaredCounter) before: this folder was restored from an older copy. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
             let rotateTo: String?
-            var serverBehind = false
+            var serverBehind = relearned
             switch SyncToken.check(stored: replica.syncToken, presented: syncToken, next: nextSyncToken) {
             case .accept(let next): rotateTo = next
             case .serverBehind(let next):

@@ -355,11 +355,17 @@ struct IntegrityTests {
         server = try await TestServer.start(folder, directory: "backup")
         for r in [a, b] { try r.setSettings([ClientSettings.serverURL: server.url]) }
         ids.append(try b.insert("tasks", ["title": s("b2")]))
-        for r in [b, a, b, a] { try await SyncEngine(replica: r).sync() }
+        // A colleague writes at the restored server before the copy syncs: the copy's old
+        // cursor points past these feed positions, and it must still receive them.
+        let x = try await server.enroll(folder, user: "dilnoza")
+        ids.append(try x.insert("tasks", ["title": s("x-after-restore")]))
+        ids.append(try x.insert("tasks", ["title": s("x-after-restore-2")]))
+        try await SyncEngine(replica: x).sync()
+        for r in [b, a, x, b, a] { try await SyncEngine(replica: r).sync() }
         let hq = server.storage.replica
         for id in ids { #expect(try hq.get("tasks", id: id) != nil, "the restored head office lacks a write") }
         #expect(try writtenValues(hq, field: "title").values.allSatisfy { $0 == 1 })
-        #expect(try snapshot(a) == snapshot(hq) && snapshot(b) == snapshot(hq))
+        #expect(try snapshot(a) == snapshot(hq) && snapshot(b) == snapshot(hq) && snapshot(x) == snapshot(hq))
         try await server.stop()
     }
 
