@@ -211,6 +211,19 @@ final class AccessDatabase: Sendable {
         }
     }
 
+    /// How `replica` renamed the writes of the id it was copied from, if it is a copy.
+    func forkMap(of replica: String) throws -> StoredFork? {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, fork_map FROM replicas WHERE id = ? AND fork_map IS NOT NULL", arguments: [replica]) else { return nil }
+            let text: String = row["fork_map"]
+            guard var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else {
+                throw WireError(code: "internal", message: "The server's record of replica \(replica), a copy, is damaged; nothing was changed. Restore server.sqlite from a backup.")
+            }
+            fork.id = replica
+            return fork
+        }
+    }
+
     /// The copy of `old` that `device` asked for with `syncToken` and has not used yet (a fork
     /// call whose answer was lost), if any.
     func unusedFork(of old: String, device: String, syncToken: String) throws -> StoredFork? {

@@ -55,6 +55,8 @@ public protocol ServerStorage: Sendable {
     func declaredCounter(replica: String) throws -> UInt64
     /// The ids copies of `replica` took, with how each renamed its writes.
     func forks(of replica: String) throws -> [StoredFork]
+    /// How `replica` renamed the writes of the id it was copied from, if it is a copy.
+    func forkMap(of replica: String) throws -> StoredFork?
     /// The copy of `replica` that `device` asked for with `syncToken` and has not used yet.
     func unusedFork(of replica: String, device: String, syncToken: String) throws -> StoredFork?
     /// A new replica id for a copy of `replica`, for the same device, with its first sync token
@@ -114,6 +116,7 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
     public func forks(of replica: String) throws -> [StoredFork] { try access.forks(of: replica) }
+    public func forkMap(of replica: String) throws -> StoredFork? { try access.forkMap(of: replica) }
     public func unusedFork(of replica: String, device: String, syncToken: String) throws -> StoredFork? {
         try access.unusedFork(of: replica, device: device, syncToken: syncToken)
     }

@@ -164,19 +164,18 @@ public struct SyncService: Sendable {
         }
         let kept = position
         var adopted: [ForkSegment] = []
-        let forks = index < request.digests.count ? try storage.forks(of: request.replica) : []
+        let relatives = index < request.digests.count ? try relatives(of: old) : []
         while index < request.digests.count {
             var best: (id: String, length: Int) = ("", 0)
-            for fork in forks where fork.ownAfter == position {
-                let rename = try fork.rename()
+            for relative in relatives where relative.start == position {
                 var length = 0
                 while index + length < request.digests.count,
-                      let change = try storage.storedChange(Dot(rename.new, UInt64(length) + 1)),
-                      let original = try? rename.restore(change),
+                      let change = try storage.storedChange(Dot(relative.id, UInt64(length) + 1)),
+                      let original = try? relative.underRequestNames(change),
                       ChangeDigest.of(original) == request.digests[index + length] {
                     length += 1
                 }
-                if length > best.length { best = (fork.id, length) }
+                if length > best.length { best = (relative.id.rawValue, length) }
             }
             guard best.length > 0 else { break }
             adopted.append(ForkSegment(replica: best.id, after: position, through: position + UInt64(best.length)))
@@ -189,19 +188,49 @@ public struct SyncService: Sendable {
         return ForkResponse(replica: id, keptThrough: kept, adopted: adopted, cursor: rewind)
     }
 
-    /// A folder pushing, under its old id, a write that a copy of it already sent under the id
+    /// Another id that may hold, under its own names, writes that `replica` names too: a copy of
+    /// it (its writes after `start` were `replica`'s), or, when `replica` is itself a copy, a
+    /// sibling copy of the same folder.
+    struct Relative {
+        /// The other id.
+        let id: ReplicaID
+        /// Its first write is `replica`'s write `start + 1`.
+        let start: UInt64
+        /// One of its writes as `replica` names it.
+        let underRequestNames: (Change) throws -> Change
+    }
+
+    /// The copies of `replica`, and its sibling copies if it is one itself.
+    func relatives(of replica: ReplicaID) throws -> [Relative] {
+        var relatives = try storage.forks(of: replica.rawValue).map { fork in
+            let rename = try fork.rename()
+            return Relative(id: rename.new, start: fork.ownAfter, underRequestNames: { try rename.restore($0) })
+        }
+        if let mine = try storage.forkMap(of: replica.rawValue) {
+            let myRename = try mine.rename()
+            for sibling in try storage.forks(of: mine.old) where sibling.id != replica.rawValue && sibling.ownAfter >= mine.ownAfter {
+                let rename = try sibling.rename()
+                relatives.append(Relative(id: rename.new, start: sibling.ownAfter - mine.ownAfter,
+                                          underRequestNames: { try myRename.rename(try rename.restore($0)) }))
+            }
+        }
+        return relatives
+    }
+
+    /// A folder pushing a write that a copy of it (or a sibling copy) already sent under the id
     /// the copy took (the folder's sync was cut before it pushed the write, and the copy healed
     /// in between): applying it would store one write twice. The folder is told it is a copy
     /// too, and its heal adopts the copy's names for the writes they share.
     private func refuseWritesACopyAlreadySent(_ changes: [Change], sender: String) throws {
-        let forks = try storage.forks(of: sender)
-        guard !forks.isEmpty else { return }
-        let renames = try forks.map { try $0.rename() }
-        for change in changes where change.dot.replica.rawValue == sender {
+        let senderID: ReplicaID
+        do { senderID = try ReplicaID(sender) } catch { return }
+        let relatives = try relatives(of: senderID)
+        guard !relatives.isEmpty else { return }
+        for change in changes where change.dot.replica == senderID {
             if try storage.storedChange(change.dot) != nil { continue }
-            for rename in renames {
-                let named = rename.rename(change.dot)
-                guard named.replica == rename.new, let stored = try storage.storedChange(named), try rename.restore(stored) == change else { continue }
+            for relative in relatives where change.dot.counter > relative.start {
+                let named = Dot(relative.id, change.dot.counter - relative.start)
+                guard let stored = try storage.storedChange(named), try relative.underRequestNames(stored) == change else { continue }
                 throw WireError(code: "replica-forked", message: "Another copy of replica \(sender)'s folder already sent \(change.dot) as \(named): this folder shares writes with a copy. Nothing of this page was applied; the client takes a new replica id and keeps the copy's names for the writes they share.")
             }
         }

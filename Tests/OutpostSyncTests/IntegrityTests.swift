@@ -545,4 +545,33 @@ struct IntegrityTests {
         #expect(try await engine.sync().fork == nil)
         try await server.stop()
     }
+
+    /// Two copies share unsent writes; the first heals and is cut off after sending part of
+    /// them under its new id; the second heals and takes those names, sending the rest under
+    /// its own id. When the first pushes the rest, it is told a sibling sent them, heals again
+    /// and takes the sibling's names: every write reaches the server once.
+    @Test func aCopyCutOffAfterItsHealAdoptsItsSiblingsNames() async throws {
+        let folder = TempFolder()
+        let (server, _, first) = try await Self.copyWhoseOriginalSyncedSince(folder)
+        for n in 1...6 { _ = try first.insert("tasks", ["title": s("shared-\(n)")]) }
+        let second = try copyFolder(of: first, to: folder.path("second-copy"))
+
+        // The first copy heals, then its sync is cut after one push page of two writes.
+        _ = try await SyncEngine(replica: first).heal(signal: .replicaForked)
+        let device = try HandDrivenDevice(first, server)
+        try await device.hello(counter: try first.counter())
+        let part = try await device.push(try first.localChanges(after: 0, limit: 2))
+        #expect(part.results.map(\.status) == [.applied, .applied])
+
+        let secondSummary = try await SyncEngine(replica: second).sync()
+        #expect(secondSummary.fork?.adopted == 2 && secondSummary.fork?.reissued == 4)
+        let firstSummary = try await SyncEngine(replica: first).sync()
+        #expect(firstSummary.fork?.adopted == 4 && firstSummary.fork?.reissued == 0, "\(String(describing: firstSummary.fork))")
+        for r in [second, first] { try await SyncEngine(replica: r).sync() }
+        let hq = server.storage.replica
+        let titles = try writtenValues(hq, field: "title")
+        #expect(titles.count == 7 && titles.values.allSatisfy { $0 == 1 }, "\(titles)")
+        #expect(try snapshot(first) == snapshot(hq) && snapshot(second) == snapshot(hq))
+        try await server.stop()
+    }
 }
