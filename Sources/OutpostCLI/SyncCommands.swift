@@ -122,7 +122,7 @@ struct SyncCommand: AsyncParsableCommand {
             if summary.rejected > 0 { line += " \(summary.rejected) changes were refused by the server: see `outpost status`." }
             if summary.deferred > 0 {
                 let waiting = try replica.localChangeCount(after: UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0)
-                line += " \(waiting) changes wait for the next sync" + (summary.deferredReason.map { ": \($0)" } ?? ".")
+                line += (waiting == 1 ? " 1 change waits" : " \(waiting) changes wait") + " for the next sync" + (summary.deferredReason.map { ": \($0)" } ?? ".")
             }
             if conflicts > 0 { line += " \(conflicts) conflicts wait for an admin." }
             print(line)
@@ -136,6 +136,7 @@ struct SyncCommand: AsyncParsableCommand {
         // A heal that happened before the failure is news the rep must not miss.
         let fork = try? engine.pendingForkNotice()
         if let fork, !output.json { print(fork.sentence) }
+        if fork != nil { try? replica.setSettings([:], clearing: [ClientSettings.forkNotice]) }
         let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
         let pending = try replica.localChangeCount(after: acknowledged)
         let waiting = pending == 1 ? "Your 1 change waits" : "Your \(pending) changes wait"

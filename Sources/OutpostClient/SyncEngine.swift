@@ -206,13 +206,13 @@ public struct SyncEngine: Sendable {
                 let (response, up, down) = try await call("/v1/sync/push", request, PushResponse.self)
                 session.countBytes(up: up, down: down)
                 action = try session.received(response)
-            case .recordPush(let response):
+            case .recordPush(let response, let confirmed):
                 let rejected = response.results.compactMap { r -> (dot: Dot, code: String, reason: String)? in
                     guard r.status == .rejected, let dot = try? Dot(parsing: r.dot) else { return nil }
                     return (dot, r.code ?? "rejected", r.reason ?? "The server refused this change.")
                 }
                 try replica.recordUpstreamRejections(rejected, origin: "server")
-                try replica.setSettings([ClientSettings.acknowledged: String(response.acknowledged)])
+                try replica.setSettings([ClientSettings.acknowledged: String(confirmed)])
                 action = try session.pushRecorded()
                 progress(session.progress)
             case .sendPull(let request):

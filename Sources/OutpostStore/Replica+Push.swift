@@ -48,9 +48,15 @@ extension Replica {
         if let stored = try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [acknowledgedKey(child)]) {
             return UInt64(stored) ?? 0
         }
-        // Stores written before acknowledgements were kept: the child's highest applied counter,
-        // which is what they acknowledged (its pushes arrived in counter order, page by page).
-        return try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?", arguments: [child.rawValue]) ?? 0
+        // Stores written before acknowledgements were kept: the child's applied counters up to
+        // the first gap. Not the highest: such stores may have counted a forged refusal as
+        // processed and skipped real writes, which the child then sends again.
+        var contiguous: UInt64 = 0
+        for counter in try UInt64.fetchAll(db, sql: "SELECT counter FROM outpost_feed WHERE replica = ? ORDER BY counter", arguments: [child.rawValue]) {
+            guard counter == contiguous + 1 else { break }
+            contiguous = counter
+        }
+        return contiguous
     }
 
     /// Applies a page pushed by the child replica `sender`, in one transaction with its new acknowledgement.
@@ -109,7 +115,7 @@ extension Replica {
                 var probe = clock
                 if case .remoteClockTooFarAhead? = Self.clockError(&probe, change.hlc, wall) {
                     outcomes[i] = .deferred(code: "clock-ahead",
-                                            reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is sent again at the next sync and accepted once the clocks agree. Check this laptop's date and time.")
+                                            reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is sent again at every sync and accepted once the server's clock reaches its time. This laptop's clock was ahead when it was written.")
                     continue
                 }
                 if let stored = try Self.storedBytes(db, change.dot, sender: sender) {

@@ -79,7 +79,7 @@ public struct SyncSession: Sendable {
         /// Send this push page.
         case sendPush(PushRequest)
         /// Record the server's results for the page just pushed (rejections are kept locally), then call ``pushRecorded()``.
-        case recordPush(PushResponse)
+        case recordPush(PushResponse, acknowledged: UInt64)
         /// Send this pull request.
         case sendPull(PullRequest)
         /// Apply the page and commit its cursor in one transaction, then call ``pullCommitted()``.
@@ -174,9 +174,12 @@ public struct SyncSession: Sendable {
             pushingStopped = true
             progress.deferredReason = progress.deferredReason ?? first.reason
         }
-        acknowledged = max(response.acknowledged, lastPushedCounter)
+        // The session moves past the page it pushed, never past the server's word alone: a
+        // server that acknowledges more may hold another folder's writes under the next names,
+        // and only pushing them lets it compare. The folder records no more than it pushed.
+        acknowledged = lastPushedCounter
         state = .recordingPush
-        return .recordPush(response)
+        return .recordPush(response, acknowledged: min(response.acknowledged, lastPushedCounter))
     }
 
     /// The driver recorded the push results.

@@ -70,6 +70,22 @@ struct SyncSessionTests {
         #expect(session.progress.pushed == 1 && session.progress.deferred == 1)
     }
 
+    /// A server that acknowledges more than the page pushed (another folder's writes under the
+    /// same names) does not make the session skip the folder's next writes: they are pushed so
+    /// the server compares them, and the folder records only what it pushed.
+    @Test func aHigherAcknowledgementDoesNotSkipTheFoldersWrites() throws {
+        var session = SyncSession(hello: hello, localAcknowledged: 4, pendingLocalChanges: 3)
+        _ = try session.start()
+        _ = try session.received(HelloResponse(server: "hq", schemaVersion: 1, acknowledged: 4, cursor: 40, pageChanges: 1))
+        _ = try session.pushPageLoaded([try change(5)])
+        guard case .recordPush(_, let confirmed) = try session.received(PushResponse(results: [ChangeResult(dot: "r-a:5", status: .duplicate)], acknowledged: 7)) else {
+            Issue.record("no record"); return
+        }
+        #expect(confirmed == 5)
+        guard case .loadPushPage(let after, _, _) = try session.pushRecorded() else { Issue.record("pushing stopped"); return }
+        #expect(after == 5)
+    }
+
     @Test func stepsOutOfOrderAreRefused() throws {
         var session = SyncSession(hello: hello, localAcknowledged: .max, pendingLocalChanges: 0)
         #expect(throws: SyncSession.Failure.self) { try session.pushPageLoaded([]) }
