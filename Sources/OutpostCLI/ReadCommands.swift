@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OutpostClient
 import OutpostCore
 import OutpostSchema
 import OutpostStore
@@ -178,10 +179,9 @@ struct StatusCommand: ParsableCommand {
         let conflicts = try replica.conflicts().count
         let orphans = try replica.orphans()
         let rejected = try replica.rejections()
-        let serverURL = try replica.setting("server.url")
-        let lastSync = try replica.setting("sync.last_success")
-        let acknowledged = UInt64(try replica.setting("sync.acknowledged") ?? "0") ?? 0
-        let pending = try replica.localChangeCount(after: acknowledged)
+        let serverURL = try replica.setting(ClientSettings.serverURL)
+        let lastSync = try replica.setting(ClientSettings.lastSuccess)
+        let pending = try replica.pendingChangeCount()
         if output.json {
             Output.printJSON(.object([
                 "replica": .string(replica.replicaID.rawValue), "user": .string(replica.author.user),

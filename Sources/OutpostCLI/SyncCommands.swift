@@ -110,23 +110,26 @@ struct SyncCommand: AsyncParsableCommand {
                 "seconds": .string(String(format: "%.2f", seconds)), "conflicts": .int(Int64(conflicts)),
                 "replica": .string(replica.replicaID.rawValue),
             ]
-            if let fork = summary.fork {
-                report["fork"] = .object(["old_replica": .string(fork.oldReplica), "new_replica": .string(fork.newReplica),
-                                          "reissued": .int(Int64(fork.reissued)), "adopted": .int(Int64(fork.adopted)),
-                                          "signal": .string(fork.signal.rawValue), "message": .string(fork.sentence)])
-            }
+            if let fork = summary.fork { report["fork"] = Self.json(fork) }
             Output.printJSON(.object(report))
         } else {
             if let fork = summary.fork { print(fork.sentence) }
             var line = "Synced: sent \(summary.pushed) changes, received \(summary.pulled), \(ProgressBar.bytes(summary.bytesUp)) up, \(ProgressBar.bytes(summary.bytesDown)) down in \(String(format: "%.1f", seconds)) s."
             if summary.rejected > 0 { line += " \(summary.rejected) changes were refused by the server: see `outpost status`." }
             if summary.deferred > 0 {
-                let waiting = try replica.localChangeCount(after: UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0)
+                let waiting = try replica.pendingChangeCount()
                 line += (waiting == 1 ? " 1 change waits" : " \(waiting) changes wait") + " for the next sync" + (summary.deferredReason.map { ": \($0)" } ?? ".")
             }
             if conflicts > 0 { line += " \(conflicts) conflicts wait for an admin." }
             print(line)
         }
+    }
+
+    /// A heal as `--json` reports it.
+    static func json(_ fork: ForkNotice) -> JSONValue {
+        .object(["old_replica": .string(fork.oldReplica), "new_replica": .string(fork.newReplica),
+                 "reissued": .int(Int64(fork.reissued)), "adopted": .int(Int64(fork.adopted)),
+                 "signal": .string(fork.signal.rawValue), "message": .string(fork.sentence)])
     }
 
     /// Reports a failed sync: one sentence on stderr that says what to do and how many changes
@@ -137,8 +140,7 @@ struct SyncCommand: AsyncParsableCommand {
         let fork = try? engine.pendingForkNotice()
         if let fork, !output.json { print(fork.sentence) }
         if fork != nil { try? replica.setSettings([:], clearing: [ClientSettings.forkNotice]) }
-        let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
-        let pending = try replica.localChangeCount(after: acknowledged)
+        let pending = try replica.pendingChangeCount()
         let waiting = pending == 1 ? "Your 1 change waits" : "Your \(pending) changes wait"
         let url = try server ?? replica.setting(ClientSettings.serverURL) ?? "the server"
         let code: String, message: String, status: Int32
@@ -154,7 +156,7 @@ struct SyncCommand: AsyncParsableCommand {
         }
         if output.json {
             var object: [String: JSONValue] = ["error": .object(["code": .string(code), "message": .string(message), "pending": .int(Int64(pending))])]
-            if let fork { object["fork"] = .object(["old_replica": .string(fork.oldReplica), "new_replica": .string(fork.newReplica), "message": .string(fork.sentence)]) }
+            if let fork { object["fork"] = Self.json(fork) }
             Output.printJSON(.object(object))
         }
         FileHandle.standardError.write(Data("Error: \(message)\n".utf8))

@@ -24,6 +24,18 @@ public enum ClientSettings {
     public static let forkNotice = "sync.fork_notice"
 }
 
+extension Replica {
+    /// What the server acknowledged to this folder itself, in its last push answer.
+    public func acknowledgedByServer() throws -> UInt64 {
+        UInt64(try setting(ClientSettings.acknowledged) ?? "0") ?? 0
+    }
+
+    /// Changes made here that the server has not acknowledged to this folder: what waits.
+    public func pendingChangeCount() throws -> Int {
+        try localChangeCount(after: try acknowledgedByServer())
+    }
+}
+
 /// Namespaced logging metadata keys of the client (never record values).
 public enum ClientLogKey {
     public static let path = "outpost.path"
@@ -102,7 +114,7 @@ public struct SyncEngine: Sendable {
     /// does not hold identically; pulls again what the server holds under the old id.
     func heal(signal: ForkSignal) async throws -> ForkNotice {
         let old = replica.replicaID
-        let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
+        let acknowledged = try replica.acknowledgedByServer()
         let counter = try replica.counter()
         // Digests of the acknowledged writes too (up to a bound): a server restored from a
         // backup may since hold another copy's writes under names it had acknowledged to this
@@ -134,8 +146,7 @@ public struct SyncEngine: Sendable {
         }
         let rename: ReplicaRename
         do {
-            rename = try ReplicaRename(old: old, keptThrough: answer.keptThrough,
-                                       adopted: try answer.adopted.map { ReplicaRename.Segment(replica: try ReplicaID($0.replica), after: $0.after, through: $0.through) },
+            rename = try ReplicaRename(old: old, keptThrough: answer.keptThrough, adopted: try answer.adopted.map { try $0.segment() },
                                        new: try ReplicaID(answer.replica))
         } catch {
             throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
@@ -161,7 +172,7 @@ public struct SyncEngine: Sendable {
 
     /// One session: hello, push, pull.
     func session(progress: @Sendable (SyncProgress) -> Void) async throws -> SyncProgress {
-        let acknowledged = UInt64(try replica.setting(ClientSettings.acknowledged) ?? "0") ?? 0
+        let acknowledged = try replica.acknowledgedByServer()
         let position = SyncPosition(server: try replica.setting(ClientSettings.serverID),
                                     cursor: Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0,
                                     seen: try replica.seenCounters())

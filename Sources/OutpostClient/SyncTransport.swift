@@ -98,7 +98,7 @@ public struct SyncTransport: Sendable {
         clients.withLock { clients in
             if let client = clients[connect] { return client }
             var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                         timeout: .init(connect: .nanoseconds(Int64(connect.components.seconds) * 1_000_000_000 + connect.components.attoseconds / 1_000_000_000)),
+                                                         timeout: .init(connect: TimeAmount(connect)),
                                                          decompression: .disabled)
             configuration.connectionPool.retryConnectionEstablishment = false
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -150,7 +150,7 @@ public struct SyncTransport: Sendable {
     private func exchange(_ request: HTTPClientRequest) async throws -> (HTTPClientResponse, ByteBuffer) {
         let client = Self.client(connect: timeouts.connect)
         let limit = timeouts.request
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(limit.components.seconds) * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000)
+        let deadline = NIODeadline.now() + TimeAmount(limit)
         return try await withThrowingTaskGroup(of: (HTTPClientResponse, ByteBuffer)?.self) { group in
             group.addTask {
                 let response = try await client.execute(request, deadline: deadline)

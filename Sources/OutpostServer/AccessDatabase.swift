@@ -199,39 +199,35 @@ final class AccessDatabase: Sendable {
     func forks(of old: String) throws -> [StoredFork] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT id, fork_map FROM replicas WHERE forked_from = ? AND fork_map IS NOT NULL ORDER BY created_at, id",
-                             arguments: [old]).map { row in
-                let id: String = row["id"]
-                guard let text: String = row["fork_map"], var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else {
-                    // Skipping it would let a write shared with that copy be stored twice.
-                    throw WireError(code: "internal", message: "The server's record of replica \(id), a copy of \(old), is damaged; nothing was changed. Restore server.sqlite from a backup.")
-                }
-                fork.id = id
-                return fork
-            }
+                             arguments: [old]).map(Self.fork)
         }
     }
 
     /// How `replica` renamed the writes of the id it was copied from, if it is a copy.
     func forkMap(of replica: String) throws -> StoredFork? {
         try pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, fork_map FROM replicas WHERE id = ? AND fork_map IS NOT NULL", arguments: [replica]) else { return nil }
-            let text: String = row["fork_map"]
-            guard var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else {
-                throw WireError(code: "internal", message: "The server's record of replica \(replica), a copy, is damaged; nothing was changed. Restore server.sqlite from a backup.")
-            }
-            fork.id = replica
-            return fork
+            try Row.fetchOne(db, sql: "SELECT id, fork_map FROM replicas WHERE id = ? AND fork_map IS NOT NULL", arguments: [replica]).map(Self.fork)
         }
     }
 
     /// The copy of `old` that `device` asked for with `syncToken` and has not used yet (a fork
     /// call whose answer was lost), if any.
     func unusedFork(of old: String, device: String, syncToken: String) throws -> StoredFork? {
-        try forks(of: old).first { fork in
-            (try? pool.read { db in
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ? AND device = ? AND sync_token = ?", arguments: [fork.id, device, syncToken])
-            }) == true
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, fork_map FROM replicas WHERE forked_from = ? AND device = ? AND sync_token = ? AND fork_map IS NOT NULL",
+                             arguments: [old, device, syncToken]).map(Self.fork)
         }
+    }
+
+    /// A fork map as stored; a damaged one is an error, because skipping it would let a write
+    /// shared with that copy be stored twice.
+    static func fork(_ row: Row) throws -> StoredFork {
+        let id: String = row["id"]
+        guard let text: String = row["fork_map"], var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else {
+            throw WireError(code: "internal", message: "The server's record of replica \(id), a copy, is damaged; nothing was changed. Restore server.sqlite from a backup.")
+        }
+        fork.id = id
+        return fork
     }
 
     /// A new replica id for a copy of `old`, enrolled for the same device with `syncToken`;
@@ -282,10 +278,9 @@ struct ReplicaRecord: FetchableRecord, Decodable, Sendable {
     let device: String
     let syncToken: String?
     let declaredCounter: UInt64
-    let forkedFrom: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, device, syncToken = "sync_token", declaredCounter = "declared_counter", forkedFrom = "forked_from"
+        case id, device, syncToken = "sync_token", declaredCounter = "declared_counter"
     }
 }
 
@@ -314,8 +309,6 @@ public struct StoredFork: Codable, Hashable, Sendable {
 
     /// The rename this copy applied, for reading its writes under their old names.
     public func rename() throws -> ReplicaRename {
-        try ReplicaRename(old: try ReplicaID(old), keptThrough: kept,
-                          adopted: try adopted.map { ReplicaRename.Segment(replica: try ReplicaID($0.replica), after: $0.after, through: $0.through) },
-                          new: try ReplicaID(id))
+        try ReplicaRename(old: try ReplicaID(old), keptThrough: kept, adopted: try adopted.map { try $0.segment() }, new: try ReplicaID(id))
     }
 }

@@ -87,9 +87,7 @@ extension Replica {
             }
             // The feed's unique dot index is the record of what was applied: a dot already there is a no-op.
             guard try RecordIO.appendToFeed(db, change, origin: origin) else {
-                if let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter = ?"),
-                                                  arguments: [change.dot.replica.rawValue, change.dot.counter]),
-                   try BinaryCodec.decodeChange([UInt8](stored)) != change {
+                if let stored = try Self.feedBytes(db, change.dot), try BinaryCodec.decodeChange(stored) != change {
                     // Two folders wrote under one replica id and this replica received both
                     // writes (possible only around a server restored from a backup): keep the
                     // second and say so, instead of taking it for the first.

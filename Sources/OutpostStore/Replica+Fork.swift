@@ -58,8 +58,8 @@ extension Replica {
     /// In one transaction: every write made here under the old id after `rename.keptThrough` is
     /// renamed in the feed (and in the refusals kept for it), the records those writes touched are
     /// rebuilt from the feed, the write counter continues from the renamed writes, and `settings`
-    /// are stored (`clearing` removed, and what `reporting` makes of the report added). Nothing is dropped: the renamed writes are pushed again
-    /// under their new names by the next sync. Local writers that opened the file earlier pick
+    /// are stored (`clearing` removed, and what `reporting` makes of the report added). Nothing
+    /// is dropped: the renamed writes are pushed again under their new names by the next sync. Local writers that opened the file earlier pick
     /// up the new id, because a write reads it inside its transaction.
     ///
     /// - warning: Call it only with an id the parent handed out for this folder; two folders that
@@ -71,8 +71,8 @@ extension Replica {
             guard try Self.currentID(db) == rename.old else {
                 throw StoreError(.invalidInput, "This replica no longer writes as \(rename.old); it already took a new id. Run the sync again.")
             }
-            var touched: [String] = []
-            var touchedSet = Set<String>()
+            var touched: [(collection: String, id: String)] = []
+            var seen = Set<[String]>()
             let rows = try Row.fetchAll(db, sql: "SELECT seq, change FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter",
                                         arguments: [rename.old.rawValue, rename.keptThrough])
             var reissued = 0
@@ -88,8 +88,7 @@ extension Replica {
                     try db.execute(sql: "UPDATE outpost_feed SET replica = ?, counter = ?, change = ? WHERE seq = ?",
                                    arguments: [renamed.dot.replica.rawValue, renamed.dot.counter, Data(BinaryCodec.encode(renamed)), row["seq"] as Int64])
                 }
-                let key = renamed.collection + "\u{1F}" + renamed.recordID
-                if touchedSet.insert(key).inserted { touched.append(key) }
+                if seen.insert([renamed.collection, renamed.recordID]).inserted { touched.append((renamed.collection, renamed.recordID)) }
             }
             for row in try Row.fetchAll(db, sql: "SELECT origin, code, reason, change FROM outpost_rejected WHERE replica = ? AND counter > ?",
                                         arguments: [rename.old.rawValue, rename.keptThrough]) {
@@ -97,10 +96,7 @@ extension Replica {
                 try Self.keepRejection(db, renamed, origin: row["origin"], code: row["code"], reason: row["reason"])
             }
             try db.execute(sql: "DELETE FROM outpost_rejected WHERE replica = ? AND counter > ?", arguments: [rename.old.rawValue, rename.keptThrough])
-            for key in touched {
-                let parts = key.split(separator: "\u{1F}", maxSplits: 1).map(String.init)
-                try rebuild(db, collection: parts[0], id: parts[1])
-            }
+            for record in touched { try rebuild(db, collection: record.collection, id: record.id) }
             let counter = try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0
             let ownStart = rename.segments[rename.segments.count - 1].after
             let previous = try String.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'previous_ids'")
@@ -124,16 +120,6 @@ extension Replica {
         try read { db in
             (try String.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'previous_ids'") ?? "").split(separator: ",").map(String.init)
         }
-    }
-
-    /// How many changes in the feed were written in this folder (under any id it had).
-    public func changesMadeHere() throws -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local'") ?? 0 }
-    }
-
-    /// How many changes the feed holds.
-    public func changeCount() throws -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed") ?? 0 }
     }
 
     private static func renamed(_ blob: Data, _ rename: ReplicaRename) throws -> Change {

@@ -158,12 +158,15 @@ extension Replica {
         return nil
     }
 
+    /// The bytes of the applied change named `dot`, if any.
+    static func feedBytes(_ db: Database, _ dot: Dot) throws -> [UInt8]? {
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter = ?"),
+                          arguments: [dot.replica.rawValue, dot.counter]).map { [UInt8]($0) }
+    }
+
     /// The bytes stored under `dot`: the applied change, or the sender's own refused one.
     static func storedBytes(_ db: Database, _ dot: Dot, sender: ReplicaID) throws -> [UInt8]? {
-        if let applied = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE replica = ? AND counter = ?"),
-                                           arguments: [dot.replica.rawValue, dot.counter]) {
-            return [UInt8](applied)
-        }
+        if let applied = try feedBytes(db, dot) { return applied }
         return try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_rejected WHERE origin = ? AND replica = ? AND counter = ?"),
                                  arguments: [sender.rawValue, dot.replica.rawValue, dot.counter]).map { [UInt8]($0) }
     }

@@ -178,6 +178,16 @@ extension Replica {
         }
     }
 
+    /// How many changes in the feed were written in this folder (under any id it had).
+    public func changesMadeHere() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local'") ?? 0 }
+    }
+
+    /// How many changes the feed holds.
+    public func changeCount() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed") ?? 0 }
+    }
+
     /// Changes this replica refused, with reasons.
     public func rejections() throws -> [Rejection] {
         try read { db in

@@ -55,7 +55,7 @@ public final class Replica: Sendable {
     public let path: String
     /// This replica's id (the replica part of every dot it makes).
     ///
-    /// It changes only when a copied or restored folder takes a new id (``reissue(_:settings:)``);
+    /// It changes only when a copied or restored folder takes a new id (``reissue(_:settings:clearing:reporting:)``);
     /// local writes read the id inside their transaction, so a writer that opened the file
     /// before that still names its writes correctly.
     public var replicaID: ReplicaID { identity.withLock { $0 } }

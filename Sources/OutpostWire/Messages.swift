@@ -281,6 +281,13 @@ public struct ForkResponse: Codable, Sendable {
     }
 }
 
+extension ForkSegment {
+    /// The range as the merge core renames it.
+    public func segment() throws(CoreError) -> ReplicaRename.Segment {
+        ReplicaRename.Segment(replica: try ReplicaID(replica), after: after, through: through)
+    }
+}
+
 /// A range of a copied folder's writes that takes the names another copy gave them:
 /// `old:(after, through]` becomes `replica:1...`.
 public struct ForkSegment: Codable, Hashable, Sendable {
