@@ -44,6 +44,19 @@ struct EndToEndTests {
         return (p, url)
     }
 
+    /// A running `outpost-server` with an admin token, and each rep enrolled in `scratch.cli(rep)`.
+    func headOffice(_ scratch: Scratch, reps: [String]) throws -> (server: Process, url: String, admin: [String: String]) {
+        let (server, url) = try startServer(scratch.path("hq"))
+        let token = try run("outpost-server", ["token", "--data", scratch.path("hq")]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": token]
+        for rep in reps {
+            _ = try run("outpost-admin", ["users", "add", rep, "--role", "rep", "--scope", "all"], environment: admin)
+            let code = try run("outpost-admin", ["devices", "enroll", rep], environment: admin).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try scratch.cli(rep).ok(["enroll", "--server", url, "--code", code, "--device", "\(rep)-laptop"])
+        }
+        return (server, url, admin)
+    }
+
     struct CLIFailure: Error, CustomStringConvertible {
         let description: String
         init(_ d: String) { description = d }
@@ -114,16 +127,9 @@ struct EndToEndTests {
     /// sync says in one sentence that it took a new id, and everything reaches a colleague once.
     @Test func aCopiedFolderOnASecondLaptopLosesNothing() throws {
         let scratch = Scratch()
-        let (server, url) = try startServer(scratch.path("hq"))
-        defer { if server.isRunning { server.terminate() } }
-        let token = try run("outpost-server", ["token", "--data", scratch.path("hq")]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let admin = ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": token]
-        for user in ["aigerim", "bolor"] { _ = try run("outpost-admin", ["users", "add", user, "--role", "rep", "--scope", "all"], environment: admin) }
+        let office = try headOffice(scratch, reps: ["aigerim", "bolor"])
+        defer { if office.server.isRunning { office.server.terminate() } }
         let a = scratch.cli("aigerim"), b = scratch.cli("bolor")
-        for (cli, user) in [(a, "aigerim"), (b, "bolor")] {
-            let code = try run("outpost-admin", ["devices", "enroll", user], environment: admin).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            _ = try cli.ok(["enroll", "--server", url, "--code", code, "--device", "\(user)-laptop"])
-        }
         let account = try a.ok(["add", "accounts", "name=Алтын-Ай"])
         _ = try a.ok(["sync"])
         let shared = try a.ok(["add", "tasks", "title=Written before the copy", "account_id=\(account)"])
@@ -144,7 +150,7 @@ struct EndToEndTests {
         let status = try JSONSerialization.jsonObject(with: Data(try copy.ok(["status", "--json"]).utf8)) as! [String: Any]
         #expect(status["pending"] as? Int == 0)
         #expect((status["previous_replicas"] as? [String])?.isEmpty == false)
-        let devices = try run("outpost-admin", ["devices", "list", "--json"], environment: admin).stdout
+        let devices = try run("outpost-admin", ["devices", "list", "--json"], environment: office.admin).stdout
         #expect(devices.contains("\"copies\""), "\(devices)")
     }
 
@@ -152,14 +158,9 @@ struct EndToEndTests {
     /// up, says so with the exit status for an unreachable server, and keeps the changes.
     @Test func aSilentServerIsReportedAndChangesWait() throws {
         let scratch = Scratch()
-        let (server, url) = try startServer(scratch.path("hq"))
-        defer { if server.isRunning { server.terminate() } }
-        let token = try run("outpost-server", ["token", "--data", scratch.path("hq")]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let admin = ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": token]
-        _ = try run("outpost-admin", ["users", "add", "aigerim", "--role", "rep", "--scope", "all"], environment: admin)
-        let code = try run("outpost-admin", ["devices", "enroll", "aigerim"], environment: admin).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let office = try headOffice(scratch, reps: ["aigerim"])
+        defer { if office.server.isRunning { office.server.terminate() } }
         let a = scratch.cli("aigerim")
-        _ = try a.ok(["enroll", "--server", url, "--code", code])
         _ = try a.ok(["add", "tasks", "title=Call back"])
         _ = try a.ok(["add", "tasks", "title=Send the offer"])
         let silent = try SilentServer()
