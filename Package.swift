@@ -64,11 +64,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "OutpostBranch",
+            dependencies: [
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostServer", "OutpostClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "OutpostTestSupport", dependencies: ["OutpostCore", "OutpostSchema"], swiftSettings: strict),
         .target(
             name: "OutpostCLI",
             dependencies: [
-                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostClient", "OutpostServer",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostClient", "OutpostServer", "OutpostBranch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,7 +86,9 @@ let package = Package(
         .executableTarget(
             name: "outpost-server",
             dependencies: [
-                "OutpostServer",
+                "OutpostServer", "OutpostBranch", "OutpostClient", "OutpostWire", "OutpostSchema",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "outpost-bench",
             dependencies: [
-                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", "OutpostServer", "OutpostClient", "OutpostWire",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostTestSupport", "OutpostServer", "OutpostClient", "OutpostWire", "OutpostBranch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "OutpostSyncTests",
             dependencies: [
-                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostServer", "OutpostClient", "OutpostTestSupport",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostServer", "OutpostClient", "OutpostTestSupport", "OutpostBranch",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

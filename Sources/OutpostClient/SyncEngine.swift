@@ -36,6 +36,21 @@ extension Replica {
     }
 }
 
+/// What a branch server adds to a sync with its parent.
+public struct RelaySource: Sendable {
+    /// The replicas whose writes the branch relays (its own and those that synced with it).
+    public var relaying: @Sendable () throws -> [String]
+    /// Runs after the parent answered hello, before anything is pushed (the branch exchanges
+    /// directories here when the parent's changed).
+    public var afterHello: @Sendable (HelloResponse) async throws -> Void
+
+    /// Creates a relay source.
+    public init(relaying: @escaping @Sendable () throws -> [String], afterHello: @escaping @Sendable (HelloResponse) async throws -> Void = { _ in }) {
+        self.relaying = relaying
+        self.afterHello = afterHello
+    }
+}
+
 /// Namespaced logging metadata keys of the client (never record values).
 public enum ClientLogKey {
     public static let path = "outpost.path"
@@ -59,6 +74,12 @@ public struct SyncEngine: Sendable {
     public var attempts = 4
     /// The first retry delay; each retry doubles it.
     public var initialBackoff: Duration = .milliseconds(200)
+    /// Set for a branch server syncing with its parent: it relays the writes of the replicas
+    /// beneath it instead of only its own.
+    public var relay: RelaySource?
+    /// Puts a newer schema from the server in force before data that uses it arrives; returns
+    /// the replica to go on with. By default the replica file is reopened with it.
+    public var upgradeSchema: (@Sendable (Replica, Schema) throws -> Replica)?
     let logger: Logger
 
     /// Creates an engine for a replica enrolled with a server.
@@ -172,6 +193,7 @@ public struct SyncEngine: Sendable {
 
     /// One session: hello, push, pull.
     func session(progress: @Sendable (SyncProgress) -> Void) async throws -> SyncProgress {
+        var replica = self.replica
         let acknowledged = try replica.acknowledgedByServer()
         let position = SyncPosition(server: try replica.setting(ClientSettings.serverID),
                                     cursor: Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0,
@@ -187,7 +209,8 @@ public struct SyncEngine: Sendable {
             nextToken = fresh
         }
         let hello = HelloRequest(replica: replica.replicaID.rawValue, counter: try replica.counter(),
-                                 schemaVersion: replica.schema.version, position: position, syncToken: syncToken, nextSyncToken: nextToken)
+                                 schemaVersion: replica.schema.version, position: position, syncToken: syncToken, nextSyncToken: nextToken,
+                                 relaying: try relay?.relaying())
         var session = SyncSession(hello: hello, localAcknowledged: acknowledged,
                                   pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()
@@ -210,7 +233,18 @@ public struct SyncEngine: Sendable {
                     settings[ClientSettings.serverID] = response.server
                 }
                 try replica.setSettings(settings, clearing: [ClientSettings.nextSyncToken])
+                if response.schemaVersion > replica.schema.version {
+                    replica = try await takeSchema(of: replica)
+                }
+                try await relay?.afterHello(response)
                 action = try session.received(response)
+            case .loadRelayPage(let after, let acknowledged, let blocked, let limit):
+                guard let relay else { throw TransportError.server(WireError(code: "internal", message: "A relay page was asked for outside a relay."), status: 0) }
+                let ids = try relay.relaying()
+                let start = try after ?? replica.relayStart(relaying: ids, acknowledged: acknowledged)
+                let page = try replica.relayPage(after: start, relaying: Set(ids), acknowledged: acknowledged, blocked: blocked,
+                                                 upstream: serverID ?? "server", limit: limit)
+                action = try session.relayPageLoaded(page.changes, through: page.through)
             case .loadPushPage(let after, let through, let limit):
                 action = try session.pushPageLoaded(try replica.localChanges(after: after, through: through, limit: limit))
             case .sendPush(let request):
@@ -253,6 +287,26 @@ public struct SyncEngine: Sendable {
                 return summary
             }
         }
+    }
+
+    /// One request to the server this engine syncs with, with its device token (a branch's
+    /// directory exchange).
+    public func request<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, as type: Response.Type) async throws -> Response {
+        try await call(path, body, type).0
+    }
+
+    /// Fetches the server's newer schema and puts it in force here (tables gain columns;
+    /// values this replica kept for fields it did not know appear in them).
+    func takeSchema(of replica: Replica) async throws -> Replica {
+        let message = try await call("/v1/sync/schema", SchemaRequest(), SchemaMessage.self).0
+        let schema: Schema
+        do { schema = try Schema(json: Data(message.schema.utf8)) } catch {
+            throw TransportError.server(WireError(code: "malformed-schema", message: "The server's schema cannot be read here: \(error). Nothing was changed."), status: 0)
+        }
+        guard schema.version > replica.schema.version else { return replica }
+        let upgraded = try upgradeSchema?(replica, schema) ?? Replica.open(at: replica.path, schema: schema)
+        logger.notice("schema upgraded", metadata: ["outpost.schema_version": .stringConvertible(schema.version)])
+        return upgraded
     }
 
     /// A pull page with its changes decoded (decoding runs in the prefetching task too).
@@ -323,13 +377,19 @@ public enum Enrollment {
     /// schema if there is none (under `replicaID`, or a new random id), and stores the server's
     /// URL, the device token and the first sync token in it. The one sequence the CLI, the demo,
     /// the benchmarks and the tests use.
+    ///
+    /// A branch server passes `role: .branch`; its code must be for a user of role `branch`.
     public static func enrollReplica(at path: String, serverURL: String, code: String, device: String, replicaID: String? = nil,
+                                     role: ReplicaRole = .field,
                                      timeouts: SyncTimeouts = .standard) async throws -> (replica: Replica, answer: EnrollResponse) {
         let existing = FileManager.default.fileExists(atPath: path) ? try Replica.open(at: path) : nil
         let id = existing?.replicaID.rawValue ?? replicaID ?? "r" + String(UUIDv7.make(millis: Replica.systemClock()).filter(\.isHexDigit).suffix(16))
         var rng = SystemRandomNumberGenerator()
         let syncToken = SyncToken.next(after: nil, using: &rng)
         let answer = try await enroll(serverURL: serverURL, code: code, device: device, replicaID: id, syncToken: syncToken, timeouts: timeouts)
+        if role == .branch, answer.role != "branch" {
+            throw TransportError.server(WireError(code: "not-a-branch-user", message: "This code is for \(answer.user), a \(answer.role); a branch server needs a code for a user of role branch (`outpost-admin users add almaty-branch --role branch --scope all`, then `outpost-admin devices enroll almaty-branch`). The code is spent; ask for a new one."), status: 0)
+        }
         let replica: Replica
         if let existing {
             replica = existing
@@ -337,7 +397,7 @@ public enum Enrollment {
             let schema = try Schema(json: Data(answer.schema.utf8))
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
             replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
-                user: answer.user, device: device, role: .field, replicaID: try ReplicaID(id)))
+                user: answer.user, device: device, role: role, replicaID: try ReplicaID(id)))
         }
         try replica.setSettings([ClientSettings.serverURL: serverURL, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server,
                                  ClientSettings.syncToken: syncToken], clearing: [ClientSettings.nextSyncToken])

@@ -11,6 +11,19 @@ public struct AuthenticatedDevice: Sendable {
     public let user: String
     /// The replica id it writes with.
     public let replica: String
+    /// Its user's role (`rep`, `manager`, `admin`, `branch`).
+    public let role: String
+
+    /// Creates a device identity.
+    public init(id: String, user: String, replica: String, role: String) {
+        self.id = id
+        self.user = user
+        self.replica = replica
+        self.role = role
+    }
+
+    /// A branch server, which relays the writes of the replicas beneath it.
+    public var isBranch: Bool { role == "branch" }
 }
 
 /// Users, devices, enrollment codes and admin tokens, in `server.sqlite` beside the replica.
@@ -46,6 +59,19 @@ final class AccessDatabase: Sendable {
                 CREATE INDEX replicas_by_origin ON replicas (forked_from);
                 INSERT INTO replicas (id, device, declared_counter, created_at, last_seen)
                     SELECT replica, id, declared_counter, enrolled_at, last_seen FROM devices;
+                """)
+        }
+        migrator.registerMigration("v3-tree") { db in
+            // Identities travel the branch tree: `source` is the neighbour server (a child
+            // branch, or the parent) a user or device was learned from; NULL when made here.
+            // `relays` says which child branch may push which replica's writes. `seen` is what a
+            // replica said it had seen at its last hello: its pulls skip those writes.
+            try db.execute(sql: """
+                ALTER TABLE users ADD COLUMN source TEXT;
+                ALTER TABLE devices ADD COLUMN source TEXT;
+                ALTER TABLE replicas ADD COLUMN seen TEXT;
+                CREATE TABLE relays (replica TEXT NOT NULL, via TEXT NOT NULL, PRIMARY KEY (replica, via)) WITHOUT ROWID;
+                CREATE INDEX relays_by_via ON relays (via);
                 """)
         }
         try migrator.migrate(pool)
@@ -133,8 +159,10 @@ final class AccessDatabase: Sendable {
 
     func device(token: String) throws -> AuthenticatedDevice? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, user, replica FROM devices WHERE token_hash = ? AND revoked = 0", arguments: [Secrets.hash(token)]).map {
-                AuthenticatedDevice(id: $0["id"], user: $0["user"], replica: $0["replica"])
+            try Row.fetchOne(db, sql: """
+                SELECT d.id, d.user, d.replica, u.role FROM devices d JOIN users u ON u.name = d.user WHERE d.token_hash = ? AND d.revoked = 0
+                """, arguments: [Secrets.hash(token)]).map {
+                AuthenticatedDevice(id: $0["id"], user: $0["user"], replica: $0["replica"], role: $0["role"])
             }
         }
     }
@@ -160,8 +188,10 @@ final class AccessDatabase: Sendable {
     /// the folder's next token.
     ///
     /// Returns true when the folder is ahead of this server (restored from an older backup).
-    func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool {
-        try pool.write { db in
+    func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
+                     seen: [String: UInt64] = [:]) throws -> Bool {
+        let seenJSON = String(decoding: try JSONEncoder().encode(seen), as: UTF8.self)
+        return try pool.write { db in
             var relearned = false
             if try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ?", arguments: [id]) == nil, ReplicaID.isValid(id) {
                 // An id this server has never heard of: a copy of this device's folder took it
@@ -188,8 +218,8 @@ final class AccessDatabase: Sendable {
             case .forked:
                 throw WireError(code: "replica-forked", message: "Replica \(id) presented an older sync token than the server holds: this folder is a copy of another one, or was restored from a backup. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
-            try db.execute(sql: "UPDATE replicas SET declared_counter = ?, sync_token = coalesce(?, sync_token), last_seen = ? WHERE id = ?",
-                           arguments: [counter, rotateTo, Self.now, id])
+            try db.execute(sql: "UPDATE replicas SET declared_counter = ?, sync_token = coalesce(?, sync_token), last_seen = ?, seen = ? WHERE id = ?",
+                           arguments: [counter, rotateTo, Self.now, seenJSON, id])
             try db.execute(sql: "UPDATE devices SET last_seen = ? WHERE id = ?", arguments: [Self.now, device])
             return serverBehind
         }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import OutpostCore
 import OutpostSchema
+import OutpostStore
 import OutpostWire
 
 /// Builds the `outpost-server` HTTP application: sync routes for devices, admin routes for
@@ -19,15 +20,63 @@ public enum OutpostServerApp {
     }
 
     /// The application, listening on `host:port` (port 0 picks a free one; `onRunning` gets the real port).
+    ///
+    /// A branch passes `upstream` (how its link to the parent stands, for the status calls)
+    /// and `changesArrived` (called when a child's push applied changes, to relay them soon).
     public static func application(
         storage: any ServerStorage, host: String = "127.0.0.1", port: Int = 7420, logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        upstream: (@Sendable () -> UpstreamStatus)? = nil,
+        changesArrived: @escaping @Sendable () -> Void = {}
     ) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.info))
-        let sync = SyncService(storage: storage)
+        let sync = SyncService(storage: storage, changesArrived: changesArrived)
 
         router.get("v1/health") { _, _ in "ok" }
+
+        router.get("v1/status") { request, _ -> Response in
+            try Envelope.response(ServerStats(server: storage.serverReplica, role: storage.role.rawValue, schemaVersion: storage.schema.version,
+                                              upstream: upstream?()), request: request)
+        }
+
+        router.get("v1/admin/stats") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            let counts = try wire { try storage.counts() }
+            return try Envelope.response(ServerStats(server: storage.serverReplica, role: storage.role.rawValue, schemaVersion: storage.schema.version,
+                                                     users: counts.users, devices: counts.devices, feedChanges: counts.feed,
+                                                     upstream: upstream?()), request: request)
+        }
+
+        router.post("v1/sync/directory") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(DirectoryRequest.self, from: &request)
+            return try Envelope.response(try wire { try sync.directory(body, device: device) }, request: request)
+        }
+
+        router.post("v1/sync/schema") { request, _ -> Response in
+            var request = request
+            _ = try authenticateDevice(request, storage)
+            _ = try await Envelope.decode(SchemaRequest.self, from: &request)
+            return try Envelope.response(sync.schemaFile(), request: request)
+        }
+
+        router.post("v1/admin/schema") { request, _ -> Response in
+            var request = request
+            try authenticateAdmin(request, storage)
+            guard storage.role == .headOffice else {
+                throw APIError(WireError(code: "schema-at-head-office", message: "The schema is changed at head office only; it flows down to this branch at its next sync with head office."))
+            }
+            let body = try await Envelope.decode(SchemaMessage.self, from: &request)
+            let schema: Schema
+            do { schema = try Schema(json: Data(body.schema.utf8)) } catch {
+                throw APIError(WireError(code: "malformed-schema", message: "The schema file is not valid: \(error)"))
+            }
+            try wire { try storage.upgradeSchema(schema) }
+            logger.notice("schema upgraded", metadata: ["outpost.schema_version": .stringConvertible(schema.version)])
+            return try Envelope.response(sync.schemaFile(), request: request)
+        }
 
         router.post("v1/enroll") { request, _ -> Response in
             var request = request
@@ -84,8 +133,11 @@ public enum OutpostServerApp {
             var request = request
             try authenticateAdmin(request, storage)
             let body = try await Envelope.decode(AdminUserRequest.self, from: &request)
-            guard ["rep", "manager", "admin"].contains(body.role) else {
-                throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager or admin, not '\(body.role)'."))
+            guard storage.role == .headOffice else {
+                throw APIError(WireError(code: "users-at-head-office", message: "Users are managed at head office; they reach this branch at its next sync with head office. Add the user there (`outpost-admin --server HEAD-OFFICE-URL users add ...`)."))
+            }
+            guard ["rep", "manager", "admin", "branch"].contains(body.role) else {
+                throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager, admin or branch, not '\(body.role)'."))
             }
             guard !body.name.isEmpty, !body.scope.isEmpty else {
                 throw APIError(WireError(code: "malformed-request", message: "A user needs a name and a scope (for example --scope all)."))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OutpostCore
 import OutpostSchema
 import OutpostStore
@@ -12,14 +13,37 @@ public protocol ServerStorage: Sendable {
     var serverReplica: String { get }
     /// The schema in force.
     var schema: Schema { get }
+    /// Head office, or a branch (a server with a parent).
+    var role: ReplicaRole { get }
+    /// Puts a newer schema in force: tables gain columns, nothing is dropped; refuses an older
+    /// or equal version and type changes.
+    func upgradeSchema(_ schema: Schema) throws
     /// Every change of the child `replica` up to this counter was applied or refused for its content here.
     func acknowledged(of replica: String) throws -> UInt64
     /// The highest counter of `replica` whose change was applied here (0 if none).
     func seenCounter(of replica: String) throws -> UInt64
     /// Applies a page pushed by the child `sender` with its new acknowledgement, in one transaction
     /// (``Replica/applyPush(_:sender:declared:screen:)``).
-    func applyPush(_ changes: [Change], sender: String, declared: UInt64,
+    func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
                    screen: (Change) -> PushScreening?) throws -> PushReport
+    /// The feed position before the first write a replica that has seen `seen` lacks.
+    func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64
+    /// What `replica` said it had seen at its last hello.
+    func seen(of replica: String) throws -> [String: UInt64]
+    /// The replicas whose writes the child branch writing as `via` may push.
+    func relayable(via: String) throws -> Set<String>
+    /// A fingerprint of the users and devices held here.
+    func directoryVersion() throws -> String
+    /// Devices to tell a neighbour server: every one not learned from it.
+    func directoryDevices(notFrom neighbour: String?) throws -> [DirectoryDevice]
+    /// Replica ids that synced with this server, or that a child branch relays here: a branch
+    /// relays their writes to its parent.
+    func relayedReplicas() throws -> [String]
+    /// Takes in a neighbour's users (from the parent) and devices; a child branch may then
+    /// relay the writes of those devices' replicas and of the replicas in `sessions`.
+    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], sessions: [String], from neighbour: String, childBranch: Bool) throws
+    /// Users and devices held here, and the length of the change feed.
+    func counts() throws -> (users: Int, devices: Int, feed: Int)
     /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
     func storedChange(_ dot: Dot) throws -> Change?
     /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
@@ -50,7 +74,8 @@ public protocol ServerStorage: Sendable {
     /// Opens a session: refuses a counter that went back or a sync token older than the stored
     /// one (a copied or restored folder), then records the counter and the next token. Returns
     /// true when the folder is ahead of this server (the server was restored from a backup).
-    func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool
+    func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
+                     seen: [String: UInt64]) throws -> Bool
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64
     /// The ids copies of `replica` took, with how each renamed its writes.
@@ -66,31 +91,70 @@ public protocol ServerStorage: Sendable {
 
 /// The embedded store: the server's replica (`replica.sqlite`) and its access data (`server.sqlite`) in one folder.
 public final class SQLiteServerStorage: ServerStorage {
-    /// The server's replica.
-    public let replica: Replica
+    /// The server's replica (a new object after a schema upgrade).
+    public var replica: Replica { current.withLock { $0 } }
+    private let current: Mutex<Replica>
     let access: AccessDatabase
+    private let clock: @Sendable () -> UInt64
 
     /// Opens the store in `directory`, creating it (as head office) on first use.
     /// `clock` is the wall clock in milliseconds (tests move it; servers use the system's).
     public init(directory: String, schema: Schema = .crm, clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = URL(fileURLWithPath: directory).appendingPathComponent("replica.sqlite").path
+        let path = Self.replicaPath(directory)
+        let replica: Replica
         if FileManager.default.fileExists(atPath: path) {
             replica = try Replica.open(at: path, clock: clock)
         } else {
             replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
                 user: "head-office", device: ProcessInfo.processInfo.hostName, role: .headOffice), clock: clock)
         }
+        current = Mutex(replica)
+        self.clock = clock
         access = try AccessDatabase(path: URL(fileURLWithPath: directory).appendingPathComponent("server.sqlite").path)
+    }
+
+    /// Where a server folder keeps its replica.
+    public static func replicaPath(_ directory: String) -> String {
+        URL(fileURLWithPath: directory).appendingPathComponent("replica.sqlite").path
+    }
+
+    public var role: ReplicaRole { replica.role }
+
+    public func upgradeSchema(_ schema: Schema) throws {
+        try current.withLock { replica in
+            guard schema.version > replica.schema.version else {
+                throw WireError(code: "schema-not-newer", message: "The schema's version is \(schema.version), but version \(replica.schema.version) is in force here: raise \"version\" in the file.")
+            }
+            do {
+                replica = try Replica.open(at: replica.path, schema: schema, clock: clock)
+            } catch let error as StoreError where error.code == .incompatibleSchema {
+                throw WireError(code: "incompatible-schema", message: error.description)
+            }
+        }
     }
 
     public var serverReplica: String { replica.replicaID.rawValue }
     public var schema: Schema { replica.schema }
     public func acknowledged(of replica: String) throws -> UInt64 { try self.replica.acknowledged(of: try ReplicaID(replica)) }
     public func seenCounter(of replica: String) throws -> UInt64 { try self.replica.seenCounter(of: replica) }
-    public func applyPush(_ changes: [Change], sender: String, declared: UInt64,
+    public func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
                           screen: (Change) -> PushScreening?) throws -> PushReport {
-        try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared, screen: screen)
+        try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared,
+                              relayable: { relayable.contains($0.rawValue) }, screen: screen)
+    }
+    public func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64 { try replica.firstUnseenFeedPosition(seen: seen) }
+    public func seen(of replica: String) throws -> [String: UInt64] { try access.seen(of: replica) }
+    public func relayable(via: String) throws -> Set<String> { try access.relayable(via: via) }
+    public func directoryVersion() throws -> String { try access.directoryVersion() }
+    public func directoryDevices(notFrom neighbour: String?) throws -> [DirectoryDevice] { try access.directoryDevices(notFrom: neighbour) }
+    public func relayedReplicas() throws -> [String] { try access.relayedReplicas() }
+    public func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], sessions: [String], from neighbour: String, childBranch: Bool) throws {
+        try access.importDirectory(users: users, devices: devices, sessions: sessions, from: neighbour, childBranch: childBranch)
+    }
+    public func counts() throws -> (users: Int, devices: Int, feed: Int) {
+        let (users, devices) = try access.counts()
+        return (users, devices, try replica.feedCount(after: 0))
     }
     public func storedChange(_ dot: Dot) throws -> Change? { try replica.storedChange(dot) }
     public func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64? {
@@ -111,8 +175,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func device(token: String) throws -> AuthenticatedDevice? { try access.device(token: token) }
     public func devices() throws -> [DeviceInfo] { try access.devices() }
     public func ownsReplica(device: String, replica: String) throws -> Bool { try access.replica(replica, device: device) != nil }
-    public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?) throws -> Bool {
-        try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken)
+    public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
+                            seen: [String: UInt64]) throws -> Bool {
+        try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken, seen: seen)
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
     public func forks(of replica: String) throws -> [StoredFork] { try access.forks(of: replica) }

@@ -8,9 +8,17 @@ import OutpostWire
 /// authenticated device, over any ``ServerStorage``.
 public struct SyncService: Sendable {
     let storage: any ServerStorage
+    /// Called after a push applied changes (a branch relays them upstream soon after).
+    let changesArrived: @Sendable () -> Void
+
+    /// Most replicas a branch may name in one hello's `relaying`.
+    static let relayingLimit = 100_000
 
     /// Creates the service.
-    public init(storage: any ServerStorage) { self.storage = storage }
+    public init(storage: any ServerStorage, changesArrived: @escaping @Sendable () -> Void = {}) {
+        self.storage = storage
+        self.changesArrived = changesArrived
+    }
 
     /// Opens a session: checks the folder is the latest of its line (counter and sync token),
     /// records its counter, says what is acknowledged and where to pull from.
@@ -18,13 +26,48 @@ public struct SyncService: Sendable {
         if let token = request.nextSyncToken, !SyncToken.isValid(token) {
             throw WireError(code: "malformed-request", message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
+        if let relaying = request.relaying {
+            guard device.isBranch else {
+                throw WireError(code: "forbidden", message: "Only a branch server relays other replicas' writes; this device belongs to a \(device.role).")
+            }
+            guard relaying.count <= Self.relayingLimit else {
+                throw WireError(code: "malformed-request", message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
+            }
+        }
         let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
-                                                   syncToken: request.syncToken, nextSyncToken: request.nextSyncToken)
-        // A server restored from a backup has reused feed positions the folder's cursor already
-        // passed: the folder pulls from the start (what it has is a no-op) rather than miss them.
-        let cursor = request.position.server == storage.serverReplica && !serverBehind ? request.position.cursor : 0
+                                                   syncToken: request.syncToken, nextSyncToken: request.nextSyncToken,
+                                                   seen: request.position.seen)
+        // The cursor is this server's own feed position, good only here: a replica coming from
+        // another server of the tree (failover), or ahead of this one (restored from a backup,
+        // its feed positions reused), starts from the first write its `seen` vector lacks.
+        let cursor = request.position.server == storage.serverReplica && !serverBehind
+            ? request.position.cursor : try storage.firstUnseenFeedPosition(seen: request.position.seen)
+        var relayAcknowledged: [String: UInt64]?
+        if let relaying = request.relaying {
+            relayAcknowledged = [:]
+            for id in relaying where ReplicaID.isValid(id) { relayAcknowledged?[id] = try storage.acknowledged(of: id) }
+        }
         return HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
-                             acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges)
+                             acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
+                             relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try storage.directoryVersion() : nil)
+    }
+
+    /// A child branch's directory exchange: takes in the devices enrolled beneath it and the
+    /// replicas that synced with it (it relays their writes from now on), and answers with every
+    /// user and every device known here from elsewhere.
+    public func directory(_ request: DirectoryRequest, device: AuthenticatedDevice) throws -> DirectoryResponse {
+        guard device.isBranch else {
+            throw WireError(code: "forbidden", message: "Only a branch server exchanges directories; this device belongs to a \(device.role).")
+        }
+        try requireOwnership(request.replica, device)
+        try storage.importDirectory(users: nil, devices: request.devices, sessions: request.sessions, from: request.replica, childBranch: true)
+        return DirectoryResponse(users: try storage.users(), devices: try storage.directoryDevices(notFrom: request.replica),
+                                 version: try storage.directoryVersion())
+    }
+
+    /// The schema in force, for a replica whose hello showed an older version.
+    public func schemaFile() -> SchemaMessage {
+        SchemaMessage(version: storage.schema.version, schema: storage.schema.fileJSON)
     }
 
     /// Applies a page of the replica's changes; returns one result per change.
@@ -42,11 +85,12 @@ public struct SyncService: Sendable {
         let sender = request.replica
         try refuseWritesACopyAlreadySent(changes, sender: sender)
         let declared = try storage.declaredCounter(replica: sender)
+        let relayable = device.isBranch ? try storage.relayable(via: sender) : []
         var known: [String: UInt64] = [:]
         let schema = storage.schema
         let report: PushReport
         do {
-            report = try storage.applyPush(changes, sender: sender, declared: declared) { change -> PushScreening? in
+            report = try storage.applyPush(changes, sender: sender, declared: declared, relayable: relayable) { change -> PushScreening? in
                 for state in Array(change.fields.values) + [change.presence] {
                     for (replica, counter) in state.context.counters {
                         if replica == change.dot.replica, counter > change.dot.counter {
@@ -84,12 +128,16 @@ public struct SyncService: Sendable {
             case .deferred(let code, let reason): ChangeResult(dot: dot, status: .deferred, code: code, reason: reason)
             }
         }
-        return PushResponse(results: results, acknowledged: report.acknowledged)
+        if report.outcomes.contains(.applied) { changesArrived() }
+        return PushResponse(results: results, acknowledged: report.acknowledged,
+                            relayAcknowledged: report.relayAcknowledged.isEmpty ? nil : report.relayAcknowledged)
     }
 
-    /// The next page after the cursor, without the pulling replica's own changes, bounded in count and bytes.
+    /// The next page after the cursor, without what the pulling replica said at hello it has
+    /// seen (its own writes, and what it relayed or got elsewhere), bounded in count and bytes.
     public func pull(_ request: PullRequest, device: AuthenticatedDevice) throws -> PullResponse {
         try requireOwnership(request.replica, device)
+        let seen = try storage.seen(of: request.replica)
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
         let page = try storage.feedPage(after: request.cursor, limit: limit)
         var changes: [JSONValue] = []
@@ -97,9 +145,10 @@ public struct SyncService: Sendable {
         var cursor = request.cursor
         var stoppedForSize = false
         for entry in page {
-            // Only the puller's own writes are skipped: a copy of this device's folder that took
-            // a new id must still receive what the original wrote.
-            if entry.change.dot.replica.rawValue == request.replica {
+            // Nothing goes back where it came from. A copy of a folder that took a new id has
+            // seen the original's writes only up to where it kept the old name, so it still
+            // receives what the original wrote after.
+            if entry.change.dot.replica.rawValue == request.replica || entry.change.dot.counter <= seen[entry.change.dot.replica.rawValue] ?? 0 {
                 cursor = entry.seq
                 continue
             }

@@ -59,7 +59,11 @@ extension Replica {
     }
 
     /// The body of ``apply(_:from:settings:precheck:)`` inside a caller's transaction.
+    ///
+    /// `refusalOrigin` says under which replica a refused change is kept (the sender, unless a
+    /// branch relayed it: then the replica that wrote it).
     func apply(_ changes: [Change], from origin: String, in db: Database,
+               refusalOrigin: ((Change) -> String)? = nil,
                precheck: (Change) -> (code: String, reason: String)?) throws -> ApplyReport {
         var report = ApplyReport()
         var clock = HybridLogicalClock(last: try storedHLC(db))
@@ -79,7 +83,7 @@ extension Replica {
                 try clock.observe(change.hlc, wallMillis: wall)
             } catch let error {
                 let (code, reason) = Self.rejectionReason(error)
-                try Self.keepRejection(db, change, origin: origin, code: code, reason: reason)
+                try Self.keepRejection(db, change, origin: refusalOrigin?(change) ?? origin, code: code, reason: reason)
                 report.rejected.append(Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
                                                  origin: origin, code: code, reason: reason))
                 report.outcomes[change.dot] = .rejected(code: code, reason: reason)

@@ -29,6 +29,8 @@ public struct PushReport: Sendable {
     public var outcomes: [PushOutcome]
     /// Every change of the sender with a counter up to here was applied or refused for its content.
     public var acknowledged: UInt64
+    /// The same for each other replica whose writes the page relayed.
+    public var relayAcknowledged: [String: UInt64] = [:]
 }
 
 extension Replica {
@@ -75,10 +77,17 @@ extension Replica {
     ///
     /// The acknowledgement moves over contiguous counters only, so it means exactly "every
     /// change up to here was applied or refused for its content".
+    ///
+    /// A branch relays the writes of the replicas beneath it (`relayable`): each such replica's
+    /// writes must come in its own counter order and have their own acknowledgement; a relayed
+    /// write stored here with other content is refused (`dot-reused`, kept under the sender)
+    /// rather than failing the page, since the branch cannot heal a folder beneath it.
     public func applyPush(_ changes: [Change], sender: ReplicaID, declared: UInt64,
+                          relayable: (ReplicaID) -> Bool = { _ in false },
                           screen: (Change) -> PushScreening?) throws -> PushReport {
         try write { db in
             var acknowledged = try Self.acknowledged(db, sender)
+            var relayed: [ReplicaID: UInt64] = [:]
             let clock = HybridLogicalClock(last: try storedHLC(db))
             let wall = wallClock()
             var refusals: [Dot: (code: String, reason: String)] = [:]
@@ -88,6 +97,45 @@ extension Replica {
             var admittedIndex: [Int] = []
             for (i, change) in changes.enumerated() {
                 let counter = change.dot.counter
+                if change.dot.replica != sender, relayable(change.dot.replica) {
+                    let origin = change.dot.replica
+                    if relayed[origin] == nil { relayed[origin] = try Self.acknowledged(db, origin) }
+                    let done = relayed[origin] ?? 0
+                    if counter > done + 1 {
+                        outcomes[i] = .deferred(code: "out-of-order",
+                                                reason: "The change is named \(change.dot), but the server has acknowledged \(origin) only up to \(done); relay the changes in between first.")
+                        continue
+                    }
+                    var probe = clock
+                    if case .remoteClockTooFarAhead? = Self.clockError(&probe, change.hlc, wall) {
+                        outcomes[i] = .deferred(code: "clock-ahead",
+                                                reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is relayed again at every sync and accepted once the server's clock reaches its time.")
+                        continue
+                    }
+                    if let stored = try Self.storedBytes(db, change.dot, sender: origin) {
+                        if try BinaryCodec.decodeChange(stored) == change {
+                            outcomes[i] = .duplicate
+                        } else {
+                            let reason = "This server holds another write named \(change.dot): two folders wrote under replica \(origin) (one was copied or restored) and met on different servers. Both are kept; an admin compares them."
+                            try Self.keepRejection(db, change, origin: sender.rawValue, code: "dot-reused", reason: reason)
+                            outcomes[i] = .rejected(code: "dot-reused", reason: reason)
+                        }
+                    } else {
+                        switch screen(change) {
+                        case .deferral(let code, let reason)?:
+                            outcomes[i] = .deferred(code: code, reason: reason)
+                            continue
+                        case .reject(let code, let reason)?:
+                            refusals[change.dot] = (code, reason)
+                        case nil:
+                            break
+                        }
+                        admitted.append(change)
+                        admittedIndex.append(i)
+                    }
+                    relayed[origin] = max(done, counter)
+                    continue
+                }
                 if change.dot.replica != sender {
                     let reason = "A device may only send changes made on its own replica; this one is named after \(change.dot.replica)."
                     // Kept as evidence, up to a bound: a hostile device must not fill the disk.
@@ -140,7 +188,9 @@ extension Replica {
                 }
                 acknowledged = max(acknowledged, counter)
             }
-            let report = try apply(admitted, from: sender.rawValue, in: db) { refusals[$0.dot] }
+            // A relayed write refused here is kept under the replica that wrote it, like one it
+            // pushed itself, so the same write arriving by either path is a duplicate.
+            let report = try apply(admitted, from: sender.rawValue, in: db, refusalOrigin: { $0.dot.replica == sender ? sender.rawValue : $0.dot.replica.rawValue }) { refusals[$0.dot] }
             for (change, i) in zip(admitted, admittedIndex) {
                 switch report.outcomes[change.dot] {
                 case .applied?: outcomes[i] = .applied
@@ -149,7 +199,9 @@ extension Replica {
                 }
             }
             try Self.setSetting(db, Self.acknowledgedKey(sender), String(acknowledged))
-            return PushReport(outcomes: outcomes.map { $0 ?? .duplicate }, acknowledged: acknowledged)
+            for (origin, counter) in relayed { try Self.setSetting(db, Self.acknowledgedKey(origin), String(counter)) }
+            return PushReport(outcomes: outcomes.map { $0 ?? .duplicate }, acknowledged: acknowledged,
+                              relayAcknowledged: Dictionary(uniqueKeysWithValues: relayed.map { ($0.key.rawValue, $0.value) }))
         }
     }
 

@@ -25,7 +25,10 @@ public struct SyncPosition: Codable, Hashable, Sendable {
     public var server: String?
     /// The server feed position after which to pull.
     public var cursor: Int64
-    /// Highest counter seen per origin replica (informational for failover).
+    /// Highest counter seen per origin replica. Every server of the tree understands it: a
+    /// server skips the writes it names (the replica holds each origin's writes up to its
+    /// counter, because every server applies an origin's writes in counter order), so a
+    /// replica can sync with its branch one day and head office the next (failover).
     public var seen: [String: UInt64]
 
     /// Creates a position.
@@ -101,9 +104,13 @@ public struct HelloRequest: Codable, Sendable {
     public var syncToken: String?
     /// The token to hold from now on; the folder stored it before sending this hello.
     public var nextSyncToken: String?
+    /// A branch server: the replicas whose writes it relays (its children's, and its own). The
+    /// answer says what the server acknowledged of each (`relayAcknowledged`).
+    public var relaying: [String]?
 
     public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition,
-                syncToken: String? = nil, nextSyncToken: String? = nil) {
+                syncToken: String? = nil, nextSyncToken: String? = nil, relaying: [String]? = nil) {
+        self.relaying = relaying
         self.replica = replica
         self.counter = counter
         self.schemaVersion = schemaVersion
@@ -126,8 +133,16 @@ public struct HelloResponse: Codable, Sendable {
     public var cursor: Int64
     /// Page limits the server wants.
     public var pageChanges: Int
+    /// For a relaying branch: what the server acknowledged of each replica named in `relaying`.
+    public var relayAcknowledged: [String: UInt64]?
+    /// For a branch: a fingerprint of the server's users and devices; when it changes, the
+    /// branch exchanges directories again (`POST /v1/sync/directory`).
+    public var directoryVersion: String?
 
-    public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int) {
+    public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
+                relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {
+        self.relayAcknowledged = relayAcknowledged
+        self.directoryVersion = directoryVersion
         self.server = server
         self.schemaVersion = schemaVersion
         self.acknowledged = acknowledged
@@ -189,8 +204,11 @@ public struct PushResponse: Codable, Sendable {
     public var results: [ChangeResult]
     /// The replica's changes up to this counter are processed.
     public var acknowledged: UInt64
+    /// For a relayed page: the new acknowledgement of each replica whose writes it carried.
+    public var relayAcknowledged: [String: UInt64]?
 
-    public init(results: [ChangeResult], acknowledged: UInt64) {
+    public init(results: [ChangeResult], acknowledged: UInt64, relayAcknowledged: [String: UInt64]? = nil) {
+        self.relayAcknowledged = relayAcknowledged
         self.results = results
         self.acknowledged = acknowledged
     }
@@ -199,7 +217,7 @@ public struct PushResponse: Codable, Sendable {
 /// `POST /v1/sync/pull`: the next page after a cursor.
 public struct PullRequest: Codable, Sendable {
     public var `protocol` = ProtocolVersion.current
-    /// The replica pulling (its own changes are not sent back).
+    /// The replica pulling (nothing its hello's `seen` names is sent back).
     public var replica: String
     /// Pull what comes after this server feed position.
     public var cursor: Int64

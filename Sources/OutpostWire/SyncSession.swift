@@ -19,6 +19,8 @@ public struct SyncProgress: Hashable, Sendable {
     public var pullRemaining: Int?
     /// Set when this sync found the folder copied or restored and gave it a new replica id.
     public var fork: ForkNotice?
+    /// A relaying branch: what the server acknowledged of each relayed replica, as last told.
+    public var relayAcknowledged: [String: UInt64]?
 
     public init() {}
 }
@@ -76,6 +78,11 @@ public struct SyncSession: Sendable {
         /// Load up to `limit` local changes with counters above `after` and at most `through` (the
         /// counter declared in hello: later changes wait for the next sync), then call ``pushPageLoaded(_:)``.
         case loadPushPage(after: UInt64, through: UInt64, limit: Int)
+        /// A relaying branch: load the next changes of its feed after `after` (nil: from the first
+        /// one the server lacks) that are not covered by `acknowledged`, leaving out replicas in
+        /// `blocked` (the server deferred one of their writes this session), then call
+        /// ``relayPageLoaded(_:through:)``.
+        case loadRelayPage(after: Int64?, acknowledged: [String: UInt64], blocked: Set<String>, limit: Int)
         /// Send this push page.
         case sendPush(PushRequest)
         /// Record the server's results for the page just pushed (rejections are kept locally), then call ``pushRecorded()``.
@@ -113,6 +120,12 @@ public struct SyncSession: Sendable {
     private var serverAcknowledged: UInt64 = 0
     /// Set when the server deferred a change: the rest waits for the next session.
     private var pushingStopped = false
+    /// Relay mode (a branch): where the relay push stands in the branch's feed, what the server
+    /// acknowledged of each relayed replica, and which replicas wait for the next session.
+    private let relaying: Bool
+    private var relaySeq: Int64?
+    private var relayAcknowledged: [String: UInt64] = [:]
+    private var blocked: Set<String> = []
 
     /// Creates a session for a replica whose counter and position are known.
     ///
@@ -125,6 +138,7 @@ public struct SyncSession: Sendable {
         self.replica = hello.replica
         self.cursor = hello.position.cursor
         self.localAcknowledged = localAcknowledged
+        self.relaying = hello.relaying != nil
         progress.pushRemaining = pendingLocalChanges
     }
 
@@ -143,7 +157,25 @@ public struct SyncSession: Sendable {
         cursor = response.cursor
         pageSize = max(1, min(response.pageChanges, WireLimits.pageChanges))
         state = .loadingPush
+        if relaying {
+            relayAcknowledged = response.relayAcknowledged ?? [:]
+            progress.relayAcknowledged = relayAcknowledged
+            return .loadRelayPage(after: nil, acknowledged: relayAcknowledged, blocked: blocked, limit: pageSize)
+        }
         return .loadPushPage(after: acknowledged, through: hello.counter, limit: pageSize)
+    }
+
+    /// A relaying branch loaded a page of its feed (empty when the server lacks nothing more);
+    /// `seq` is the last feed position it looked at.
+    public mutating func relayPageLoaded(_ changes: [Change], through seq: Int64) throws(Failure) -> Action {
+        guard state == .loadingPush, relaying else { throw .unexpected("relay page in \(state)") }
+        if changes.isEmpty {
+            state = .pulling
+            return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
+        }
+        relaySeq = seq
+        state = .pushing
+        return .sendPush(PushRequest(replica: replica, changes: changes.map(\.json)))
     }
 
     /// The driver loaded a page of local changes (empty when everything is acknowledged).
@@ -163,6 +195,9 @@ public struct SyncSession: Sendable {
         guard state == .pushing else { throw .unexpected("push response in \(state)") }
         guard response.acknowledged >= serverAcknowledged else { throw .unexpected("acknowledgement went back") }
         serverAcknowledged = response.acknowledged
+        if relaying {
+            return receivedRelayed(response)
+        }
         progress.pushed += response.results.filter { $0.status == .applied || $0.status == .duplicate }.count
         progress.rejected += response.results.filter { $0.status == .rejected }.count
         progress.deferred += response.results.filter { $0.status == .deferred }.count
@@ -182,9 +217,33 @@ public struct SyncSession: Sendable {
         return .recordPush(response, acknowledged: min(response.acknowledged, lastPushedCounter))
     }
 
+    /// A relayed page: each replica's acknowledgement moves on its own, and a replica one of
+    /// whose writes was deferred waits for the next session while the others go on.
+    private mutating func receivedRelayed(_ response: PushResponse) -> Action {
+        progress.pushed += response.results.filter { $0.status == .applied || $0.status == .duplicate }.count
+        progress.rejected += response.results.filter { $0.status == .rejected }.count
+        progress.deferred += response.results.filter { $0.status == .deferred }.count
+        progress.pushRemaining = max(0, progress.pushRemaining - response.results.count)
+        for (id, counter) in response.relayAcknowledged ?? [:] {
+            relayAcknowledged[id] = max(relayAcknowledged[id] ?? 0, counter)
+        }
+        relayAcknowledged[replica] = max(relayAcknowledged[replica] ?? 0, response.acknowledged)
+        progress.relayAcknowledged = relayAcknowledged
+        for result in response.results where result.status == .deferred {
+            if let dot = try? Dot(parsing: result.dot) { blocked.insert(dot.replica.rawValue) }
+            progress.deferredReason = progress.deferredReason ?? result.reason
+        }
+        state = .recordingPush
+        return .recordPush(response, acknowledged: response.acknowledged)
+    }
+
     /// The driver recorded the push results.
     public mutating func pushRecorded() throws(Failure) -> Action {
         guard state == .recordingPush else { throw .unexpected("push recorded in \(state)") }
+        if relaying {
+            state = .loadingPush
+            return .loadRelayPage(after: relaySeq, acknowledged: relayAcknowledged, blocked: blocked, limit: pageSize)
+        }
         if pushingStopped {
             state = .pulling
             return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))

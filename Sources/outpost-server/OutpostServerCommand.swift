@@ -2,22 +2,36 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import OutpostBranch
+import OutpostClient
+import OutpostSchema
 import OutpostServer
+import OutpostWire
+import ServiceLifecycle
+import UnixSignals
 
-/// `outpost-server`: head office (or, later, a branch) serving replicas over HTTP.
+/// `outpost-server`: head office, or a branch (`--upstream`), serving replicas over HTTP.
 @main
 struct OutpostServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost-server",
-        abstract: "Run an Outpost server (head office) that replicas sync with.",
+        abstract: "Run an Outpost server (head office, or a branch with --upstream) that replicas sync with.",
         discussion: """
             DIR holds the server's replica (replica.sqlite) and its users and devices (server.sqlite).
             SIGTERM or Ctrl-C stops it gracefully: syncs in flight finish or abort cleanly, and a
             sync cut off resumes from its last committed page.
 
+            A branch server (--upstream) is a server to its reps and a replica of head office: it
+            relays their writes up and head office's down, continuously, and keeps serving its
+            reps while head office is unreachable. Its first start enrolls it with a code for a
+            user of role branch; later starts need only --upstream. Its link is shown by
+            `outpost-admin stats` and GET /v1/status.
+
             Examples:
               outpost-server --data ./hq
+              outpost-server --data ./hq --schema crm-with-loyalty.json
               outpost-server --data /var/lib/outpost --listen 0.0.0.0:7420
+              outpost-server --data ./almaty --listen 127.0.0.1:7421 --upstream http://hq:7420 --enroll-code K7DX-3M9Q-PT2W
               outpost-server token --data ./hq
             """,
         subcommands: [TokenCommand.self]
@@ -28,6 +42,18 @@ struct OutpostServerCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Where to listen.", valueName: "HOST:PORT"))
     var listen = "127.0.0.1:7420"
+
+    @Option(help: ArgumentHelp("Run as a branch of this parent server (head office or another branch).", valueName: "URL"))
+    var upstream: String?
+
+    @Option(help: ArgumentHelp("A one-time code for a user of role branch, from the parent's `outpost-admin devices enroll` (first start only).", valueName: "CODE"))
+    var enrollCode: String?
+
+    @Option(help: ArgumentHelp("Head office only: put this schema file in force (its version must be newer than the one in force).", valueName: "FILE"))
+    var schema: String?
+
+    @Option(help: ArgumentHelp("A branch's pause between syncs with its parent when nothing arrives from its reps.", valueName: "SECONDS"))
+    var upstreamInterval: Double = 5
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
@@ -40,12 +66,48 @@ struct OutpostServerCommand: AsyncParsableCommand {
         let host = String(listen[..<colon])
         var logger = Logger(label: "outpost-server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let storage = try SQLiteServerStorage(directory: data)
-        let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger) { actual in
-            // Written unbuffered: scripts and tests wait for this line.
-            FileHandle.standardOutput.write(Data("outpost-server \(storage.serverReplica) listening on http://\(host):\(actual) (data: \(data))\n".utf8))
+        if enrollCode != nil, upstream == nil {
+            throw ValidationError("--enroll-code goes with --upstream URL (the parent the code is from).")
         }
-        try await app.runService()
+        if let upstream {
+            guard schema == nil else { throw ValidationError("The schema is set at head office; a branch receives it from its parent. Drop --schema.") }
+            do {
+                try await UpstreamLink.enroll(directory: data, upstream: upstream, code: enrollCode, device: ProcessInfo.processInfo.hostName)
+            } catch let error as TransportError {
+                throw ValidationError("Could not enroll this branch with \(upstream): \(error.description)")
+            } catch let error as WireError {
+                throw ValidationError(error.description)
+            }
+        }
+        let storage = try SQLiteServerStorage(directory: data)
+        if let schema {
+            let file: Schema
+            do { file = try Schema(json: try Data(contentsOf: URL(fileURLWithPath: schema))) } catch {
+                throw ValidationError("Could not read the schema file \(schema): \(error)")
+            }
+            if file.version > storage.schema.version {
+                do { try storage.upgradeSchema(file) } catch let error as WireError { throw ValidationError(error.description) }
+                logger.notice("schema upgraded", metadata: ["outpost.schema_version": .stringConvertible(file.version)])
+            } else if file.fileJSON != storage.schema.fileJSON {
+                logger.warning("--schema ignored: its version is not newer than the one in force", metadata: ["outpost.schema_version": .stringConvertible(storage.schema.version)])
+            }
+        }
+        let link = upstream == nil ? nil : try UpstreamLink(storage: storage, interval: .milliseconds(Int64(upstreamInterval * 1000)), logger: logger)
+        var status: (@Sendable () -> UpstreamStatus)?
+        if let link { status = { link.status } }
+        let role = link == nil ? "" : " as a branch of \(upstream ?? "")"
+        let banner: @Sendable (Int) async -> Void = { actual in
+            // Written unbuffered: scripts and tests wait for this line.
+            FileHandle.standardOutput.write(Data("outpost-server \(storage.serverReplica) listening on http://\(host):\(actual)\(role) (data: \(data))\n".utf8))
+        }
+        let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger,
+                                               onRunning: banner, upstream: status, changesArrived: { link?.nudge() })
+        if let link {
+            let group = ServiceGroup(services: [app, UpstreamService(link: link)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
+        } else {
+            try await app.runService()
+        }
     }
 }
 
@@ -61,5 +123,14 @@ struct TokenCommand: ParsableCommand {
     func run() throws {
         guard let data = root.data else { throw ValidationError("Give the data folder with --data DIR.") }
         print(try SQLiteServerStorage(directory: data).createAdminToken())
+    }
+}
+
+/// The branch's link to its parent as a service that stops with the server.
+struct UpstreamService: Service {
+    let link: UpstreamLink
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await link.run() }
     }
 }

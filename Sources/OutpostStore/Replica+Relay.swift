@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+import OutpostCore
+
+extension Replica {
+    /// The feed position before the first write a branch's parent lacks: the earliest write of
+    /// a relayed replica above what the parent acknowledged of it (everything after the end of
+    /// the feed when it lacks nothing).
+    public func relayStart(relaying: [String], acknowledged: [String: UInt64]) throws -> Int64 {
+        try read { db in
+            var start = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
+            let statement = try db.cachedStatement(sql: "SELECT min(seq) FROM outpost_feed WHERE replica = ? AND counter > ?")
+            for id in relaying {
+                if let seq = try Int64.fetchOne(statement, arguments: [id, acknowledged[id] ?? 0]) { start = min(start, seq - 1) }
+            }
+            return max(0, start)
+        }
+    }
+
+    /// The next writes a branch relays to its parent after feed position `after`: those of the
+    /// `relaying` replicas that did not come from the parent (`upstream`), are not covered by
+    /// `acknowledged`, and whose replica is not `blocked`, in feed order. A write this branch
+    /// refused sits in no feed; it is sent in its place (before the next write of its replica),
+    /// so that the parent, which takes each replica's writes in counter order, does not wait
+    /// for it forever and keeps it too.
+    ///
+    /// Returns at most `limit` changes and the last feed position looked at; no changes means
+    /// the parent lacks nothing more.
+    public func relayPage(after: Int64, relaying: Set<String>, acknowledged: [String: UInt64], blocked: Set<String>,
+                          upstream: String, limit: Int) throws -> (changes: [Change], through: Int64) {
+        try read { db in
+            var sent = acknowledged
+            var changes: [Change] = []
+            var through = after
+            let refused = try db.cachedStatement(sql: """
+                SELECT change FROM outpost_rejected WHERE origin = ?1 AND replica = ?1 AND counter > ? AND counter < ? ORDER BY counter
+                """)
+            while changes.count < limit {
+                let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT seq, replica, counter, change FROM outpost_feed WHERE seq > ? AND origin <> ? ORDER BY seq LIMIT ?
+                    """), arguments: [through, upstream, limit])
+                guard !rows.isEmpty else { break }
+                for row in rows {
+                    let replica: String = row["replica"], counter: UInt64 = row["counter"]
+                    guard relaying.contains(replica), !blocked.contains(replica), counter > sent[replica] ?? 0 else {
+                        through = row["seq"]
+                        continue
+                    }
+                    let last = sent[replica] ?? 0
+                    if counter > last + 1 {
+                        let gap = try Data.fetchAll(refused, arguments: [replica, last, counter]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
+                        if !changes.isEmpty && changes.count + gap.count + 1 > limit { return (changes, through) }
+                        changes += gap
+                    }
+                    changes.append(try BinaryCodec.decodeChange([UInt8](row["change"] as Data)))
+                    sent[replica] = counter
+                    through = row["seq"]
+                    if changes.count >= limit { break }
+                }
+            }
+            return (changes, through)
+        }
+    }
+
+    /// How many writes a branch still has to relay to its parent, given what the parent
+    /// acknowledged of each relayed replica (for status; counts the feed, not refusals).
+    public func relayBacklog(relaying: [String], acknowledged: [String: UInt64], upstream: String) throws -> Int {
+        try read { db in
+            let statement = try db.cachedStatement(sql: "SELECT count(*) FROM outpost_feed WHERE replica = ? AND counter > ? AND origin <> ?")
+            return try relaying.reduce(0) { $0 + (try Int.fetchOne(statement, arguments: [$1, acknowledged[$1] ?? 0, upstream]) ?? 0) }
+        }
+    }
+
+    /// The feed position before the first write that a replica which has seen `seen` lacks:
+    /// every server applies each replica's writes in counter order, so a replica that holds a
+    /// write of another holds all its earlier ones that reached this server.
+    public func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64 {
+        try read { db in
+            let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
+            var start = end
+            let first = try db.cachedStatement(sql: "SELECT min(seq) FROM outpost_feed WHERE replica = ? AND counter > ?")
+            for row in try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS top FROM outpost_feed GROUP BY replica") {
+                let replica: String = row["replica"], top: UInt64 = row["top"]
+                let have = seen[replica] ?? 0
+                guard top > have, let seq = try Int64.fetchOne(first, arguments: [replica, have]) else { continue }
+                start = min(start, seq - 1)
+            }
+            return max(0, start)
+        }
+    }
+}
