@@ -75,6 +75,9 @@ public final class UpstreamLink: Sendable {
     /// How the link stands.
     public var status: UpstreamStatus { state.withLock { $0.status } }
 
+    /// Reads ``status``, for the server's status calls.
+    public var statusReader: @Sendable () -> UpstreamStatus { { self.status } }
+
     /// A child's push applied changes: relay them soon.
     public func nudge() { state.withLock { $0.nudged = true } }
 

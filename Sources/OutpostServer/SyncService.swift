@@ -99,6 +99,10 @@ public struct SyncService: Sendable {
                         let limit: UInt64
                         if replica.rawValue == sender {
                             limit = declared
+                        } else if replica == change.dot.replica {
+                            // A relayed write naming its own replica's earlier writes: they came
+                            // first, since each replica's writes are taken in counter order.
+                            continue
                         } else {
                             if known[replica.rawValue] == nil { known[replica.rawValue] = (try? storage.seenCounter(of: replica.rawValue)) ?? 0 }
                             limit = known[replica.rawValue] ?? 0

@@ -9,7 +9,7 @@ import OutpostWire
 struct OutpostAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost-admin",
-        abstract: "Administer an Outpost server: users, devices.",
+        abstract: "Administer an Outpost server: users, devices, the schema, statistics.",
         discussion: """
             The server and token default to $OUTPOST_SERVER and $OUTPOST_TOKEN.
 
@@ -17,8 +17,11 @@ struct OutpostAdminCommand: AsyncParsableCommand {
               outpost-admin --server http://127.0.0.1:7420 --token $T users add aigerim --role rep --scope "owner=aigerim"
               outpost-admin devices enroll aigerim
               outpost-admin devices list --json
+              outpost-admin users add almaty-branch --role branch --scope all
+              outpost-admin schema set crm-with-loyalty.json
+              outpost-admin stats
             """,
-        subcommands: [Users.self, Devices.self]
+        subcommands: [Users.self, Devices.self, SchemaCommand.self, Stats.self]
     )
 
     @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String?
@@ -62,7 +65,7 @@ struct Users: AsyncParsableCommand {
             discussion: "Example:\n  outpost-admin users add aigerim --role rep --scope \"branch=almaty\"")
         @ParentCommand var root: OutpostAdminCommand
         @Argument(help: "The user's name.") var name: String
-        @Option(help: "rep, manager or admin.") var role: String
+        @Option(help: "rep, manager, admin, or branch (for a branch server's enrollment).") var role: String
         @Option(help: "The scope expression (for example all, owner=aigerim, branch=almaty).") var scope: String
         @OptionGroup var output: JSONFlag
 

@@ -93,15 +93,13 @@ struct OutpostServerCommand: AsyncParsableCommand {
             }
         }
         let link = upstream == nil ? nil : try UpstreamLink(storage: storage, interval: .milliseconds(Int64(upstreamInterval * 1000)), logger: logger)
-        var status: (@Sendable () -> UpstreamStatus)?
-        if let link { status = { link.status } }
         let role = link == nil ? "" : " as a branch of \(upstream ?? "")"
         let banner: @Sendable (Int) async -> Void = { actual in
             // Written unbuffered: scripts and tests wait for this line.
             FileHandle.standardOutput.write(Data("outpost-server \(storage.serverReplica) listening on http://\(host):\(actual)\(role) (data: \(data))\n".utf8))
         }
         let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger,
-                                               onRunning: banner, upstream: status, changesArrived: { link?.nudge() })
+                                               onRunning: banner, upstream: link?.statusReader, changesArrived: { link?.nudge() })
         if let link {
             let group = ServiceGroup(services: [app, UpstreamService(link: link)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()

@@ -15,6 +15,7 @@ final class ChaosProxy: @unchecked Sendable {
     private var cutPercent: Int
     private(set) var cuts = 0
     private var stopped = false
+    private var down = false
 
     init(upstreamPort: Int, cutPercent: Int, seed: UInt64) throws {
         self.upstreamPort = upstreamPort
@@ -38,6 +39,11 @@ final class ChaosProxy: @unchecked Sendable {
 
     /// Stops cutting (so a final sync can finish) or starts again.
     func setCutPercent(_ p: Int) { lock.withLock { cutPercent = p } }
+
+    /// Takes the link down (every connection, new or kept alive, is closed at its next byte)
+    /// or brings it back.
+    func setDown(_ isDown: Bool) { lock.withLock { down = isDown } }
+    var isDown: Bool { lock.withLock { down } }
 
     func stop() {
         lock.withLock { stopped = true }
@@ -64,6 +70,10 @@ final class ChaosProxy: @unchecked Sendable {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 { return }
+            if isDown {
+                close(client)
+                continue
+            }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = Self.loopback(port: UInt16(upstreamPort))
             let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
@@ -72,7 +82,7 @@ final class ChaosProxy: @unchecked Sendable {
             // cutting is on; the client reconnects after a cut and the new connection draws anew.
             let cut = Int(next() % 100) < lock.withLock({ cutPercent })
             let budget = cut ? Int(next() % 150_000) : Int.max
-            let link = Link(a: client, b: upstream, budget: budget) { [self] in lock.withLock { cuts += 1 } }
+            let link = Link(a: client, b: upstream, budget: budget, isDown: { [self] in isDown }) { [self] in lock.withLock { cuts += 1 } }
             Thread.detachNewThread { link.pump(from: client, to: upstream) }
             Thread.detachNewThread { link.pump(from: upstream, to: client) }
         }
@@ -85,8 +95,10 @@ final class ChaosProxy: @unchecked Sendable {
         var budget: Int
         var closed = false
         let onCut: () -> Void
+        let isDown: () -> Bool
 
-        init(a: Int32, b: Int32, budget: Int, onCut: @escaping () -> Void) {
+        init(a: Int32, b: Int32, budget: Int, isDown: @escaping () -> Bool, onCut: @escaping () -> Void) {
+            self.isDown = isDown
             self.a = a
             self.b = b
             self.budget = budget
@@ -97,7 +109,7 @@ final class ChaosProxy: @unchecked Sendable {
             var buffer = [UInt8](repeating: 0, count: 16_384)
             while true {
                 let n = read(from, &buffer, buffer.count)
-                if n <= 0 { break }
+                if n <= 0 || isDown() { break }
                 let allowed: Int = lock.withLock {
                     let k = min(n, max(0, budget))
                     budget -= k

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OutpostBranch
 import OutpostClient
 import OutpostCore
 import OutpostSchema
@@ -22,6 +23,8 @@ final class TempFolder: @unchecked Sendable {
 /// A real outpost-server on 127.0.0.1 with an ephemeral port, in this process.
 final class TestServer: @unchecked Sendable {
     let storage: SQLiteServerStorage
+    /// A branch's link to its parent (rounds are run by the test, not in the background).
+    var link: UpstreamLink?
     let group: ServiceGroup
     let task: Task<Void, any Error>
     let port: Int
@@ -29,16 +32,31 @@ final class TestServer: @unchecked Sendable {
 
     static func start(_ folder: TempFolder, directory: String = "hq",
                       clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
+        try await start(folder, directory: directory, upstream: nil, clock: clock)
+    }
+
+    /// A server; with `upstream` (a parent URL and an enrollment code for a branch user), a
+    /// branch enrolled with that parent.
+    static func start(_ folder: TempFolder, directory: String, upstream: (url: String, code: String)?,
+                      clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
+        if let upstream {
+            try await UpstreamLink.enroll(directory: folder.path(directory), upstream: upstream.url, code: upstream.code, device: directory,
+                                          timeouts: SyncTimeouts(connect: .seconds(2), request: .seconds(10)))
+        }
         let storage = try SQLiteServerStorage(directory: folder.path(directory), clock: clock)
         var logger = Logger(label: "test-server")
         logger.logLevel = .error
+        let link = upstream == nil ? nil : try UpstreamLink(storage: storage, timeouts: SyncTimeouts(connect: .milliseconds(300), request: .seconds(10)), logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger) { continuation.yield($0) }
+        let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger,
+                                               onRunning: { continuation.yield($0) }, upstream: link?.statusReader)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [app], logger: logger))
         let task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
         let port = await iterator.next()!
-        return TestServer(storage: storage, group: group, task: task, port: port)
+        let server = TestServer(storage: storage, group: group, task: task, port: port)
+        server.link = link
+        return server
     }
 
     private init(storage: SQLiteServerStorage, group: ServiceGroup, task: Task<Void, any Error>, port: Int) {
@@ -55,7 +73,7 @@ final class TestServer: @unchecked Sendable {
 
     /// Adds a user and enrolls a new replica for them over HTTP; returns the replica.
     func enroll(_ folder: TempFolder, user: String, url: String? = nil) async throws -> Replica {
-        if (try storage.users()).allSatisfy({ $0.name != user }) {
+        if storage.role == .headOffice, (try storage.users()).allSatisfy({ $0.name != user }) {
             try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
         }
         let code = try storage.createEnrollmentCode(user: user)

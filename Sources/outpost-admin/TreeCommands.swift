@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import OutpostClient
+import OutpostWire
+
+/// `outpost-admin schema`: show the schema in force, or put a newer one in force at head office.
+struct SchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema", abstract: "Show the schema, or put a newer one in force (head office).",
+        subcommands: [Set.self])
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Put a newer schema file in force at head office; it flows down to branches and laptops at their next sync.",
+            discussion: """
+                The file's "version" must be higher than the one in force. Fields and collections may be
+                added; a field's type cannot change. Replicas that have not received it yet keep and relay
+                values of the new fields.
+
+                Example:
+                  outpost-admin schema set crm-with-loyalty.json
+                """)
+        @ParentCommand var root: OutpostAdminCommand
+        @Argument(help: "The schema file (protocol/schema.md).") var file: String
+        @OptionGroup var output: JSONFlag
+
+        func run() async throws {
+            let transport = try root.transport()
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw AdminError(description: "Could not read \(file): \(error.localizedDescription)")
+            }
+            guard let data = text.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let version = object["version"] as? Int else {
+                throw AdminError(description: "\(file) is not a schema file: it needs a JSON object with an integer \"version\".")
+            }
+            let answer = try await perform {
+                try await transport.post("/v1/admin/schema", SchemaMessage(version: version, schema: text), as: SchemaMessage.self).0
+            }
+            if output.json { try printJSON(["version": answer.version]) } else {
+                print("Schema version \(answer.version) is in force; branches and laptops receive it at their next sync.")
+            }
+        }
+    }
+}
+
+/// `outpost-admin stats`: what the server holds, and how a branch's link to its parent stands.
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Show what the server holds and, for a branch, its link to its parent.",
+        discussion: "Example:\n  outpost-admin --server http://almaty:7421 stats")
+    @ParentCommand var root: OutpostAdminCommand
+    @OptionGroup var output: JSONFlag
+
+    func run() async throws {
+        let transport = try root.transport()
+        let stats = try await perform { try await transport.get("/v1/admin/stats", as: ServerStats.self) }
+        if output.json { try printJSON(stats); return }
+        print("Server \(stats.server) (\(stats.role)), schema version \(stats.schemaVersion)")
+        print("  users \(stats.users ?? 0), devices \(stats.devices ?? 0), changes in feed \(stats.feedChanges ?? 0)")
+        guard let up = stats.upstream else { return }
+        print("Upstream \(up.url)\(up.server.map { " (\($0))" } ?? ""): \(up.state)")
+        print("  last success \(up.lastSuccess ?? "never"), last attempt \(up.lastAttempt ?? "never")")
+        print("  waiting to go up: \(up.pendingUp) changes; left to come down at the last round: \(up.pendingDown.map(String.init) ?? "unknown")")
+        print("  since start: \(up.rounds) rounds, \(up.pushed) changes up, \(up.pulled) down")
+        if let error = up.lastError { print("  last error: \(error)") }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import OutpostBranch
+import OutpostClient
+import OutpostCore
+import OutpostSchema
+import OutpostServer
+import OutpostStore
+import OutpostTestSupport
+import OutpostWire
+import Testing
+
+/// Head office, two branches behind links that can go down, reps under each branch and one
+/// under head office, over real HTTP on loopback.
+final class TestTree: @unchecked Sendable {
+    let folder = TempFolder()
+    let hq: TestServer
+    let branches: [TestServer]
+    /// The link between each branch and head office.
+    let links: [ChaosProxy]
+    /// Each rep's replica and the index of its branch (nil: under head office).
+    var reps: [(replica: Replica, branch: Int?)] = []
+
+    init(seed: UInt64, branchNames: [String] = ["almaty", "tashkent"], repsPerBranch: Int = 2, headOfficeReps: Int = 1) async throws {
+        hq = try await TestServer.start(folder)
+        var branches: [TestServer] = []
+        var links: [ChaosProxy] = []
+        for (i, name) in branchNames.enumerated() {
+            try hq.storage.addUser(UserInfo(name: "\(name)-branch", role: "branch", scope: "all"))
+            let code = try hq.storage.createEnrollmentCode(user: "\(name)-branch")
+            let proxy = try ChaosProxy(upstreamPort: hq.port, cutPercent: 0, seed: seed &+ UInt64(i))
+            links.append(proxy)
+            branches.append(try await TestServer.start(folder, directory: name, upstream: ("http://127.0.0.1:\(proxy.port)", code)))
+        }
+        self.branches = branches
+        self.links = links
+        // Users are made at head office and reach the branches at their next round.
+        for (i, name) in branchNames.enumerated() {
+            for n in 0..<repsPerBranch { try hq.storage.addUser(UserInfo(name: "\(name)-rep\(n)", role: "rep", scope: "all")) }
+            _ = i
+        }
+        for branch in branches { try await branch.link!.runRound() }
+        for (i, name) in branchNames.enumerated() {
+            for n in 0..<repsPerBranch { reps.append((try await branches[i].enroll(folder, user: "\(name)-rep\(n)"), i)) }
+        }
+        for n in 0..<headOfficeReps { reps.append((try await hq.enroll(folder, user: "hq-rep\(n)"), nil)) }
+    }
+
+    /// Every replica of the tree: head office, the branches, the reps.
+    var everyReplica: [Replica] { [hq.storage.replica] + branches.map(\.storage.replica) + reps.map(\.replica) }
+
+    /// One round in the given order: each rep syncs with its own server, each branch whose link
+    /// is up runs a round with head office (one whose link is down must fail, and its reps must
+    /// still sync). Returns how many changes moved (pushed or pulled).
+    func round(order: [Int]) async throws -> Int {
+        var moved = 0
+        for k in order {
+            if k < reps.count {
+                let p = try await SyncEngine(replica: reps[k].replica).sync()
+                moved += p.pushed + p.pulled
+            } else {
+                let b = k - reps.count
+                if links[b].isDown {
+                    await #expect(throws: (any Error).self) { try await self.branches[b].link!.runRound() }
+                } else {
+                    let p = try await branches[b].link!.runRound()
+                    moved += p.pushed + p.pulled
+                }
+            }
+        }
+        return moved
+    }
+
+    /// A full round: reps first, then branches, then reps again (so a write crosses one tier
+    /// each way per round).
+    func fullRound() async throws -> Int {
+        let reps = Array(0..<self.reps.count)
+        let branches = Array(self.reps.count..<(self.reps.count + self.branches.count))
+        return try await round(order: reps + branches + reps)
+    }
+
+    func stop() async throws {
+        for b in branches { try await b.stop() }
+        for l in links { l.stop() }
+        try await hq.stop()
+    }
+}
+
+@Suite(.serialized)
+struct BranchTreeTests {
+    /// The backbone property of the tree: random offline edits everywhere, random sync order,
+    /// one branch cut off from head office for many rounds while its reps go on syncing with
+    /// it; once the link is back, a bounded number of rounds makes every replica identical,
+    /// with no lost edit and no duplicate, and a further round moves nothing.
+    @Test(arguments: Self.seeds)
+    func treeConvergesAfterALinkIsDownForDays(seed: UInt64) async throws {
+        var rng = SplitMix64(seed: seed)
+        let tree = try await TestTree(seed: seed)
+        var created: [String] = []
+        var tagsAdded: [String: Set<String>] = [:]
+        var phones: [String: [String]] = [:]
+        var n = 0
+        let participants = tree.reps.count + tree.branches.count
+        let cut = Int.random(in: 0..<tree.branches.count, using: &rng)
+        for round in 0..<14 {
+            tree.links[cut].setDown((2..<10).contains(round))
+            for _ in 0..<Int.random(in: 2...8, using: &rng) {
+                let k = Int.random(in: 0..<tree.reps.count, using: &rng)
+                let rep = tree.reps[k].replica
+                n += 1
+                let known = try rep.query("accounts").map(\.id)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0 where !known.isEmpty:
+                    let id = known.randomElement(using: &rng)!
+                    let tag = "t\(n)"
+                    try rep.update("accounts", id: id, [.add("tags", tag)])
+                    tagsAdded[id, default: []].insert(tag)
+                case 1 where !known.isEmpty:
+                    let id = known.randomElement(using: &rng)!
+                    let phone = "+7 700 \(n)"
+                    try rep.update("accounts", id: id, [.set("phone", s(phone))])
+                    phones[id, default: []].append(phone)
+                default:
+                    created.append(try rep.insert("accounts", ["name": s("Клиент \(n) of \(rep.replicaID)"), "city": s(["Алматы", "Toshkent", "Hà Nội"][n % 3])]))
+                }
+            }
+            var order = Array(0..<participants)
+            order.shuffle(using: &rng)
+            _ = try await tree.round(order: order)
+        }
+        tree.links[cut].setDown(false)
+        for _ in 0..<3 { _ = try await tree.fullRound() }
+
+        let reference = try snapshot(tree.hq.storage.replica)
+        for replica in tree.everyReplica {
+            #expect(try snapshot(replica) == reference, "seed \(seed): \(replica.replicaID) differs from head office")
+        }
+        let accounts = try tree.hq.storage.replica.query("accounts")
+        #expect(accounts.count == created.count, "seed \(seed): every account created once, none twice")
+        #expect(Set(accounts.map(\.id)) == Set(created))
+        for (id, tags) in tagsAdded {
+            guard case .set(let final)? = accounts.first(where: { $0.id == id })?.values["tags"] else {
+                Issue.record("seed \(seed): \(id) lost its tags")
+                continue
+            }
+            #expect(tags.isSubset(of: Set(final)), "seed \(seed): a tag added to \(id) was lost")
+        }
+        for (id, written) in phones {
+            guard case .string(let final)? = accounts.first(where: { $0.id == id })?.values["phone"] else {
+                Issue.record("seed \(seed): \(id) lost its phone")
+                continue
+            }
+            #expect(written.contains(final))
+            if written.count == 1 { #expect(final == written[0]) }
+        }
+        for (rep, _) in tree.reps {
+            #expect(try tree.hq.storage.replica.seenCounter(of: rep.replicaID.rawValue) == rep.counter(), "every write of \(rep.replicaID) reached head office")
+        }
+        let moved = try await tree.fullRound()
+        #expect(moved == 0, "seed \(seed): a round with no new writes moved \(moved) changes")
+        try await tree.stop()
+    }
+
+    static var seeds: [UInt64] {
+        let extra = Int(ProcessInfo.processInfo.environment["OUTPOST_TREE_SEEDS"] ?? "") ?? 0
+        return [11, 12, 13] + (0..<UInt64(extra)).map { 100 + $0 }
+    }
+}
+
+@Suite(.serialized)
+struct BranchRelayTests {
+    @Test func aRepsWriteCrossesTheTree() async throws {
+        let tree = try await TestTree(seed: 1, repsPerBranch: 1, headOfficeReps: 1)
+        let almaty = tree.reps[0].replica, tashkent = tree.reps[1].replica, hqRep = tree.reps[2].replica
+        let id = try almaty.insert("accounts", ["name": s("Тумэн ХХК"), "city": s("Алматы")])
+        let up = try await SyncEngine(replica: almaty).sync()
+        #expect(up.pushed == 1)
+        let relay = try await tree.branches[0].link!.runRound()
+        #expect(relay.pushed == 1, "the branch relays the rep's write: \(relay)")
+        #expect(try tree.hq.storage.replica.get("accounts", id: id) != nil)
+        let hqSide = try await SyncEngine(replica: hqRep).sync()
+        #expect(hqSide.pulled == 1)
+        _ = try await tree.branches[1].link!.runRound()
+        let down = try await SyncEngine(replica: tashkent).sync()
+        #expect(down.pulled == 1)
+        // The same write everywhere: same dot, same writer.
+        let dots = try tree.everyReplica.map { try $0.history("accounts", id: id).map(\.dot) }
+        #expect(Set(dots.map { $0.map(\.description) }).count == 1)
+        #expect(dots[0].first?.replica == almaty.replicaID)
+        // Nothing goes back, nothing echoes.
+        #expect(try await tree.fullRound() == 0)
+        try await tree.stop()
+    }
+}
