@@ -48,7 +48,15 @@ extension Replica {
 
     static func acknowledged(_ db: Database, _ child: ReplicaID) throws -> UInt64 {
         if let stored = try String.fetchOne(db, sql: "SELECT detail FROM outpost_checkpoints WHERE peer = ?", arguments: [acknowledgedKey(child)]) {
-            return UInt64(stored) ?? 0
+            // Writes of the child that arrived by another path (relayed by a branch, or pulled
+            // from head office by a branch the child fails over to) are held here too.
+            var acknowledged = UInt64(stored) ?? 0
+            for counter in try UInt64.fetchAll(db.cachedStatement(sql: "SELECT counter FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter LIMIT 1000"),
+                                               arguments: [child.rawValue, acknowledged]) {
+                guard counter == acknowledged + 1 else { break }
+                acknowledged = counter
+            }
+            return acknowledged
         }
         // Stores written before acknowledgements were kept: the child's applied counters up to
         // the first gap. Not the highest: such stores may have counted a forged refusal as
