@@ -188,8 +188,12 @@ final class AccessDatabase: Sendable {
     /// the folder's next token.
     ///
     /// Returns true when the folder is ahead of this server (restored from an older backup).
+    ///
+    /// `seen` is kept for the replica's pulls, unless the folder last synced with this very
+    /// server (`sameServer`) and is ahead of it: then this server was restored from a backup and
+    /// may hold other writes under names the folder has seen, so nothing is skipped.
     func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
-                     seen: [String: UInt64] = [:]) throws -> Bool {
+                     seen: [String: UInt64] = [:], sameServer: Bool = false) throws -> Bool {
         let seenJSON = String(decoding: try JSONEncoder().encode(seen), as: UTF8.self)
         return try pool.write { db in
             var relearned = false
@@ -219,7 +223,7 @@ final class AccessDatabase: Sendable {
                 throw WireError(code: "replica-forked", message: "Replica \(id) presented an older sync token than the server holds: this folder is a copy of another one, or was restored from a backup. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
             try db.execute(sql: "UPDATE replicas SET declared_counter = ?, sync_token = coalesce(?, sync_token), last_seen = ?, seen = ? WHERE id = ?",
-                           arguments: [counter, rotateTo, Self.now, seenJSON, id])
+                           arguments: [counter, rotateTo, Self.now, serverBehind && sameServer ? "{}" : seenJSON, id])
             try db.execute(sql: "UPDATE devices SET last_seen = ? WHERE id = ?", arguments: [Self.now, device])
             return serverBehind
         }

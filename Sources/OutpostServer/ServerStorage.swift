@@ -74,8 +74,10 @@ public protocol ServerStorage: Sendable {
     /// Opens a session: refuses a counter that went back or a sync token older than the stored
     /// one (a copied or restored folder), then records the counter and the next token. Returns
     /// true when the folder is ahead of this server (the server was restored from a backup).
+    /// `seen` is what the replica's pulls skip, unless it last synced here (`sameServer`) and is
+    /// ahead of this server (restored: it may hold other writes under names the folder has seen).
     func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
-                     seen: [String: UInt64]) throws -> Bool
+                     seen: [String: UInt64], sameServer: Bool) throws -> Bool
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64
     /// The ids copies of `replica` took, with how each renamed its writes.
@@ -176,8 +178,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func devices() throws -> [DeviceInfo] { try access.devices() }
     public func ownsReplica(device: String, replica: String) throws -> Bool { try access.replica(replica, device: device) != nil }
     public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
-                            seen: [String: UInt64]) throws -> Bool {
-        try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken, seen: seen)
+                            seen: [String: UInt64], sameServer: Bool) throws -> Bool {
+        try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken,
+                               seen: seen, sameServer: sameServer)
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
     public func forks(of replica: String) throws -> [StoredFork] { try access.forks(of: replica) }

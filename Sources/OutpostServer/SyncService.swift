@@ -34,14 +34,20 @@ public struct SyncService: Sendable {
                 throw WireError(code: "malformed-request", message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
             }
         }
+        let sameServer = request.position.server == storage.serverReplica
         let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
                                                    syncToken: request.syncToken, nextSyncToken: request.nextSyncToken,
-                                                   seen: request.position.seen)
+                                                   seen: request.position.seen, sameServer: sameServer)
         // The cursor is this server's own feed position, good only here: a replica coming from
-        // another server of the tree (failover), or ahead of this one (restored from a backup,
-        // its feed positions reused), starts from the first write its `seen` vector lacks.
-        let cursor = request.position.server == storage.serverReplica && !serverBehind
-            ? request.position.cursor : try storage.firstUnseenFeedPosition(seen: request.position.seen)
+        // another server of the tree (failover) starts from the first write its `seen` vector
+        // lacks. One ahead of this very server (restored from a backup, its feed positions and
+        // perhaps some names reused) pulls from the start, and what it has is a no-op.
+        let cursor: Int64
+        if sameServer && serverBehind {
+            cursor = 0
+        } else {
+            cursor = sameServer ? request.position.cursor : try storage.firstUnseenFeedPosition(seen: request.position.seen)
+        }
         var relayAcknowledged: [String: UInt64]?
         if let relaying = request.relaying {
             relayAcknowledged = [:]

@@ -72,7 +72,7 @@ struct EndToEndTests {
         #expect(try run("outpost-admin", ["users", "add", "aigerim", "--role", "rep", "--scope", "branch=almaty"], environment: admin).status == 0)
         #expect(try run("outpost-admin", ["users", "add", "bolor", "--role", "rep", "--scope", "all"], environment: admin).status == 0)
         let badRole = try run("outpost-admin", ["users", "add", "x", "--role", "king", "--scope", "all"], environment: admin)
-        #expect(badRole.status != 0 && badRole.stderr.contains("Role must be rep, manager or admin"))
+        #expect(badRole.status != 0 && badRole.stderr.contains("Role must be rep, manager, admin or branch"))
         let forged = try run("outpost-admin", ["devices", "list"], environment: ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": "opa_forged"])
         #expect(forged.status != 0 && forged.stderr.contains("admin token is required"))
 
