@@ -25,10 +25,10 @@ struct EndToEndTests {
     }
 
     /// Starts `outpost-server` on a free port and returns it with its URL.
-    func startServer(_ data: String) throws -> (Process, String) {
+    func startServer(_ data: String, listen: String = "127.0.0.1:0", extra: [String] = []) throws -> (Process, String) {
         let p = Process()
         p.executableURL = Self.binary("outpost-server")
-        p.arguments = ["--data", data, "--listen", "127.0.0.1:0", "--log-level", "error"]
+        p.arguments = ["--data", data, "--listen", listen, "--log-level", "error"] + extra
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
