@@ -177,7 +177,8 @@ struct EndToEndTests {
     @Test func demoRunsAndConverges() throws {
         let r = try run("outpost", ["demo"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("All three replicas hold identical records."))
+        #expect(r.stdout.contains("All four replicas (head office, Almaty, aigerim, bolor) hold identical records."))
+        #expect(r.stdout.contains("laptop → Almaty → head office → bolor: the same write"))
         #expect(r.stdout.contains("conflict"))
         #expect(r.stdout.contains("probable duplicate"))
     }
