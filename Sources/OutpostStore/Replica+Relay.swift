@@ -24,8 +24,9 @@ extension Replica {
     /// so that the parent, which takes each replica's writes in counter order, does not wait
     /// for it forever and keeps it too.
     ///
-    /// Returns at most `limit` changes and the last feed position looked at; no changes means
-    /// the parent lacks nothing more.
+    /// Returns at most `limit` changes and the last feed position looked at (`Int64.max` once
+    /// the refusals after the end of the feed were included); no changes means the parent
+    /// lacks nothing more.
     public func relayPage(after: Int64, relaying: Set<String>, acknowledged: [String: UInt64], blocked: Set<String>,
                           upstream: String, limit: Int) throws -> (changes: [Change], through: Int64) {
         try read { db in
@@ -39,7 +40,18 @@ extension Replica {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT seq, replica, counter, change FROM outpost_feed WHERE seq > ? AND origin <> ? ORDER BY seq LIMIT ?
                     """), arguments: [through, upstream, limit])
-                guard !rows.isEmpty else { break }
+                guard !rows.isEmpty else {
+                    // The end of the feed: refused writes after a replica's last applied one
+                    // go once per session (the position after them is past every feed entry).
+                    guard through != Int64.max else { break }
+                    var tail: [Change] = []
+                    let after = try db.cachedStatement(sql: "SELECT change FROM outpost_rejected WHERE origin = ?1 AND replica = ?1 AND counter > ? ORDER BY counter")
+                    for replica in relaying.sorted() where !blocked.contains(replica) {
+                        tail += try Data.fetchAll(after, arguments: [replica, sent[replica] ?? 0]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
+                    }
+                    if tail.isEmpty || (!changes.isEmpty && changes.count + tail.count > limit) { break }
+                    return (changes + tail.prefix(limit), Int64.max)
+                }
                 for row in rows {
                     let replica: String = row["replica"], counter: UInt64 = row["counter"]
                     guard relaying.contains(replica), !blocked.contains(replica), counter > sent[replica] ?? 0 else {

@@ -191,3 +191,63 @@ struct BranchRelayTests {
         try await tree.stop()
     }
 }
+
+/// The door check of the tree: what a branch may relay, and what only a branch may ask.
+@Suite(.serialized)
+struct BranchDoorTests {
+    /// A rep's device may neither name replicas it relays nor exchange directories.
+    @Test func onlyABranchRelaysOrExchangesDirectories() async throws {
+        let tree = try await TestTree(seed: 3, branchNames: ["almaty"], repsPerBranch: 0, headOfficeReps: 1)
+        let rep = tree.reps[0].replica
+        let transport = SyncTransport(baseURL: tree.hq.url, token: try rep.setting(ClientSettings.token))
+        let hello = HelloRequest(replica: rep.replicaID.rawValue, counter: 0, schemaVersion: 1, position: .start, relaying: ["r-someone"])
+        await #expect(throws: TransportError.self) { _ = try await transport.post("/v1/sync/hello", hello, as: HelloResponse.self) }
+        let directory = DirectoryRequest(replica: rep.replicaID.rawValue, devices: [], sessions: [])
+        do {
+            _ = try await transport.post("/v1/sync/directory", directory, as: DirectoryResponse.self)
+            Issue.record("a rep exchanged directories")
+        } catch TransportError.server(let error, let status) {
+            #expect(error.error.code == "forbidden" && status == 403)
+        }
+        try await tree.stop()
+    }
+
+    /// A branch relays the writes of replicas beneath it only: a write of a rep who never
+    /// synced with it is refused as `foreign-origin`, and head office applies nothing of it.
+    @Test func aBranchCannotRelayAWriteOfARepNotBeneathIt() async throws {
+        let tree = try await TestTree(seed: 4, branchNames: ["almaty"], repsPerBranch: 0, headOfficeReps: 1)
+        let hqRep = tree.reps[0].replica
+        let id = try hqRep.insert("accounts", ["name": s("Never synced at the branch")])
+        let forged = try hqRep.localChanges(after: 0, limit: 10)
+        let branch = tree.branches[0].storage.replica
+        let transport = SyncTransport(baseURL: tree.hq.url, token: try branch.setting(ClientSettings.token))
+        let answer = try await transport.post("/v1/sync/push", PushRequest(replica: branch.replicaID.rawValue, changes: forged.map(\.json)),
+                                              as: PushResponse.self).0
+        #expect(answer.results.map(\.code) == ["foreign-origin"])
+        #expect(try tree.hq.storage.replica.get("accounts", id: id) == nil)
+        // The rep's own push of the same write is applied: the refusal was kept under the branch.
+        #expect(try await SyncEngine(replica: hqRep).sync().pushed == 1)
+        #expect(try tree.hq.storage.replica.get("accounts", id: id) != nil)
+        try await tree.stop()
+    }
+
+    /// A write the branch refused is relayed in its place, so head office does not wait for it
+    /// forever and the replica's later writes go up.
+    @Test func aWriteTheBranchRefusedDoesNotHoldBackTheRest() async throws {
+        let tree = try await TestTree(seed: 5, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 0)
+        let rep = tree.reps[0].replica
+        // A hostile or broken laptop: its first write names a collection nobody has.
+        _ = try rep.insert("accounts", ["name": s("Renamed on the wire")])
+        let real = try rep.localChanges(after: 0, limit: 1)[0]
+        let badChange = try Change(collection: "spaceships", recordID: real.recordID, dot: real.dot, hlc: real.hlc, author: real.author,
+                                   fields: real.fields, presence: real.presence)
+        let transport = SyncTransport(baseURL: tree.branches[0].url, token: try rep.setting(ClientSettings.token))
+        _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: rep.replicaID.rawValue, counter: 1, schemaVersion: 1, position: .start,
+                                                                    syncToken: try rep.setting(ClientSettings.syncToken)), as: HelloResponse.self)
+        let refused = try await transport.post("/v1/sync/push", PushRequest(replica: rep.replicaID.rawValue, changes: [badChange.json]), as: PushResponse.self).0
+        #expect(refused.results.map(\.status) == [.rejected])
+        _ = try await tree.branches[0].link!.runRound()
+        #expect(try tree.hq.storage.acknowledged(of: rep.replicaID.rawValue) == 1, "head office holds the refusal too")
+        try await tree.stop()
+    }
+}
