@@ -279,7 +279,8 @@ public struct SyncEngine: Sendable {
                     prefetch = (page.cursor, Task { try await engine.fetchPage(next) })
                 }
                 let changes = decoded[page.cursor] ?? []
-                try replica.apply(changes, from: serverID ?? "server", settings: [ClientSettings.cursor: String(page.cursor)])
+                let applied = try replica.apply(changes, from: serverID ?? "server", settings: [ClientSettings.cursor: String(page.cursor)])
+                session.countAlreadyHeld(applied.alreadyApplied)
                 action = try session.pullCommitted(page)
                 progress(session.progress)
             case .finished(let summary):

@@ -12,6 +12,10 @@ public struct SyncProgress: Hashable, Sendable {
     public var deferredReason: String?
     /// Changes received and applied.
     public var pulled = 0
+    /// Of the changes sent, those the server already held; of those received, those this
+    /// replica already held. Both are no-ops; in a tree without failover both stay 0 (nothing
+    /// travels back to where it came from).
+    public var pushedAlreadyHeld = 0, pulledAlreadyHeld = 0
     /// Bytes sent and received on the wire (after compression).
     public var bytesUp = 0, bytesDown = 0
     /// Changes still to push, and to pull when the server says.
@@ -199,6 +203,7 @@ public struct SyncSession: Sendable {
             return receivedRelayed(response)
         }
         progress.pushed += response.results.filter { $0.status == .applied || $0.status == .duplicate }.count
+        progress.pushedAlreadyHeld += response.results.filter { $0.status == .duplicate }.count
         progress.rejected += response.results.filter { $0.status == .rejected }.count
         progress.deferred += response.results.filter { $0.status == .deferred }.count
         progress.pushRemaining = max(0, progress.pushRemaining - response.results.count)
@@ -221,6 +226,7 @@ public struct SyncSession: Sendable {
     /// whose writes was deferred waits for the next session while the others go on.
     private mutating func receivedRelayed(_ response: PushResponse) -> Action {
         progress.pushed += response.results.filter { $0.status == .applied || $0.status == .duplicate }.count
+        progress.pushedAlreadyHeld += response.results.filter { $0.status == .duplicate }.count
         progress.rejected += response.results.filter { $0.status == .rejected }.count
         progress.deferred += response.results.filter { $0.status == .deferred }.count
         progress.pushRemaining = max(0, progress.pushRemaining - response.results.count)
@@ -272,6 +278,11 @@ public struct SyncSession: Sendable {
         }
         state = .done
         return .finished(progress)
+    }
+
+    /// Counts pulled changes the replica already held (the driver learns it when it applies a page).
+    public mutating func countAlreadyHeld(_ n: Int) {
+        progress.pulledAlreadyHeld += n
     }
 
     /// Adds bytes seen on the wire, for progress.

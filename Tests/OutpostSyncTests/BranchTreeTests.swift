@@ -51,12 +51,16 @@ final class TestTree: @unchecked Sendable {
     /// One round in the given order: each rep syncs with its own server, each branch whose link
     /// is up runs a round with head office (one whose link is down must fail, and its reps must
     /// still sync). Returns how many changes moved (pushed or pulled).
+    /// Changes that travelled to a replica that already held them, over the tree's life.
+    var echoes = 0
+
     func round(order: [Int]) async throws -> Int {
         var moved = 0
         for k in order {
             if k < reps.count {
                 let p = try await SyncEngine(replica: reps[k].replica).sync()
                 moved += p.pushed + p.pulled
+                echoes += p.pushedAlreadyHeld + p.pulledAlreadyHeld
             } else {
                 let b = k - reps.count
                 if links[b].isDown {
@@ -64,6 +68,7 @@ final class TestTree: @unchecked Sendable {
                 } else {
                     let p = try await branches[b].link!.runRound()
                     moved += p.pushed + p.pulled
+                    echoes += p.pushedAlreadyHeld + p.pulledAlreadyHeld
                 }
             }
         }
@@ -157,6 +162,7 @@ struct BranchTreeTests {
         }
         let moved = try await tree.fullRound()
         #expect(moved == 0, "seed \(seed): a round with no new writes moved \(moved) changes")
+        #expect(tree.echoes == 0, "seed \(seed): \(tree.echoes) changes travelled to a replica that already held them")
         try await tree.stop()
     }
 
@@ -175,7 +181,7 @@ struct BranchRelayTests {
         let up = try await SyncEngine(replica: almaty).sync()
         #expect(up.pushed == 1)
         let relay = try await tree.branches[0].link!.runRound()
-        #expect(relay.pushed == 1, "the branch relays the rep's write: \(relay)")
+        #expect(relay.pushed == 1 && relay.pulled == 0, "the branch relays the rep's write and gets nothing back: \(relay)")
         #expect(try tree.hq.storage.replica.get("accounts", id: id) != nil)
         let hqSide = try await SyncEngine(replica: hqRep).sync()
         #expect(hqSide.pulled == 1)
