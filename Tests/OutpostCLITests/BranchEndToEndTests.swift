@@ -1,4 +1,5 @@
 import Foundation
+import OutpostSchema
 import Testing
 
 /// Head office and a branch as real `outpost-server` processes, the branch started with
@@ -83,5 +84,28 @@ struct BranchEndToEndTests {
         let upstream = try stats(branchURL, branchToken)["upstream"] as? [String: Any]
         #expect(upstream?["state"] as? String == "connected")
         #expect(try Set(names(aigerim)) == Set(names(olzhas)))
+
+        // Head office adds a custom field; the branch's rep can use it after a sync, and its
+        // values come back up.
+        var schema = try JSONSerialization.jsonObject(with: Data(Schema.crm.fileJSON.utf8)) as! [String: Any]
+        var collections = schema["collections"] as! [[String: Any]]
+        let i = collections.firstIndex { $0["name"] as? String == "accounts" }!
+        collections[i]["fields"] = (collections[i]["fields"] as! [[String: Any]]) + [["name": "loyalty_card", "type": "string"]]
+        schema["collections"] = collections
+        schema["version"] = Schema.crm.version + 1
+        try JSONSerialization.data(withJSONObject: schema).write(to: URL(fileURLWithPath: scratch.path("loyalty.json")))
+        let set = try programs.run("outpost-admin", ["schema", "set", scratch.path("loyalty.json")], environment: ["OUTPOST_SERVER": office.url, "OUTPOST_TOKEN": office.admin["OUTPOST_TOKEN"]!])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(try programs.run("outpost-admin", ["schema", "set", scratch.path("loyalty.json")], environment: branchAdmin).status != 0,
+                "a branch refuses to change the schema")
+        #expect(try eventually(20) {
+            _ = try aigerim.ok(["sync"])
+            return try aigerim.run(["add", "accounts", "name=Qazaq Foods", "loyalty_card=LC-0042"]).status == 0
+        }, "the custom field never reached the branch's rep")
+        _ = try aigerim.ok(["sync"])
+        #expect(try eventually(20) {
+            _ = try olzhas.ok(["sync"])
+            return try olzhas.ok(["list", "accounts", "--json"]).contains("LC-0042")
+        }, "the custom field's value never reached head office's rep")
     }
 }
