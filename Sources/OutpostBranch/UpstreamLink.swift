@@ -104,10 +104,10 @@ public final class UpstreamLink: Sendable {
             while clock.now < deadline, !Task.isCancelled {
                 if !failed, state.withLock({ $0.nudged }) {
                     // A short pause gathers a burst of pushes into one round.
-                    try? await Task.sleep(for: .milliseconds(100))
+                    try? await Task.sleep(for: .milliseconds(20))
                     break
                 }
-                try? await Task.sleep(for: .milliseconds(50))
+                try? await Task.sleep(for: .milliseconds(10))
             }
         }
     }
@@ -132,7 +132,7 @@ public final class UpstreamLink: Sendable {
                 return storage.replica
             }
             engine.relay = RelaySource(relaying: { [storage] in
-                [storage.serverReplica] + (try storage.relayedReplicas())
+                [storage.serverReplica] + (try storage.relayedReplicas(parent: try storage.replica.setting(ClientSettings.serverID)))
             }, afterHello: { [self] response in
                 state.withLock { $0.relayAcknowledged = response.relayAcknowledged ?? [:] }
                 try await exchangeDirectory(parentVersion: response.directoryVersion, transport: transport)
@@ -152,6 +152,8 @@ public final class UpstreamLink: Sendable {
                 if let acks = summary.relayAcknowledged { $0.relayAcknowledged = acks }
             }
             return summary
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             let known = state.withLock { $0.relayAcknowledged }
             let pending = (try? pendingUp(acknowledged: known)) ?? 0
@@ -161,16 +163,15 @@ public final class UpstreamLink: Sendable {
                 $0.status.lastError = sentence
                 $0.status.pendingUp = pending
             }
-            logger.warning("upstream sync failed", metadata: ["outpost.why": .string(sentence)])
+            logger.warning("upstream sync failed", metadata: [ClientLogKey.why: .string(sentence)])
             throw error
         }
     }
 
     /// Writes here the parent has not acknowledged.
     func pendingUp(acknowledged: [String: UInt64]?) throws -> Int {
-        let relaying = [storage.serverReplica] + (try storage.relayedReplicas())
-        return try storage.replica.relayBacklog(relaying: relaying, acknowledged: acknowledged ?? [:],
-                                                upstream: try storage.replica.setting(ClientSettings.serverID) ?? "")
+        let relaying = [storage.serverReplica] + (try storage.relayedReplicas(parent: try storage.replica.setting(ClientSettings.serverID)))
+        return try storage.replica.relayBacklog(relaying: relaying, acknowledged: acknowledged ?? [:])
     }
 
     /// Tells the parent the devices enrolled beneath this branch and the replicas that synced
@@ -181,15 +182,14 @@ public final class UpstreamLink: Sendable {
         let (lastParent, lastOwn) = state.withLock { ($0.parentDirectory, $0.ownDirectory) }
         guard parentVersion == nil || parentVersion != lastParent || own != lastOwn else { return }
         let parent = try storage.replica.setting(ClientSettings.serverID)
-        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.directoryDevices(notFrom: parent),
-                                       sessions: try storage.relayedReplicas())
+        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.directoryDevices(notFrom: parent))
         let answer = try await transport.post("/v1/sync/directory", request, as: DirectoryResponse.self).0
-        try storage.importDirectory(users: answer.users, devices: answer.devices, sessions: [], from: parent ?? "parent", childBranch: false)
-        let after = try storage.directoryVersion()
+        try storage.importDirectory(users: answer.users, devices: answer.devices, from: parent ?? "parent", childBranch: false)
         state.withLock {
             $0.parentDirectory = answer.version
-            // What was just taken in came from the parent: only later changes here are news to it.
-            $0.ownDirectory = after
+            // The version read before the request: a device enrolled here while it was on its
+            // way makes the next round exchange again (at worst once more than needed).
+            $0.ownDirectory = own
         }
     }
 

@@ -242,8 +242,7 @@ public struct SyncEngine: Sendable {
                 guard let relay else { throw TransportError.server(WireError(code: "internal", message: "A relay page was asked for outside a relay."), status: 0) }
                 let ids = try relay.relaying()
                 let start = try after ?? replica.relayStart(relaying: ids, acknowledged: acknowledged)
-                let page = try replica.relayPage(after: start, relaying: Set(ids), acknowledged: acknowledged, blocked: blocked,
-                                                 upstream: serverID ?? "server", limit: limit)
+                let page = try replica.relayPage(after: start, relaying: Set(ids), acknowledged: acknowledged, blocked: blocked, limit: limit)
                 action = try session.relayPageLoaded(page.changes, through: page.through)
             case .loadPushPage(let after, let through, let limit):
                 action = try session.pushPageLoaded(try replica.localChanges(after: after, through: through, limit: limit))
@@ -288,12 +287,6 @@ public struct SyncEngine: Sendable {
                 return summary
             }
         }
-    }
-
-    /// One request to the server this engine syncs with, with its device token (a branch's
-    /// directory exchange).
-    public func request<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ body: Request, as type: Response.Type) async throws -> Response {
-        try await call(path, body, type).0
     }
 
     /// Fetches the server's newer schema and puts it in force here (tables gain columns;

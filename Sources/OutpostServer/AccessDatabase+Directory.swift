@@ -26,29 +26,38 @@ extension AccessDatabase {
             for row in replicas {
                 byDevice[row["device"], default: []].append(DirectoryReplica(id: row["id"], forkedFrom: row["forked_from"], forkMap: row["fork_map"]))
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM devices WHERE source IS NOT ? ORDER BY enrolled_at, id", arguments: [neighbour]).map {
+            // `IS NOT NULL` would leave out the devices made here: without a neighbour, every device.
+            return try Row.fetchAll(db, sql: "SELECT * FROM devices WHERE ?1 IS NULL OR source IS NOT ?1 ORDER BY enrolled_at, id", arguments: [neighbour]).map {
                 DirectoryDevice(id: $0["id"], user: $0["user"], name: $0["name"], replica: $0["replica"], tokenHash: $0["token_hash"],
                                 enrolledAt: $0["enrolled_at"], revoked: $0["revoked"], replicas: byDevice[$0["id"] as String] ?? [])
             }
         }
     }
 
-    /// Replica ids whose writes this server relays to its parent: those that synced here and
-    /// those a child branch relays here.
-    func relayedReplicas() throws -> [String] {
+    /// Replica ids whose writes this server relays to its parent (`parent`): those of the
+    /// devices enrolled here or beneath it, not of those learned from the parent.
+    func relayedReplicas(parent: String?) throws -> [String] {
         try pool.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM replicas WHERE last_seen IS NOT NULL UNION SELECT replica FROM relays ORDER BY 1")
+            try String.fetchAll(db, sql: """
+                SELECT r.id FROM replicas r JOIN devices d ON d.id = r.device WHERE ?1 IS NULL OR d.source IS NOT ?1 ORDER BY r.id
+                """, arguments: [parent])
         }
     }
 
+    /// Roles whose devices a child branch may enroll and report: the people who sync at an
+    /// office. An admin's or a branch's device is enrolled at head office only.
+    static let rolesEnrolledAtBranches: Set<String> = ["rep", "manager"]
+
     /// Takes in what a neighbour told: its users (from the parent only), and its devices with
-    /// their replicas, all marked as learned from `neighbour`. From a child branch, each of
-    /// those replicas, and each one in `sessions`, may be relayed by that branch.
+    /// their replicas, devices new here marked as learned from `neighbour`.
     ///
-    /// A device's token hash, user and enrolled replica never change once known; a revocation
-    /// sticks; replicas are only ever added. A neighbour cannot take over a device made here.
-    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], sessions: [String], from neighbour: String,
-                         childBranch: Bool) throws {
+    /// The parent is the authority: its users, revocations and replica ids are taken in for
+    /// every device. A child branch is believed only about its own subtree: devices of reps and
+    /// managers it enrolled (new here, or learned from it before), their revocations and their
+    /// replica ids, which it may relay from then on. A device's token hash, user and enrolled
+    /// replica never change once known; a revocation sticks; replica ids are only ever added,
+    /// and only to the device that owns them.
+    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], from neighbour: String, childBranch: Bool) throws {
         try pool.write { db in
             for user in users ?? [] {
                 try db.execute(sql: """
@@ -59,31 +68,28 @@ extension AccessDatabase {
             for device in devices {
                 // Users are made at head office only: a device of a user unknown here is ahead of
                 // the user's arrival (or hostile), and is taken in at a later exchange.
-                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [device.user]) != nil else { continue }
-                if let existing = try Row.fetchOne(db, sql: "SELECT token_hash, source FROM devices WHERE id = ?", arguments: [device.id]) {
-                    guard existing["token_hash"] as String == device.tokenHash else { continue }
-                    if device.revoked { try db.execute(sql: "UPDATE devices SET revoked = 1 WHERE id = ?", arguments: [device.id]) }
+                guard let role = try String.fetchOne(db, sql: "SELECT role FROM users WHERE name = ?", arguments: [device.user]) else { continue }
+                if let existing = try Row.fetchOne(db, sql: "SELECT token_hash, source, user, replica FROM devices WHERE id = ?", arguments: [device.id]) {
+                    guard existing["token_hash"] as String == device.tokenHash, existing["user"] as String == device.user,
+                          existing["replica"] as String == device.replica else { continue }
+                    if childBranch && existing["source"] as String? != neighbour { continue }
                 } else {
+                    if childBranch && !Self.rolesEnrolledAtBranches.contains(role) { continue }
                     guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE replica = ? OR token_hash = ?",
                                             arguments: [device.replica, device.tokenHash]) == nil else { continue }
                     try db.execute(sql: """
                         INSERT INTO devices (id, user, name, replica, token_hash, enrolled_at, revoked, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [device.id, device.user, device.name, device.replica, device.tokenHash, device.enrolledAt, device.revoked, neighbour])
                 }
+                if device.revoked { try db.execute(sql: "UPDATE devices SET revoked = 1 WHERE id = ?", arguments: [device.id]) }
                 for replica in device.replicas {
                     try db.execute(sql: """
                         INSERT INTO replicas (id, device, forked_from, fork_map, created_at) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (id) DO UPDATE SET forked_from = coalesce(replicas.forked_from, excluded.forked_from),
                             fork_map = coalesce(replicas.fork_map, excluded.fork_map) WHERE replicas.device = excluded.device
                         """, arguments: [replica.id, device.id, replica.forkedFrom, replica.forkMap, Self.now])
-                    if childBranch {
-                        try db.execute(sql: "INSERT OR IGNORE INTO relays (replica, via) VALUES (?, ?)", arguments: [replica.id, neighbour])
-                    }
-                }
-            }
-            if childBranch {
-                for id in sessions {
-                    try db.execute(sql: "INSERT OR IGNORE INTO relays (replica, via) SELECT id, ? FROM replicas WHERE id = ?", arguments: [neighbour, id])
+                    guard childBranch, try String.fetchOne(db, sql: "SELECT device FROM replicas WHERE id = ?", arguments: [replica.id]) == device.id else { continue }
+                    try db.execute(sql: "INSERT OR IGNORE INTO relays (replica, via) VALUES (?, ?)", arguments: [replica.id, neighbour])
                 }
             }
         }
@@ -92,20 +98,5 @@ extension AccessDatabase {
     /// The replicas whose writes the branch writing as `via` may push.
     func relayable(via: String) throws -> Set<String> {
         try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT replica FROM relays WHERE via = ?", arguments: [via])) }
-    }
-
-    /// What `replica` said it had seen at its last hello.
-    func seen(of replica: String) throws -> [String: UInt64] {
-        try pool.read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT seen FROM replicas WHERE id = ?", arguments: [replica]) else { return [:] }
-            return (try? JSONDecoder().decode([String: UInt64].self, from: Data(text.utf8))) ?? [:]
-        }
-    }
-
-    /// Counts for statistics.
-    func counts() throws -> (users: Int, devices: Int) {
-        try pool.read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM users") ?? 0, try Int.fetchOne(db, sql: "SELECT count(*) FROM devices") ?? 0)
-        }
     }
 }

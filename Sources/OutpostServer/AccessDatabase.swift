@@ -300,6 +300,21 @@ final class AccessDatabase: Sendable {
         }
     }
 
+    /// What `replica` said it had seen at its last hello.
+    func seen(of replica: String) throws -> [String: UInt64] {
+        try pool.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT seen FROM replicas WHERE id = ?", arguments: [replica]) else { return [:] }
+            return (try? JSONDecoder().decode([String: UInt64].self, from: Data(text.utf8))) ?? [:]
+        }
+    }
+
+    /// Counts for statistics.
+    func counts() throws -> (users: Int, devices: Int) {
+        try pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM users") ?? 0, try Int.fetchOne(db, sql: "SELECT count(*) FROM devices") ?? 0)
+        }
+    }
+
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64 {
         try pool.read { db in try UInt64.fetchOne(db, sql: "SELECT declared_counter FROM replicas WHERE id = ?", arguments: [replica]) ?? 0 }

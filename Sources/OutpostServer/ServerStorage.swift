@@ -36,12 +36,12 @@ public protocol ServerStorage: Sendable {
     func directoryVersion() throws -> String
     /// Devices to tell a neighbour server: every one not learned from it.
     func directoryDevices(notFrom neighbour: String?) throws -> [DirectoryDevice]
-    /// Replica ids that synced with this server, or that a child branch relays here: a branch
-    /// relays their writes to its parent.
-    func relayedReplicas() throws -> [String]
+    /// Replica ids of the devices enrolled here or beneath this server (not learned from
+    /// `parent`): a branch relays their writes to its parent.
+    func relayedReplicas(parent: String?) throws -> [String]
     /// Takes in a neighbour's users (from the parent) and devices; a child branch may then
-    /// relay the writes of those devices' replicas and of the replicas in `sessions`.
-    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], sessions: [String], from neighbour: String, childBranch: Bool) throws
+    /// relay the writes of the replicas of the devices it enrolled.
+    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], from neighbour: String, childBranch: Bool) throws
     /// Users and devices held here, and the length of the change feed.
     func counts() throws -> (users: Int, devices: Int, feed: Int)
     /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
@@ -123,17 +123,22 @@ public final class SQLiteServerStorage: ServerStorage {
 
     public var role: ReplicaRole { replica.role }
 
+    /// The file is migrated outside the lock (one SQLite write transaction, like a large
+    /// push): requests go on meanwhile with the replica in force, whose record states keep the
+    /// values of fields it does not know; the new replica object is then swapped in, and a
+    /// record those requests wrote is shown in its new columns at its next write.
     public func upgradeSchema(_ schema: Schema) throws {
-        try current.withLock { replica in
-            guard schema.version > replica.schema.version else {
-                throw WireError(code: "schema-not-newer", message: "The schema's version is \(schema.version), but version \(replica.schema.version) is in force here: raise \"version\" in the file.")
-            }
-            do {
-                replica = try Replica.open(at: replica.path, schema: schema, clock: clock)
-            } catch let error as StoreError where error.code == .incompatibleSchema {
-                throw WireError(code: "incompatible-schema", message: error.description)
-            }
+        let before = replica
+        guard schema.version > before.schema.version else {
+            throw WireError(code: "schema-not-newer", message: "The schema's version is \(schema.version), but version \(before.schema.version) is in force here: raise \"version\" in the file.")
         }
+        let upgraded: Replica
+        do {
+            upgraded = try Replica.open(at: before.path, schema: schema, clock: clock)
+        } catch let error as StoreError where error.code == .incompatibleSchema {
+            throw WireError(code: "incompatible-schema", message: error.description)
+        }
+        current.withLock { if upgraded.schema.version > $0.schema.version { $0 = upgraded } }
     }
 
     public var serverReplica: String { replica.replicaID.rawValue }
@@ -150,9 +155,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func relayable(via: String) throws -> Set<String> { try access.relayable(via: via) }
     public func directoryVersion() throws -> String { try access.directoryVersion() }
     public func directoryDevices(notFrom neighbour: String?) throws -> [DirectoryDevice] { try access.directoryDevices(notFrom: neighbour) }
-    public func relayedReplicas() throws -> [String] { try access.relayedReplicas() }
-    public func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], sessions: [String], from neighbour: String, childBranch: Bool) throws {
-        try access.importDirectory(users: users, devices: devices, sessions: sessions, from: neighbour, childBranch: childBranch)
+    public func relayedReplicas(parent: String?) throws -> [String] { try access.relayedReplicas(parent: parent) }
+    public func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], from neighbour: String, childBranch: Bool) throws {
+        try access.importDirectory(users: users, devices: devices, from: neighbour, childBranch: childBranch)
     }
     public func counts() throws -> (users: Int, devices: Int, feed: Int) {
         let (users, devices) = try access.counts()

@@ -26,6 +26,9 @@ public struct SyncService: Sendable {
         if let token = request.nextSyncToken, !SyncToken.isValid(token) {
             throw WireError(code: "malformed-request", message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
+        guard request.position.seen.count <= Self.relayingLimit else {
+            throw WireError(code: "malformed-request", message: "\"position.seen\" names \(request.position.seen.count) replicas; at most \(Self.relayingLimit) are allowed.")
+        }
         if let relaying = request.relaying {
             guard device.isBranch else {
                 throw WireError(code: "forbidden", message: "Only a branch server relays other replicas' writes; this device belongs to a \(device.role).")
@@ -66,8 +69,10 @@ public struct SyncService: Sendable {
             throw WireError(code: "forbidden", message: "Only a branch server exchanges directories; this device belongs to a \(device.role).")
         }
         try requireOwnership(request.replica, device)
-        try storage.importDirectory(users: nil, devices: request.devices, sessions: request.sessions, from: request.replica, childBranch: true)
-        return DirectoryResponse(users: try storage.users(), devices: try storage.directoryDevices(notFrom: request.replica),
+        try storage.importDirectory(users: nil, devices: request.devices, from: request.replica, childBranch: true)
+        // Every device, the branch's own included: revocations and replica ids taken here
+        // (a rep of the branch who failed over and healed a copy here) reach it too.
+        return DirectoryResponse(users: try storage.users(), devices: try storage.directoryDevices(notFrom: nil),
                                  version: try storage.directoryVersion())
     }
 
@@ -122,7 +127,13 @@ public struct SyncService: Sendable {
                     }
                 }
                 if (try? schema.collection(change.collection)) == nil {
-                    return .reject(code: "unknown-collection", reason: "Head office has no collection '\(change.collection)'.")
+                    // A branch may be behind head office's schema (its link down while a rep
+                    // that failed over took the newer one): it waits for the schema rather than
+                    // refuse a write head office takes, which its pulls would then skip.
+                    if storage.role == .branch {
+                        return .deferral(code: "schema-behind", reason: "This branch does not know collection '\(change.collection)' yet; the write is sent again once head office's newer schema has reached the branch.")
+                    }
+                    return .reject(code: "unknown-collection", reason: "This server has no collection '\(change.collection)'.")
                 }
                 return nil
             }

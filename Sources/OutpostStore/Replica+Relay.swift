@@ -18,8 +18,9 @@ extension Replica {
     }
 
     /// The next writes a branch relays to its parent after feed position `after`: those of the
-    /// `relaying` replicas that did not come from the parent (`upstream`), are not covered by
-    /// `acknowledged`, and whose replica is not `blocked`, in feed order. A write this branch
+    /// `relaying` replicas not covered by `acknowledged` (whichever path they came by: a parent
+    /// restored from a backup gets again the writes it lost), and whose replica is not
+    /// `blocked`, in feed order. A write this branch
     /// refused sits in no feed; it is sent in its place (before the next write of its replica),
     /// so that the parent, which takes each replica's writes in counter order, does not wait
     /// for it forever and keeps it too.
@@ -28,7 +29,7 @@ extension Replica {
     /// the refusals after the end of the feed were included); no changes means the parent
     /// lacks nothing more.
     public func relayPage(after: Int64, relaying: Set<String>, acknowledged: [String: UInt64], blocked: Set<String>,
-                          upstream: String, limit: Int) throws -> (changes: [Change], through: Int64) {
+                          limit: Int) throws -> (changes: [Change], through: Int64) {
         try read { db in
             var sent = acknowledged
             var changes: [Change] = []
@@ -38,8 +39,8 @@ extension Replica {
                 """)
             while changes.count < limit {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT seq, replica, counter, change FROM outpost_feed WHERE seq > ? AND origin <> ? ORDER BY seq LIMIT ?
-                    """), arguments: [through, upstream, limit])
+                    SELECT seq, replica, counter, change FROM outpost_feed WHERE seq > ? ORDER BY seq LIMIT ?
+                    """), arguments: [through, limit])
                 guard !rows.isEmpty else {
                     // The end of the feed: refused writes after a replica's last applied one
                     // go once per session (the position after them is past every feed entry).
@@ -61,7 +62,11 @@ extension Replica {
                     let last = sent[replica] ?? 0
                     if counter > last + 1 {
                         let gap = try Data.fetchAll(refused, arguments: [replica, last, counter]).map { try BinaryCodec.decodeChange([UInt8]($0)) }
-                        if !changes.isEmpty && changes.count + gap.count + 1 > limit { return (changes, through) }
+                        if changes.count + gap.count + 1 > limit {
+                            // The page would be too large: send what fits of the gap, and this
+                            // write (position unchanged) in the next page.
+                            return (changes.isEmpty ? Array(gap.prefix(limit)) : changes, through)
+                        }
                         changes += gap
                     }
                     changes.append(try BinaryCodec.decodeChange([UInt8](row["change"] as Data)))
@@ -76,28 +81,10 @@ extension Replica {
 
     /// How many writes a branch still has to relay to its parent, given what the parent
     /// acknowledged of each relayed replica (for status; counts the feed, not refusals).
-    public func relayBacklog(relaying: [String], acknowledged: [String: UInt64], upstream: String) throws -> Int {
+    public func relayBacklog(relaying: [String], acknowledged: [String: UInt64]) throws -> Int {
         try read { db in
-            let statement = try db.cachedStatement(sql: "SELECT count(*) FROM outpost_feed WHERE replica = ? AND counter > ? AND origin <> ?")
-            return try relaying.reduce(0) { $0 + (try Int.fetchOne(statement, arguments: [$1, acknowledged[$1] ?? 0, upstream]) ?? 0) }
-        }
-    }
-
-    /// The feed position before the first write that a replica which has seen `seen` lacks:
-    /// every server applies each replica's writes in counter order, so a replica that holds a
-    /// write of another holds all its earlier ones that reached this server.
-    public func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64 {
-        try read { db in
-            let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
-            var start = end
-            let first = try db.cachedStatement(sql: "SELECT min(seq) FROM outpost_feed WHERE replica = ? AND counter > ?")
-            for row in try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS top FROM outpost_feed GROUP BY replica") {
-                let replica: String = row["replica"], top: UInt64 = row["top"]
-                let have = seen[replica] ?? 0
-                guard top > have, let seq = try Int64.fetchOne(first, arguments: [replica, have]) else { continue }
-                start = min(start, seq - 1)
-            }
-            return max(0, start)
+            let statement = try db.cachedStatement(sql: "SELECT count(*) FROM outpost_feed WHERE replica = ? AND counter > ?")
+            return try relaying.reduce(0) { $0 + (try Int.fetchOne(statement, arguments: [$1, acknowledged[$1] ?? 0]) ?? 0) }
         }
     }
 }

@@ -129,6 +129,7 @@ public struct SyncSession: Sendable {
     private let relaying: Bool
     private var relaySeq: Int64?
     private var relayAcknowledged: [String: UInt64] = [:]
+    private var acknowledgedAtLastLoad: [String: UInt64]?
     private var blocked: Set<String> = []
 
     /// Creates a session for a replica whose counter and position are known.
@@ -173,7 +174,11 @@ public struct SyncSession: Sendable {
     /// `seq` is the last feed position it looked at.
     public mutating func relayPageLoaded(_ changes: [Change], through seq: Int64) throws(Failure) -> Action {
         guard state == .loadingPush, relaying else { throw .unexpected("relay page in \(state)") }
-        if changes.isEmpty {
+        // A page that neither moves in the feed nor follows a moved acknowledgement would be
+        // the same page again: the rest waits for the next session.
+        let stuck = relaySeq == seq && relayAcknowledged == acknowledgedAtLastLoad
+        acknowledgedAtLastLoad = relayAcknowledged
+        if changes.isEmpty || stuck {
             state = .pulling
             return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
         }
@@ -235,9 +240,12 @@ public struct SyncSession: Sendable {
         }
         relayAcknowledged[replica] = max(relayAcknowledged[replica] ?? 0, response.acknowledged)
         progress.relayAcknowledged = relayAcknowledged
-        for result in response.results where result.status == .deferred {
+        for result in response.results where result.status == .deferred || result.code == "foreign-origin" {
+            // Deferred: the replica's next writes would be out of order. Not relayable (the
+            // parent has not learned yet that the replica is beneath this branch): its writes
+            // wait for the next session rather than be sent again in this one.
             if let dot = try? Dot(parsing: result.dot) { blocked.insert(dot.replica.rawValue) }
-            progress.deferredReason = progress.deferredReason ?? result.reason
+            if result.status == .deferred { progress.deferredReason = progress.deferredReason ?? result.reason }
         }
         state = .recordingPush
         return .recordPush(response, acknowledged: response.acknowledged)

@@ -45,22 +45,19 @@ public struct DirectoryDevice: Codable, Hashable, Sendable {
     }
 }
 
-/// `POST /v1/sync/directory`: a branch sends the devices enrolled beneath it and the replicas
-/// that synced with it; the parent answers with its users and every device it knows from
-/// elsewhere. Identities travel the tree this way: users flow down, devices both ways.
+/// `POST /v1/sync/directory`: a branch sends the devices enrolled at it or beneath it; the
+/// parent answers with its users and every device it knows. Identities travel the tree this
+/// way: users flow down, devices both ways.
 public struct DirectoryRequest: Codable, Sendable {
     public var `protocol` = ProtocolVersion.current
     /// The branch's replica id.
     public var replica: String
-    /// Devices enrolled at the branch or below it.
+    /// Devices enrolled at the branch or below it (the branch relays their replicas' writes).
     public var devices: [DirectoryDevice]
-    /// Replica ids that synced with the branch (enrolled anywhere): the branch relays their writes.
-    public var sessions: [String]
 
-    public init(replica: String, devices: [DirectoryDevice], sessions: [String]) {
+    public init(replica: String, devices: [DirectoryDevice]) {
         self.replica = replica
         self.devices = devices
-        self.sessions = sessions
     }
 }
 
@@ -69,7 +66,7 @@ public struct DirectoryResponse: Codable, Sendable {
     public var `protocol` = ProtocolVersion.current
     /// Every user (users are managed at head office).
     public var users: [UserInfo]
-    /// Every device the parent knows that did not come from this branch.
+    /// Every device the parent knows (the branch's own included: their revocations and new replica ids).
     public var devices: [DirectoryDevice]
     /// The directory fingerprint this answer stands for (as in hello).
     public var version: String

@@ -208,7 +208,7 @@ struct BranchDoorTests {
         let transport = SyncTransport(baseURL: tree.hq.url, token: try rep.setting(ClientSettings.token))
         let hello = HelloRequest(replica: rep.replicaID.rawValue, counter: 0, schemaVersion: 1, position: .start, relaying: ["r-someone"])
         await #expect(throws: TransportError.self) { _ = try await transport.post("/v1/sync/hello", hello, as: HelloResponse.self) }
-        let directory = DirectoryRequest(replica: rep.replicaID.rawValue, devices: [], sessions: [])
+        let directory = DirectoryRequest(replica: rep.replicaID.rawValue, devices: [])
         do {
             _ = try await transport.post("/v1/sync/directory", directory, as: DirectoryResponse.self)
             Issue.record("a rep exchanged directories")
@@ -237,16 +237,47 @@ struct BranchDoorTests {
         try await tree.stop()
     }
 
+    /// A branch is believed only about its own subtree: it cannot revoke or take over a device
+    /// enrolled elsewhere, relay for it, or make a device for an admin.
+    @Test func aHostileBranchCannotRewriteTheDirectory() async throws {
+        let tree = try await TestTree(seed: 6, branchNames: ["almaty"], repsPerBranch: 0, headOfficeReps: 1)
+        try await tree.branches[0].link!.runRound()
+        let branch = tree.branches[0].storage.replica
+        let hqRep = tree.reps[0].replica
+        try tree.hq.storage.addUser(UserInfo(name: "root", role: "admin", scope: "all"))
+        let known = try tree.hq.storage.directoryDevices(notFrom: nil)
+        let victim = try #require(known.first { $0.replica == hqRep.replicaID.rawValue })
+        var revoked = victim
+        revoked.revoked = true
+        var stolen = victim
+        stolen.replicas.append(DirectoryReplica(id: "r-stolen-by-branch"))
+        let admin = DirectoryDevice(id: "dev-evil", user: "root", name: "evil", replica: "r-evil", tokenHash: String(repeating: "ab", count: 32),
+                                    enrolledAt: "2026-11-24T00:00:00Z", revoked: false, replicas: [DirectoryReplica(id: "r-evil")])
+        let transport = SyncTransport(baseURL: tree.hq.url, token: try branch.setting(ClientSettings.token))
+        _ = try await transport.post("/v1/sync/directory", DirectoryRequest(replica: branch.replicaID.rawValue, devices: [revoked, stolen, admin]),
+                                     as: DirectoryResponse.self)
+        let after = try tree.hq.storage.devices()
+        #expect(after.first { $0.id == victim.id }?.revoked == false, "a branch revoked a device it did not enroll")
+        #expect(!after.contains { $0.id == "dev-evil" }, "a branch made a device for an admin")
+        #expect(try !tree.hq.storage.relayable(via: branch.replicaID.rawValue).contains(hqRep.replicaID.rawValue))
+        #expect(try !tree.hq.storage.ownsReplica(device: victim.id, replica: "r-stolen-by-branch"), "a branch added a replica id to a device it did not enroll")
+        #expect(try await SyncEngine(replica: hqRep).sync().pushed == 0, "the rep still syncs with its token")
+        try await tree.stop()
+    }
+
     /// A write the branch refused is relayed in its place, so head office does not wait for it
     /// forever and the replica's later writes go up.
     @Test func aWriteTheBranchRefusedDoesNotHoldBackTheRest() async throws {
         let tree = try await TestTree(seed: 5, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 0)
         let rep = tree.reps[0].replica
-        // A hostile or broken laptop: its first write names a collection nobody has.
-        _ = try rep.insert("accounts", ["name": s("Renamed on the wire")])
+        // A hostile or broken laptop: its first write gives a name of the wrong type.
+        _ = try rep.insert("accounts", ["name": s("Retyped on the wire")])
         let real = try rep.localChanges(after: 0, limit: 1)[0]
-        let badChange = try Change(collection: "spaceships", recordID: real.recordID, dot: real.dot, hlc: real.hlc, author: real.author,
-                                   fields: real.fields, presence: real.presence)
+        var fields = real.fields
+        fields["name"] = try FieldState(entries: [FieldEntry(dot: real.dot, hlc: real.hlc, author: real.author, value: .integer(42))],
+                                        context: real.fields["name"]!.context)
+        let badChange = try Change(collection: real.collection, recordID: real.recordID, dot: real.dot, hlc: real.hlc, author: real.author,
+                                   fields: fields, presence: real.presence)
         let transport = SyncTransport(baseURL: tree.branches[0].url, token: try rep.setting(ClientSettings.token))
         _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: rep.replicaID.rawValue, counter: 1, schemaVersion: 1, position: .start,
                                                                     syncToken: try rep.setting(ClientSettings.syncToken)), as: HelloResponse.self)

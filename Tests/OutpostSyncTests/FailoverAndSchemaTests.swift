@@ -133,7 +133,7 @@ struct SchemaFlowTests {
         let branch = try Replica.create(at: folder.path("branch.sqlite"), options: ReplicaOptions(user: "almaty-branch", device: "server", role: .branch))
         let report = try branch.apply(written, from: writer.replicaID.rawValue)
         #expect(report.applied == 1 && report.rejected.isEmpty)
-        let relayed = try branch.relayPage(after: 0, relaying: [writer.replicaID.rawValue], acknowledged: [:], blocked: [], upstream: "head-office", limit: 10)
+        let relayed = try branch.relayPage(after: 0, relaying: [writer.replicaID.rawValue], acknowledged: [:], blocked: [], limit: 10)
         #expect(relayed.changes == written, "relayed as written, the unknown field included")
         #expect(try branch.state("accounts", id: id).fields["loyalty_card"] != nil)
 
