@@ -104,48 +104,10 @@ extension Replica {
             var admitted: [Change] = []
             var admittedIndex: [Int] = []
             for (i, change) in changes.enumerated() {
-                let counter = change.dot.counter
-                if change.dot.replica != sender, relayable(change.dot.replica) {
-                    let origin = change.dot.replica
-                    if relayed[origin] == nil { relayed[origin] = try Self.acknowledged(db, origin) }
-                    let done = relayed[origin] ?? 0
-                    if counter > done + 1 {
-                        outcomes[i] = .deferred(code: "out-of-order",
-                                                reason: "The change is named \(change.dot), but the server has acknowledged \(origin) only up to \(done); relay the changes in between first.")
-                        continue
-                    }
-                    var probe = clock
-                    if case .remoteClockTooFarAhead? = Self.clockError(&probe, change.hlc, wall) {
-                        outcomes[i] = .deferred(code: "clock-ahead",
-                                                reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is relayed again at every sync and accepted once the server's clock reaches its time.")
-                        continue
-                    }
-                    if let stored = try Self.storedBytes(db, change.dot, sender: origin) {
-                        if try BinaryCodec.decodeChange(stored) == change {
-                            outcomes[i] = .duplicate
-                        } else {
-                            let reason = "This server holds another write named \(change.dot): two folders wrote under replica \(origin) (one was copied or restored) and met on different servers. Both are kept; an admin compares them."
-                            try Self.keepRejection(db, change, origin: sender.rawValue, code: "dot-reused", reason: reason)
-                            outcomes[i] = .rejected(code: "dot-reused", reason: reason)
-                        }
-                    } else {
-                        switch screen(change) {
-                        case .deferral(let code, let reason)?:
-                            outcomes[i] = .deferred(code: code, reason: reason)
-                            continue
-                        case .reject(let code, let reason)?:
-                            refusals[change.dot] = (code, reason)
-                        case nil:
-                            break
-                        }
-                        admitted.append(change)
-                        admittedIndex.append(i)
-                    }
-                    relayed[origin] = max(done, counter)
-                    continue
-                }
-                if change.dot.replica != sender {
-                    let reason = "A device may only send changes made on its own replica; this one is named after \(change.dot.replica)."
+                let counter = change.dot.counter, origin = change.dot.replica
+                let relaying = origin != sender
+                if relaying && !relayable(origin) {
+                    let reason = "A device may only send changes made on its own replica; this one is named after \(origin)."
                     // Kept as evidence, up to a bound: a hostile device must not fill the disk.
                     if foreignKept == nil {
                         foreignKept = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_rejected WHERE origin = ? AND replica <> ?",
@@ -158,29 +120,39 @@ extension Replica {
                     outcomes[i] = .rejected(code: "foreign-origin", reason: reason)
                     continue
                 }
-                if counter > declared {
+                // The declared counter is the sender's own; a relayed replica declared its own
+                // to the branch, which checked it.
+                if !relaying && counter > declared {
                     outcomes[i] = .deferred(code: "beyond-declared-counter",
                                             reason: "The change is named \(change.dot), beyond the counter \(declared) declared at hello; send it again in the next session.")
                     continue
                 }
-                if counter > acknowledged + 1 {
+                if relaying && relayed[origin] == nil { relayed[origin] = try Self.acknowledged(db, origin) }
+                let done = relaying ? relayed[origin] ?? 0 : acknowledged
+                if counter > done + 1 {
                     outcomes[i] = .deferred(code: "out-of-order",
-                                            reason: "The change is named \(change.dot), but the server has acknowledged only up to \(acknowledged); send the changes in between first.")
+                                            reason: "The change is named \(change.dot), but the server has acknowledged \(origin) only up to \(done); send the changes in between first.")
                     continue
                 }
                 var probe = clock
                 if case .remoteClockTooFarAhead? = Self.clockError(&probe, change.hlc, wall) {
                     outcomes[i] = .deferred(code: "clock-ahead",
-                                            reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is sent again at every sync and accepted once the server's clock reaches its time. This laptop's clock was ahead when it was written.")
+                                            reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is sent again at every sync and accepted once the server's clock reaches its time. The clock of the laptop that wrote it was ahead.")
                     continue
                 }
-                if let stored = try Self.storedBytes(db, change.dot, sender: sender) {
+                if let stored = try Self.storedBytes(db, change.dot, sender: origin) {
                     // Compared as values, not bytes: an older build may have encoded the same
                     // change with its strings in another order.
-                    guard try BinaryCodec.decodeChange(stored) == change else {
+                    if try BinaryCodec.decodeChange(stored) == change {
+                        outcomes[i] = .duplicate
+                    } else if relaying {
+                        // The branch cannot heal a folder beneath it: both writes are kept.
+                        let reason = "This server holds another write named \(change.dot): two folders wrote under replica \(origin) (one was copied or restored) and met on different servers. Both are kept; an admin compares them."
+                        try Self.keepRejection(db, change, origin: sender.rawValue, code: "dot-reused", reason: reason)
+                        outcomes[i] = .rejected(code: "dot-reused", reason: reason)
+                    } else {
                         throw StoreError(.replicaForked, "Replica \(sender) sent \(change.dot) with other content than the change stored under that name: its folder was copied or restored.")
                     }
-                    outcomes[i] = .duplicate
                 } else {
                     switch screen(change) {
                     case .deferral(let code, let reason)?:
@@ -194,7 +166,7 @@ extension Replica {
                     admitted.append(change)
                     admittedIndex.append(i)
                 }
-                acknowledged = max(acknowledged, counter)
+                if relaying { relayed[origin] = max(done, counter) } else { acknowledged = max(acknowledged, counter) }
             }
             // A relayed write refused here is kept under the replica that wrote it, like one it
             // pushed itself, so the same write arriving by either path is a duplicate.
