@@ -49,7 +49,7 @@ public final class UpstreamLink: Sendable {
         self.maxBackoff = maxBackoff
         self.timeouts = timeouts
         self.logger = logger
-        state = Mutex(State(status: UpstreamStatus(url: url, server: try storage.replica.setting(ClientSettings.serverID), state: "starting")))
+        state = Mutex(State(status: UpstreamStatus(url: url, server: try storage.replica.setting(ClientSettings.serverID), state: .starting)))
     }
 
     /// Enrolls a new branch folder with its parent, using a code for a user of role `branch`:
@@ -99,7 +99,7 @@ public final class UpstreamLink: Sendable {
             }
             // Sleep until the wait is over or a child's changes arrive (after a failure, only
             // the backoff counts: nudges do not make a down link be hammered).
-            let failed = state.withLock { $0.status.state != "connected" }
+            let failed = state.withLock { $0.status.state != .connected }
             let deadline = clock.now + wait
             while clock.now < deadline, !Task.isCancelled {
                 if !failed, state.withLock({ $0.nudged }) {
@@ -140,7 +140,7 @@ public final class UpstreamLink: Sendable {
             let summary = try await engine.sync()
             let pending = try pendingUp(acknowledged: summary.relayAcknowledged)
             state.withLock {
-                $0.status.state = "connected"
+                $0.status.state = .connected
                 $0.status.server = try? storage.replica.setting(ClientSettings.serverID)
                 $0.status.lastSuccess = Self.now
                 $0.status.lastError = nil
@@ -159,7 +159,7 @@ public final class UpstreamLink: Sendable {
             let pending = (try? pendingUp(acknowledged: known)) ?? 0
             let sentence = Self.sentence(error)
             state.withLock {
-                $0.status.state = "unreachable"
+                $0.status.state = .unreachable
                 $0.status.lastError = sentence
                 $0.status.pendingUp = pending
             }

@@ -99,14 +99,24 @@ public struct SchemaMessage: Codable, Sendable {
     }
 }
 
+/// Whether a branch's link to its parent works.
+public enum UpstreamState: String, Codable, Hashable, Sendable {
+    /// No round has completed or failed since the server started.
+    case starting
+    /// The last round completed.
+    case connected
+    /// The last round failed (`lastError` says why); the link retries with backoff.
+    case unreachable
+}
+
 /// How a branch server's link to its parent stands (`GET /v1/status`, `outpost-admin stats`).
 public struct UpstreamStatus: Codable, Hashable, Sendable {
     /// The parent's URL.
     public var url: String
     /// The parent's replica id, once known.
     public var server: String?
-    /// `starting`, `connected` or `unreachable`.
-    public var state: String
+    /// Whether the link works.
+    public var state: UpstreamState
     /// When the last round with the parent completed, and when the last one was tried (ISO 8601).
     public var lastSuccess: String?
     public var lastAttempt: String?
@@ -121,7 +131,7 @@ public struct UpstreamStatus: Codable, Hashable, Sendable {
     public var pushed: Int
     public var pulled: Int
 
-    public init(url: String, server: String? = nil, state: String, lastSuccess: String? = nil, lastAttempt: String? = nil,
+    public init(url: String, server: String? = nil, state: UpstreamState, lastSuccess: String? = nil, lastAttempt: String? = nil,
                 lastError: String? = nil, pendingUp: Int = 0, pendingDown: Int? = nil, rounds: Int = 0, pushed: Int = 0, pulled: Int = 0) {
         self.url = url
         self.server = server

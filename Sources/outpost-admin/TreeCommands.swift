@@ -59,7 +59,7 @@ struct Stats: AsyncParsableCommand {
         print("Server \(stats.server) (\(stats.role)), schema version \(stats.schemaVersion)")
         print("  users \(stats.users ?? 0), devices \(stats.devices ?? 0), changes in feed \(stats.feedChanges ?? 0)")
         guard let up = stats.upstream else { return }
-        print("Upstream \(up.url)\(up.server.map { " (\($0))" } ?? ""): \(up.state)")
+        print("Upstream \(up.url)\(up.server.map { " (\($0))" } ?? ""): \(up.state.rawValue)")
         print("  last success \(up.lastSuccess ?? "never"), last attempt \(up.lastAttempt ?? "never")")
         print("  waiting to go up: \(up.pendingUp) changes; left to come down at the last round: \(up.pendingDown.map(String.init) ?? "unknown")")
         print("  since start: \(up.rounds) rounds, \(up.pushed) changes up, \(up.pulled) down")
