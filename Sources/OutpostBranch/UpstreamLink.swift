@@ -182,9 +182,10 @@ public final class UpstreamLink: Sendable {
         let (lastParent, lastOwn) = state.withLock { ($0.parentDirectory, $0.ownDirectory) }
         guard parentVersion == nil || parentVersion != lastParent || own != lastOwn else { return }
         let parent = try storage.replica.setting(ClientSettings.serverID)
-        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.directoryDevices(notFrom: parent))
+        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.directoryDevices(notFrom: parent),
+                                       visiting: try storage.visitingReplicas(parent: parent))
         let answer = try await transport.post("/v1/sync/directory", request, as: DirectoryResponse.self).0
-        try storage.importDirectory(users: answer.users, devices: answer.devices, from: parent ?? "parent", childBranch: false)
+        try storage.importDirectory(users: answer.users, devices: answer.devices, visiting: [], from: parent ?? "parent", neighbourDevice: nil)
         state.withLock {
             $0.parentDirectory = answer.version
             // The version read before the request: a device enrolled here while it was on its

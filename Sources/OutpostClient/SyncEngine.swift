@@ -22,6 +22,9 @@ public enum ClientSettings {
     public static let forkToken = "sync.fork_token"
     /// A heal not reported yet (its sync failed afterwards), as JSON: told at the next chance.
     public static let forkNotice = "sync.fork_notice"
+    /// The first sync token of the id this folder took when it healed: the id is derived from
+    /// it, so a server restored from an older backup can learn the id again.
+    public static let idProof = "sync.id_proof"
 }
 
 extension Replica {
@@ -177,7 +180,7 @@ public struct SyncEngine: Sendable {
         guard rename.keptThrough <= min(sent, counter), rename.segments.dropLast().allSatisfy({ $0.through <= sent }) else {
             throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork claims writes this folder never sent; nothing was changed here."), status: 0)
         }
-        var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token]
+        var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token, ClientSettings.idProof: token]
         let cursor = Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0
         if let rewind = answer.cursor, rewind < cursor { settings[ClientSettings.cursor] = String(max(0, rewind)) }
         var notice = ForkNotice(oldReplica: old.rawValue, newReplica: rename.new.rawValue, reissued: 0, signal: signal)
@@ -210,7 +213,7 @@ public struct SyncEngine: Sendable {
         }
         let hello = HelloRequest(replica: replica.replicaID.rawValue, counter: try replica.counter(),
                                  schemaVersion: replica.schema.version, position: position, syncToken: syncToken, nextSyncToken: nextToken,
-                                 relaying: try relay?.relaying())
+                                 relaying: try relay?.relaying(), idProof: try replica.setting(ClientSettings.idProof))
         var session = SyncSession(hello: hello, localAcknowledged: acknowledged,
                                   pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()

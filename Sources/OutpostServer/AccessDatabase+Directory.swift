@@ -35,13 +35,29 @@ extension AccessDatabase {
     }
 
     /// Replica ids whose writes this server relays to its parent (`parent`): those of the
-    /// devices enrolled here or beneath it, not of those learned from the parent.
+    /// devices enrolled here or beneath it, and those of devices enrolled elsewhere that synced
+    /// here (a rep of head office during a trip; the parent takes them if it agrees).
     func relayedReplicas(parent: String?) throws -> [String] {
         try pool.read { db in
             try String.fetchAll(db, sql: """
-                SELECT r.id FROM replicas r JOIN devices d ON d.id = r.device WHERE ?1 IS NULL OR d.source IS NOT ?1 ORDER BY r.id
+                SELECT r.id FROM replicas r JOIN devices d ON d.id = r.device
+                WHERE ?1 IS NULL OR d.source IS NOT ?1 OR r.last_seen IS NOT NULL ORDER BY r.id
                 """, arguments: [parent])
         }
+    }
+
+    /// Replica ids of devices learned from `parent` that synced here: the branch tells the parent, which lets it relay them.
+    func visitingReplicas(parent: String?) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT r.id FROM replicas r JOIN devices d ON d.id = r.device WHERE d.source IS ? AND r.last_seen IS NOT NULL ORDER BY r.id
+                """, arguments: [parent])
+        }
+    }
+
+    /// Every replica id `device` writes under (a branch that healed a copied data folder has two).
+    func replicaIDs(ofDevice device: String) throws -> Set<String> {
+        try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT id FROM replicas WHERE device = ?", arguments: [device])) }
     }
 
     /// Roles whose devices a child branch may enroll and report: the people who sync at an
@@ -53,11 +69,15 @@ extension AccessDatabase {
     ///
     /// The parent is the authority: its users, revocations and replica ids are taken in for
     /// every device. A child branch is believed only about its own subtree: devices of reps and
-    /// managers it enrolled (new here, or learned from it before), their revocations and their
-    /// replica ids, which it may relay from then on. A device's token hash, user and enrolled
-    /// replica never change once known; a revocation sticks; replica ids are only ever added,
-    /// and only to the device that owns them.
-    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], from neighbour: String, childBranch: Bool) throws {
+    /// managers it enrolled (new here, or learned from it before, under any of its replica ids
+    /// `neighbourIDs`), their revocations and their replica ids, which it may relay from then
+    /// on; and, of the replicas of reps and managers enrolled elsewhere, that they synced with
+    /// it (`visiting`: it relays their writes too, so its own reps' writes that build on them
+    /// are not held back). A device's token hash, user and enrolled replica never change once
+    /// known; a revocation sticks; replica ids are only ever added, and only to the device that
+    /// owns them.
+    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], visiting: [String] = [], from neighbour: String,
+                         neighbourIDs: Set<String> = [], childBranch: Bool) throws {
         try pool.write { db in
             for user in users ?? [] {
                 try db.execute(sql: """
@@ -72,7 +92,7 @@ extension AccessDatabase {
                 if let existing = try Row.fetchOne(db, sql: "SELECT token_hash, source, user, replica FROM devices WHERE id = ?", arguments: [device.id]) {
                     guard existing["token_hash"] as String == device.tokenHash, existing["user"] as String == device.user,
                           existing["replica"] as String == device.replica else { continue }
-                    if childBranch && existing["source"] as String? != neighbour { continue }
+                    if childBranch && !(neighbourIDs.union([neighbour])).contains(existing["source"] as String? ?? "") { continue }
                 } else {
                     if childBranch && !Self.rolesEnrolledAtBranches.contains(role) { continue }
                     guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE replica = ? OR token_hash = ?",
@@ -92,11 +112,22 @@ extension AccessDatabase {
                     try db.execute(sql: "INSERT OR IGNORE INTO relays (replica, via) VALUES (?, ?)", arguments: [replica.id, neighbour])
                 }
             }
+            guard childBranch else { return }
+            let roles = Self.rolesEnrolledAtBranches.sorted()
+            for id in visiting {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO relays (replica, via)
+                    SELECT r.id, ? FROM replicas r JOIN devices d ON d.id = r.device JOIN users u ON u.name = d.user
+                    WHERE r.id = ? AND u.role IN (?, ?) AND d.revoked = 0
+                    """, arguments: [neighbour, id, roles[0], roles[1]])
+            }
         }
     }
 
-    /// The replicas whose writes the branch writing as `via` may push.
-    func relayable(via: String) throws -> Set<String> {
-        try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT replica FROM relays WHERE via = ?", arguments: [via])) }
+    /// The replicas whose writes the branch device `device` may push (under any of its replica ids).
+    func relayable(device: String) throws -> Set<String> {
+        try pool.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT replica FROM relays WHERE via IN (SELECT id FROM replicas WHERE device = ?)", arguments: [device]))
+        }
     }
 }

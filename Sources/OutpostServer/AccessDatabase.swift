@@ -192,16 +192,22 @@ final class AccessDatabase: Sendable {
     /// `seen` is kept for the replica's pulls, unless the folder last synced with this very
     /// server (`sameServer`) and is ahead of it: then this server was restored from a backup and
     /// may hold other writes under names the folder has seen, so nothing is skipped.
+    ///
+    /// An id this server has never heard of is learned again for `device` only with `idProof`:
+    /// the first sync token of a copy's id, from which the id was derived (``Secrets/forkReplicaID(device:token:)``).
     func openSession(replica id: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
-                     seen: [String: UInt64] = [:], sameServer: Bool = false) throws -> Bool {
+                     seen: [String: UInt64] = [:], sameServer: Bool = false, idProof: String? = nil) throws -> Bool {
         let seenJSON = String(decoding: try JSONEncoder().encode(seen), as: UTF8.self)
         return try pool.write { db in
             var relearned = false
-            if try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ?", arguments: [id]) == nil, ReplicaID.isValid(id) {
-                // An id this server has never heard of: a copy of this device's folder took it
-                // from this server before the server was restored from an older backup. Learn it
-                // again rather than lock the folder out; it sends again what the server lost,
-                // and pulls from the start (its cursor may point past the restored feed).
+            if try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ?", arguments: [id]) == nil, ReplicaID.isValid(id),
+               let idProof, Secrets.forkReplicaID(device: device, token: idProof) == id {
+                // An id this server has never heard of, which the device proves it was given
+                // for a copy of its folder before this server was restored from an older
+                // backup. Learn it again rather than lock the folder out; it sends again what the
+                // server lost, and pulls from the start (its cursor may point past the restored
+                // feed). Without the proof, an unknown id is someone else's (a device enrolled at
+                // a branch that has not reported it yet) and is refused below.
                 try Self.requireRoomForAnotherReplica(db, device: device)
                 try db.execute(sql: "INSERT INTO replicas (id, device, created_at) VALUES (?, ?, ?)", arguments: [id, device, Self.now])
                 relearned = true
@@ -272,10 +278,12 @@ final class AccessDatabase: Sendable {
                 throw WireError(code: "wrong-replica", message: "This device does not write as replica \(old).")
             }
             try Self.requireRoomForAnotherReplica(db, device: device)
-            var id: String
-            repeat {
+            var id = Secrets.forkReplicaID(device: device, token: syncToken)
+            while try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [id]) != nil {
+                // Only a repeated token could collide, and a repeated call is answered before
+                // this; a random id keeps the copy safe, without the restore-proof.
                 id = "r" + String(Secrets.token(prefix: "").prefix(16))
-            } while try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [id]) != nil
+            }
             var stored = map
             stored.id = id
             let text = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)

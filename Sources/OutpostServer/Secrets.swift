@@ -23,6 +23,14 @@ enum Secrets {
         String(code.uppercased().filter { $0.isLetter || $0.isNumber })
     }
 
+    /// The replica id a copy of `device`'s folder takes when it asks with first sync token
+    /// `token`. Derived, not drawn: a server restored from an older backup, which forgot the
+    /// id, can check a folder's claim to it from the token the folder kept (`idProof`), and no
+    /// other device can claim it.
+    static func forkReplicaID(device: String, token: String) -> String {
+        "r" + hash("fork|\(device)|\(token)").prefix(16)
+    }
+
     /// SHA-256 of the text, in hex.
     static func hash(_ secret: String) -> String {
         SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()

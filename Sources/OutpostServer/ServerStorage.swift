@@ -30,8 +30,8 @@ public protocol ServerStorage: Sendable {
     func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64
     /// What `replica` said it had seen at its last hello.
     func seen(of replica: String) throws -> [String: UInt64]
-    /// The replicas whose writes the child branch writing as `via` may push.
-    func relayable(via: String) throws -> Set<String>
+    /// The replicas whose writes the child branch device `device` may push.
+    func relayable(device: String) throws -> Set<String>
     /// A fingerprint of the users and devices held here.
     func directoryVersion() throws -> String
     /// Devices to tell a neighbour server: every one not learned from it.
@@ -39,9 +39,13 @@ public protocol ServerStorage: Sendable {
     /// Replica ids of the devices enrolled here or beneath this server (not learned from
     /// `parent`): a branch relays their writes to its parent.
     func relayedReplicas(parent: String?) throws -> [String]
-    /// Takes in a neighbour's users (from the parent) and devices; a child branch may then
-    /// relay the writes of the replicas of the devices it enrolled.
-    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], from neighbour: String, childBranch: Bool) throws
+    /// Replica ids of devices learned from `parent` that synced here.
+    func visitingReplicas(parent: String?) throws -> [String]
+    /// Takes in a neighbour's users (from the parent) and devices; a child branch device
+    /// (`neighbourDevice`) may then relay the writes of the replicas of the devices it enrolled,
+    /// and of the `visiting` replicas of reps enrolled elsewhere that synced with it.
+    func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], visiting: [String], from neighbour: String,
+                         neighbourDevice: String?) throws
     /// Users and devices held here, and the length of the change feed.
     func counts() throws -> (users: Int, devices: Int, feed: Int)
     /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
@@ -76,8 +80,9 @@ public protocol ServerStorage: Sendable {
     /// true when the folder is ahead of this server (the server was restored from a backup).
     /// `seen` is what the replica's pulls skip, unless it last synced here (`sameServer`) and is
     /// ahead of this server (restored: it may hold other writes under names the folder has seen).
+    /// `idProof` lets a device claim, for a copy of its folder, an id this server forgot.
     func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
-                     seen: [String: UInt64], sameServer: Bool) throws -> Bool
+                     seen: [String: UInt64], sameServer: Bool, idProof: String?) throws -> Bool
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64
     /// The ids copies of `replica` took, with how each renamed its writes.
@@ -152,12 +157,16 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64 { try replica.firstUnseenFeedPosition(seen: seen) }
     public func seen(of replica: String) throws -> [String: UInt64] { try access.seen(of: replica) }
-    public func relayable(via: String) throws -> Set<String> { try access.relayable(via: via) }
+    public func relayable(device: String) throws -> Set<String> { try access.relayable(device: device) }
+    public func visitingReplicas(parent: String?) throws -> [String] { try access.visitingReplicas(parent: parent) }
     public func directoryVersion() throws -> String { try access.directoryVersion() }
     public func directoryDevices(notFrom neighbour: String?) throws -> [DirectoryDevice] { try access.directoryDevices(notFrom: neighbour) }
     public func relayedReplicas(parent: String?) throws -> [String] { try access.relayedReplicas(parent: parent) }
-    public func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], from neighbour: String, childBranch: Bool) throws {
-        try access.importDirectory(users: users, devices: devices, from: neighbour, childBranch: childBranch)
+    public func importDirectory(users: [UserInfo]?, devices: [DirectoryDevice], visiting: [String], from neighbour: String,
+                                neighbourDevice: String?) throws {
+        try access.importDirectory(users: users, devices: devices, visiting: visiting, from: neighbour,
+                                   neighbourIDs: try neighbourDevice.map { try access.replicaIDs(ofDevice: $0) } ?? [],
+                                   childBranch: neighbourDevice != nil)
     }
     public func counts() throws -> (users: Int, devices: Int, feed: Int) {
         let (users, devices) = try access.counts()
@@ -183,9 +192,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func devices() throws -> [DeviceInfo] { try access.devices() }
     public func ownsReplica(device: String, replica: String) throws -> Bool { try access.replica(replica, device: device) != nil }
     public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
-                            seen: [String: UInt64], sameServer: Bool) throws -> Bool {
+                            seen: [String: UInt64], sameServer: Bool, idProof: String?) throws -> Bool {
         try access.openSession(replica: replica, device: device, counter: counter, syncToken: syncToken, nextSyncToken: nextSyncToken,
-                               seen: seen, sameServer: sameServer)
+                               seen: seen, sameServer: sameServer, idProof: idProof)
     }
     public func declaredCounter(replica: String) throws -> UInt64 { try access.declaredCounter(replica: replica) }
     public func forks(of replica: String) throws -> [StoredFork] { try access.forks(of: replica) }

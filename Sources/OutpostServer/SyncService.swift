@@ -40,7 +40,7 @@ public struct SyncService: Sendable {
         let sameServer = request.position.server == storage.serverReplica
         let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
                                                    syncToken: request.syncToken, nextSyncToken: request.nextSyncToken,
-                                                   seen: request.position.seen, sameServer: sameServer)
+                                                   seen: request.position.seen, sameServer: sameServer, idProof: request.idProof)
         // The cursor is this server's own feed position, good only here: a replica coming from
         // another server of the tree (failover) starts from the first write its `seen` vector
         // lacks. One ahead of this very server (restored from a backup, its feed positions and
@@ -69,7 +69,8 @@ public struct SyncService: Sendable {
             throw WireError(code: "forbidden", message: "Only a branch server exchanges directories; this device belongs to a \(device.role).")
         }
         try requireOwnership(request.replica, device)
-        try storage.importDirectory(users: nil, devices: request.devices, from: request.replica, childBranch: true)
+        try storage.importDirectory(users: nil, devices: request.devices, visiting: request.visiting ?? [], from: request.replica,
+                                    neighbourDevice: device.id)
         // Every device, the branch's own included: revocations and replica ids taken here
         // (a rep of the branch who failed over and healed a copy here) reach it too.
         return DirectoryResponse(users: try storage.users(), devices: try storage.directoryDevices(notFrom: nil),
@@ -96,7 +97,7 @@ public struct SyncService: Sendable {
         let sender = request.replica
         try refuseWritesACopyAlreadySent(changes, sender: sender)
         let declared = try storage.declaredCounter(replica: sender)
-        let relayable = device.isBranch ? try storage.relayable(via: sender) : []
+        let relayable = device.isBranch ? try storage.relayable(device: device.id) : []
         var known: [String: UInt64] = [:]
         let schema = storage.schema
         let report: PushReport

@@ -107,10 +107,14 @@ public struct HelloRequest: Codable, Sendable {
     /// A branch server: the replicas whose writes it relays (its children's, and its own). The
     /// answer says what the server acknowledged of each (`relayAcknowledged`).
     public var relaying: [String]?
+    /// For a copy's id: the first sync token it was given, from which the server derived the
+    /// id. A server restored from a backup older than the copy learns the id again with it.
+    public var idProof: String?
 
     public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition,
-                syncToken: String? = nil, nextSyncToken: String? = nil, relaying: [String]? = nil) {
+                syncToken: String? = nil, nextSyncToken: String? = nil, relaying: [String]? = nil, idProof: String? = nil) {
         self.relaying = relaying
+        self.idProof = idProof
         self.replica = replica
         self.counter = counter
         self.schemaVersion = schemaVersion

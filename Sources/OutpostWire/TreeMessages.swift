@@ -54,10 +54,14 @@ public struct DirectoryRequest: Codable, Sendable {
     public var replica: String
     /// Devices enrolled at the branch or below it (the branch relays their replicas' writes).
     public var devices: [DirectoryDevice]
+    /// Replica ids of reps enrolled elsewhere that synced with the branch: it relays their
+    /// writes too, since its own reps' writes may build on them.
+    public var visiting: [String]?
 
-    public init(replica: String, devices: [DirectoryDevice]) {
+    public init(replica: String, devices: [DirectoryDevice], visiting: [String]? = nil) {
         self.replica = replica
         self.devices = devices
+        self.visiting = visiting
     }
 }
 

@@ -259,7 +259,8 @@ struct BranchDoorTests {
         let after = try tree.hq.storage.devices()
         #expect(after.first { $0.id == victim.id }?.revoked == false, "a branch revoked a device it did not enroll")
         #expect(!after.contains { $0.id == "dev-evil" }, "a branch made a device for an admin")
-        #expect(try !tree.hq.storage.relayable(via: branch.replicaID.rawValue).contains(hqRep.replicaID.rawValue))
+        let branchDevice = try #require(after.first { $0.replica == branch.replicaID.rawValue })
+        #expect(try !tree.hq.storage.relayable(device: branchDevice.id).contains(hqRep.replicaID.rawValue))
         #expect(try !tree.hq.storage.ownsReplica(device: victim.id, replica: "r-stolen-by-branch"), "a branch added a replica id to a device it did not enroll")
         #expect(try await SyncEngine(replica: hqRep).sync().pushed == 0, "the rep still syncs with its token")
         try await tree.stop()
@@ -285,6 +286,88 @@ struct BranchDoorTests {
         #expect(refused.results.map(\.status) == [.rejected])
         _ = try await tree.branches[0].link!.runRound()
         #expect(try tree.hq.storage.acknowledged(of: rep.replicaID.rawValue) == 1, "head office holds the refusal too")
+        try await tree.stop()
+    }
+}
+
+/// Attacks found from outside, kept as regressions.
+@Suite(.serialized)
+struct BranchAttackTests {
+    /// A hostile rep claims, at head office, the id of a rep enrolled at a branch whose link is
+    /// down (head office has not heard of it yet): refused, and the victim's write arrives.
+    @Test func aDeviceCannotClaimAnIdHeadOfficeHasNotHeardOf() async throws {
+        let tree = try await TestTree(seed: 21, branchNames: ["almaty"], repsPerBranch: 0, headOfficeReps: 1)
+        let hostile = tree.reps[0].replica
+        let branch = tree.branches[0], link = branch.link!
+        try tree.hq.storage.addUser(UserInfo(name: "victim", role: "rep", scope: "all"))
+        try await link.runRound()
+        tree.links[0].setDown(true)
+        let victim = try await branch.enroll(tree.folder, user: "victim")
+        let real = try victim.insert("accounts", ["name": s("Victim's real account")])
+        try await SyncEngine(replica: victim).sync()
+        let transport = SyncTransport(baseURL: tree.hq.url, token: try hostile.setting(ClientSettings.token))
+        do {
+            _ = try await transport.post("/v1/sync/hello", HelloRequest(replica: victim.replicaID.rawValue, counter: 1, schemaVersion: 1, position: .start,
+                                                                        nextSyncToken: "1.0123456789abcdef", idProof: "1.0123456789abcdef"), as: HelloResponse.self)
+            Issue.record("a device took over another's replica id")
+        } catch TransportError.server(let error, _) {
+            #expect(error.error.code == "wrong-replica")
+        }
+        tree.links[0].setDown(false)
+        try await link.runRound()
+        #expect(try tree.hq.storage.replica.get("accounts", id: real) != nil)
+        #expect(try await SyncEngine(replica: victim, serverURL: tree.hq.url).sync().pushed == 0, "the victim fails over with its own id")
+        try await tree.stop()
+    }
+
+    /// A branch restored from a backup of its data folder heals (takes a new id) and relays its
+    /// reps' writes again.
+    @Test func aBranchRestoredFromABackupRelaysAgain() async throws {
+        let tree = try await TestTree(seed: 23, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 0)
+        let rep = tree.reps[0].replica
+        try await SyncEngine(replica: rep).sync()
+        try await tree.branches[0].link!.runRound()
+        try await tree.branches[0].stop()
+        try FileManager.default.copyItem(atPath: tree.folder.path("almaty"), toPath: tree.folder.path("almaty-backup"))
+        var branch = try await TestServer.start(tree.folder, directory: "almaty", upstream: nil)
+        _ = try rep.insert("accounts", ["name": s("Before the restore")])
+        try rep.setSettings([ClientSettings.serverURL: branch.url])
+        try await SyncEngine(replica: rep).sync()
+        try await branch.link!.runRound()
+        try await branch.stop()
+        try FileManager.default.removeItem(atPath: tree.folder.path("almaty"))
+        try FileManager.default.moveItem(atPath: tree.folder.path("almaty-backup"), toPath: tree.folder.path("almaty"))
+        branch = try await TestServer.start(tree.folder, directory: "almaty", upstream: nil)
+        try rep.setSettings([ClientSettings.serverURL: branch.url])
+        try await branch.link!.runRound()
+        let after = try rep.insert("accounts", ["name": s("After the restore")])
+        try await SyncEngine(replica: rep).sync()
+        try await branch.link!.runRound()
+        #expect(try tree.hq.storage.replica.get("accounts", id: after) != nil, "the restored branch no longer relays")
+        #expect(branch.link!.status.pendingUp == 0)
+        try await branch.stop()
+        try await tree.hq.stop()
+        for l in tree.links { l.stop() }
+    }
+
+    /// A rep enrolled at head office syncs at a branch; a branch rep builds on its write. Both
+    /// reach head office without the visitor coming back to head office.
+    @Test func aVisitingRepDoesNotHoldBackTheBranchsReps() async throws {
+        let tree = try await TestTree(seed: 22, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 1)
+        let b = tree.reps[0].replica, h = tree.reps[1].replica
+        let branch = tree.branches[0], link = branch.link!
+        try await link.runRound()
+        let account = try h.insert("accounts", ["name": s("Written by a head-office rep at the branch")])
+        try await SyncEngine(replica: h, serverURL: branch.url).sync()
+        try await SyncEngine(replica: b).sync()
+        try b.update("accounts", id: account, [.set("phone", s("+7 777"))])
+        let other = try b.insert("accounts", ["name": s("Unrelated branch write")])
+        try await SyncEngine(replica: b).sync()
+        for _ in 0..<2 { try await link.runRound() }
+        #expect(try tree.hq.storage.replica.get("accounts", id: other) != nil)
+        #expect(try tree.hq.storage.replica.get("accounts", id: account)?.values["phone"] == s("+7 777"))
+        #expect(try tree.hq.storage.acknowledged(of: b.replicaID.rawValue) == b.counter())
+        #expect(link.status.pendingUp == 0)
         try await tree.stop()
     }
 }

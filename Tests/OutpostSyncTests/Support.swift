@@ -46,7 +46,8 @@ final class TestServer: @unchecked Sendable {
         let storage = try SQLiteServerStorage(directory: folder.path(directory), clock: clock)
         var logger = Logger(label: "test-server")
         logger.logLevel = .error
-        let link = upstream == nil ? nil : try UpstreamLink(storage: storage, timeouts: SyncTimeouts(connect: .milliseconds(300), request: .seconds(10)), logger: logger)
+        // A branch folder enrolled before (a restarted branch) gets its link back too.
+        let link = storage.role != .branch ? nil : try UpstreamLink(storage: storage, timeouts: SyncTimeouts(connect: .milliseconds(300), request: .seconds(10)), logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger,
                                                onRunning: { continuation.yield($0) }, upstream: link?.statusReader)
