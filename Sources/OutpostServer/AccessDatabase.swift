@@ -74,6 +74,18 @@ final class AccessDatabase: Sendable {
                 CREATE INDEX relays_by_via ON relays (via);
                 """)
         }
+        migrator.registerMigration("v4-audit") { db in
+            // Admin tokens carry the name of the person they were made for, so the audit can
+            // say who settled what. The audit trail is append-only.
+            try db.execute(sql: """
+                ALTER TABLE admin_tokens ADD COLUMN name TEXT NOT NULL DEFAULT 'admin';
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+                    collection TEXT NOT NULL, record TEXT NOT NULL, key TEXT NOT NULL, subject TEXT NOT NULL,
+                    chosen TEXT NOT NULL, before TEXT NOT NULL, dot TEXT);
+                CREATE INDEX audit_by_subject ON audit (subject);
+                """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -83,17 +95,39 @@ final class AccessDatabase: Sendable {
 
     static var now: String { ISO8601DateFormatter().string(from: Date()) }
 
-    func createAdminToken() throws -> String {
+    func createAdminToken(name: String = "admin") throws -> String {
         let token = Secrets.token(prefix: "opa_")
         try pool.write { db in
-            try db.execute(sql: "INSERT INTO admin_tokens (token_hash, created_at) VALUES (?, ?)", arguments: [Secrets.hash(token), Self.now])
+            try db.execute(sql: "INSERT INTO admin_tokens (token_hash, created_at, name) VALUES (?, ?, ?)", arguments: [Secrets.hash(token), Self.now, name])
         }
         return token
     }
 
-    func isAdmin(token: String) throws -> Bool {
+    /// The name of the admin `token` was made for, unless it is unknown.
+    func adminName(token: String) throws -> String? {
         try pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM admin_tokens WHERE token_hash = ?", arguments: [Secrets.hash(token)]) ?? false
+            try String.fetchOne(db, sql: "SELECT name FROM admin_tokens WHERE token_hash = ?", arguments: [Secrets.hash(token)])
+        }
+    }
+
+    /// Appends to the audit trail.
+    func addAudit(_ entry: AuditEntry) throws {
+        let before = String(decoding: try JSONEncoder().encode(entry.before), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO audit (at, who, action, collection, record, key, subject, chosen, before, dot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [entry.at, entry.who, entry.action, entry.collection, entry.record, entry.key, entry.subject, entry.chosen, before, entry.dot])
+        }
+    }
+
+    /// The audit trail, oldest first.
+    func audit() throws -> [AuditEntry] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY seq").map {
+                let before = (try? JSONDecoder().decode([String].self, from: Data(($0["before"] as String).utf8))) ?? []
+                return AuditEntry(at: $0["at"], who: $0["who"], action: $0["action"], collection: $0["collection"], record: $0["record"],
+                                  key: $0["key"], subject: $0["subject"], chosen: $0["chosen"], before: before, dot: $0["dot"])
+            }
         }
     }
 

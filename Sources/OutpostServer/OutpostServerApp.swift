@@ -159,6 +159,42 @@ public enum OutpostServerApp {
             return try Envelope.response(["code": code], status: .created, request: request)
         }
 
+        let conflicts = ConflictService(storage: storage)
+
+        router.get("v1/admin/conflicts") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            let query = request.uri.queryParameters
+            var days: Double?
+            if let text = query.get("older_than_days") {
+                guard let value = Double(text) else {
+                    throw APIError(WireError(code: "malformed-request", message: "older_than_days must be a number of days, not '\(text)'."))
+                }
+                days = value
+            }
+            let filter = ConflictService.Filter(collection: query.get("collection"), field: query.get("field"), user: query.get("user"), olderThanDays: days)
+            return try Envelope.response(try wire { try conflicts.list(filter) }, request: request)
+        }
+
+        router.get("v1/admin/conflicts/:id") { request, context -> Response in
+            try authenticateAdmin(request, storage)
+            let id = context.parameters.get("id") ?? ""
+            return try Envelope.response(try wire { try conflicts.show(id) }, request: request)
+        }
+
+        router.post("v1/admin/conflicts/resolve") { request, _ -> Response in
+            var request = request
+            let admin = try authenticateAdmin(request, storage)
+            let body = try await Envelope.decode(ConflictResolveRequest.self, from: &request)
+            let settled = try wire { try conflicts.resolve(body, admin: admin) }
+            logger.notice("conflicts resolved", metadata: ["outpost.count": .stringConvertible(settled.count)])
+            return try Envelope.response(settled, request: request)
+        }
+
+        router.get("v1/admin/audit") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            return try Envelope.response(try wire { try conflicts.audit() }, request: request)
+        }
+
         router.get("v1/admin/devices") { request, _ -> Response in
             try authenticateAdmin(request, storage)
             return try Envelope.response(try wire { try storage.devices() }, request: request)
@@ -184,10 +220,13 @@ public enum OutpostServerApp {
         return device
     }
 
-    static func authenticateAdmin(_ request: Request, _ storage: any ServerStorage) throws {
-        guard let token = bearer(request), try storage.isAdmin(token: token) else {
+    /// The name of the admin the request's token belongs to.
+    @discardableResult
+    static func authenticateAdmin(_ request: Request, _ storage: any ServerStorage) throws -> String {
+        guard let token = bearer(request), let name = try storage.adminName(token: token) else {
             throw APIError(WireError(code: "unauthorized", message: "An admin token is required; create one on the server with `outpost-server token --data DIR`."))
         }
+        return name
     }
 
     /// Runs storage work, turning wire errors into HTTP errors and anything else into a 500 without details.

@@ -57,10 +57,19 @@ public protocol ServerStorage: Sendable {
     /// How many feed entries come after `cursor`.
     func feedCount(after cursor: Int64) throws -> Int
 
-    /// A new admin token (only its hash is kept).
-    func createAdminToken() throws -> String
-    /// Whether `token` is a valid admin token.
-    func isAdmin(token: String) throws -> Bool
+    /// A new admin token for the person `name` (only its hash is kept).
+    func createAdminToken(name: String) throws -> String
+    /// The name of the admin a valid admin token belongs to, or nil.
+    func adminName(token: String) throws -> String?
+    /// Every open conflict in the server's replica.
+    func openConflicts() throws -> [Conflict]
+    /// Settles a conflict with a write of the server's replica stamped with `author`.
+    func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution
+    /// A record's visible values (nil if never seen here).
+    func recordValues(_ collection: String, id: String) throws -> [String: FieldValue]?
+    /// Appends to the audit trail, and lists it.
+    func addAudit(_ entry: AuditEntry) throws
+    func audit() throws -> [AuditEntry]
     /// Adds a user.
     func addUser(_ user: UserInfo) throws
     /// All users.
@@ -180,8 +189,17 @@ public final class SQLiteServerStorage: ServerStorage {
         try replica.changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
     }
     public func feedCount(after cursor: Int64) throws -> Int { try replica.feedCount(after: cursor) }
-    public func createAdminToken() throws -> String { try access.createAdminToken() }
-    public func isAdmin(token: String) throws -> Bool { try access.isAdmin(token: token) }
+    public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
+    public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
+    public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }
+    public func openConflicts() throws -> [Conflict] { try replica.openConflicts() }
+    public func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
+        try replica.resolve(conflict: id, choice: choice, author: author)
+    }
+    public func recordValues(_ collection: String, id: String) throws -> [String: FieldValue]? {
+        try replica.resolved(collection, id: id)?.values
+    }
+    public func audit() throws -> [AuditEntry] { try access.audit() }
     public func addUser(_ user: UserInfo) throws { try access.addUser(user) }
     public func users() throws -> [UserInfo] { try access.users() }
     public func createEnrollmentCode(user: String) throws -> String { try access.createEnrollmentCode(user: user) }

@@ -60,9 +60,9 @@ extension Replica {
     /// Takes the next dot and HLC, builds the change, and commits record, row and feed entry
     /// in the caller's transaction. The counter is persisted in the same transaction, so it
     /// never goes back, even after a crash.
-    func commitLocal(_ db: Database, table: CollectionTable, id: String, loaded: LoadedRecord,
+    func commitLocal(_ db: Database, table: CollectionTable, id: String, loaded: LoadedRecord, author: Author? = nil,
                              make: (RecordState, WriteStamp) throws -> Change) throws {
-        let stamp = try nextStamp(db)
+        let stamp = try nextStamp(db, author: author)
         let change: Change
         do { change = try make(loaded.state, stamp) } catch let error as CoreError { throw StoreError(error) }
         try RecordIO.save(db, table: table, collection: table.spec.name, id: id, old: loaded,
@@ -71,7 +71,7 @@ extension Replica {
     }
 
     /// The next write stamp: counter + 1 and an HLC tick, both persisted.
-    func nextStamp(_ db: Database) throws -> WriteStamp {
+    func nextStamp(_ db: Database, author: Author? = nil) throws -> WriteStamp {
         guard let counter = try UInt64.fetchOne(db, sql: "UPDATE outpost_meta SET value = value + 1 WHERE key = 'counter' RETURNING value") else {
             throw StoreError(.corrupt, "\(path) has no write counter; it is not an intact Outpost replica.")
         }
@@ -79,7 +79,7 @@ extension Replica {
         var clock = HybridLogicalClock(last: try storedHLC(db))
         let hlc = clock.tick(wallMillis: wallClock())
         try db.execute(sql: "UPDATE outpost_meta SET value = ? WHERE key = 'hlc'", arguments: [hlc.description])
-        return WriteStamp(dot: Dot(replicaID, counter), hlc: hlc, author: author)
+        return WriteStamp(dot: Dot(replicaID, counter), hlc: hlc, author: author ?? self.author)
     }
 
     func storedHLC(_ db: Database) throws -> HLCTimestamp {

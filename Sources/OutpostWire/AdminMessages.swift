@@ -1,3 +1,5 @@
+import OutpostCore
+
 /// Messages of the admin API (`protocol/sync.md`, "Admin calls").
 
 /// A user as an admin created them.
@@ -69,4 +71,114 @@ public struct AdminEnrollRequest: Codable, Sendable {
     public var user: String
 
     public init(user: String) { self.user = user }
+}
+
+/// One side of a conflict, as the admin sees it.
+public struct ConflictSide: Codable, Hashable, Sendable {
+    /// The write's dot (what `--take` names), and its value as in `protocol/merge.md`.
+    public var dot: String
+    public var value: JSONValue
+    /// The value as people read it.
+    public var text: String
+    /// Who wrote it, on which device, and when (ISO 8601 from its HLC).
+    public var user: String
+    public var device: String
+    public var at: String
+
+    public init(dot: String, value: JSONValue, text: String, user: String, device: String, at: String) {
+        self.dot = dot
+        self.value = value
+        self.text = text
+        self.user = user
+        self.device = device
+        self.at = at
+    }
+}
+
+/// A conflict waiting for an admin (`GET /v1/admin/conflicts`).
+public struct ConflictInfo: Codable, Hashable, Sendable {
+    public var id: String
+    public var collection: String
+    public var record: String
+    /// The field or field group (`_presence` for a delete-versus-update clash).
+    public var key: String
+    /// `concurrent-values` or `delete-vs-update`, and the rule that picked the provisional winner.
+    public var kind: String
+    public var rule: String
+    public var sides: [ConflictSide]
+    /// The dot of the side shown until an admin decides.
+    public var winner: String
+    /// The record around it (`conflicts show`): its visible values as text.
+    public var recordValues: [String: String]?
+
+    public init(id: String, collection: String, record: String, key: String, kind: String, rule: String, sides: [ConflictSide], winner: String,
+                recordValues: [String: String]? = nil) {
+        self.id = id
+        self.collection = collection
+        self.record = record
+        self.key = key
+        self.kind = kind
+        self.rule = rule
+        self.sides = sides
+        self.winner = winner
+        self.recordValues = recordValues
+    }
+}
+
+/// `POST /v1/admin/conflicts/resolve`: one conflict (`id`), or every open conflict on
+/// `collection`.`field` (bulk), settled by taking a side or giving a value.
+public struct ConflictResolveRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var id: String?
+    public var collection: String?
+    public var field: String?
+    /// A side's dot, its number in the listing (1, 2, ...), a writer's user name, or for many
+    /// conflicts at once `newest`, `oldest`, `highest`.
+    public var take: String?
+    /// A value of the admin's own, as JSON (`"won"`, `{"group": {...}}`) …
+    public var value: JSONValue?
+    /// … or as people type it (`won`, `2026-12-01`).
+    public var valueText: String?
+
+    public init(id: String? = nil, collection: String? = nil, field: String? = nil, take: String? = nil, value: JSONValue? = nil, valueText: String? = nil) {
+        self.id = id
+        self.collection = collection
+        self.field = field
+        self.take = take
+        self.value = value
+        self.valueText = valueText
+    }
+}
+
+/// One entry of the audit trail: a resolution, merge or dismissal, by whom, when, what was
+/// chosen and what was there before.
+public struct AuditEntry: Codable, Hashable, Sendable {
+    public var at: String
+    public var who: String
+    /// `conflict-resolved`, …
+    public var action: String
+    public var collection: String
+    public var record: String
+    public var key: String
+    /// The conflict (or pair) it settled.
+    public var subject: String
+    /// What was chosen, and every side that was there before, as text.
+    public var chosen: String
+    public var before: [String]
+    /// The dot of the write that carried it.
+    public var dot: String?
+
+    public init(at: String, who: String, action: String, collection: String, record: String, key: String, subject: String,
+                chosen: String, before: [String], dot: String?) {
+        self.at = at
+        self.who = who
+        self.action = action
+        self.collection = collection
+        self.record = record
+        self.key = key
+        self.subject = subject
+        self.chosen = chosen
+        self.before = before
+        self.dot = dot
+    }
 }

@@ -20,8 +20,10 @@ struct OutpostAdminCommand: AsyncParsableCommand {
               outpost-admin users add almaty-branch --role branch --scope all
               outpost-admin schema set crm-with-loyalty.json
               outpost-admin stats
+              outpost-admin conflicts list
+              outpost-admin conflicts resolve --collection deals --field stage --take newest
             """,
-        subcommands: [Users.self, Devices.self, SchemaCommand.self, Stats.self]
+        subcommands: [Users.self, Devices.self, Conflicts.self, Audit.self, SchemaCommand.self, Stats.self]
     )
 
     @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String?

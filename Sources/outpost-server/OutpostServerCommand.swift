@@ -114,13 +114,14 @@ struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Print a new admin token (its only stdout line). Whoever can read DIR is trusted; only the hash is kept.",
-        discussion: "Example:\n  export OUTPOST_TOKEN=$(outpost-server token --data ./hq)")
+        discussion: "Example:\n  export OUTPOST_TOKEN=$(outpost-server token --data ./hq --name aigul)")
 
     @ParentCommand var root: OutpostServerCommand
+    @Option(help: "Whose token it is: the audit names them for what they settle.") var name = "admin"
 
     func run() throws {
         guard let data = root.data else { throw ValidationError("Give the data folder with --data DIR.") }
-        print(try SQLiteServerStorage(directory: data).createAdminToken())
+        print(try SQLiteServerStorage(directory: data).createAdminToken(name: name))
     }
 }
 

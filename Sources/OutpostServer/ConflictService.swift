@@ -1,0 +1,146 @@
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+import OutpostWire
+
+/// The admin's side of conflicts, with no HTTP in it: list, show and settle, one at a time or
+/// many at once, each settlement written to the audit trail.
+public struct ConflictService: Sendable {
+    let storage: any ServerStorage
+
+    /// Creates the service.
+    public init(storage: any ServerStorage) { self.storage = storage }
+
+    /// What narrows a listing.
+    public struct Filter: Sendable {
+        public var collection: String?
+        public var field: String?
+        /// A side written by this user.
+        public var user: String?
+        /// Only conflicts whose newest side is at least this many days old.
+        public var olderThanDays: Double?
+
+        public init(collection: String? = nil, field: String? = nil, user: String? = nil, olderThanDays: Double? = nil) {
+            self.collection = collection
+            self.field = field
+            self.user = user
+            self.olderThanDays = olderThanDays
+        }
+    }
+
+    /// Open conflicts matching `filter`, oldest clash first.
+    public func list(_ filter: Filter, now: Date = Date()) throws -> [ConflictInfo] {
+        try storage.openConflicts().filter { c in
+            if let collection = filter.collection, c.collection != collection { return false }
+            if let field = filter.field, c.key != field { return false }
+            if let user = filter.user, !c.sides.contains(where: { $0.author.user == user }) { return false }
+            if let days = filter.olderThanDays {
+                let newest = Double(c.sides.map(\.hlc.wallMillis).max() ?? 0) / 1000
+                if now.timeIntervalSince1970 - newest < days * 86_400 { return false }
+            }
+            return true
+        }
+        .sorted { ($0.sides.map(\.hlc).min() ?? .zero) < ($1.sides.map(\.hlc).min() ?? .zero) }
+        .map { Self.info($0) }
+    }
+
+    /// One open conflict with the record around it.
+    public func show(_ id: String) throws -> ConflictInfo {
+        guard let conflict = try storage.openConflicts().first(where: { $0.id == id }) else {
+            throw WireError(code: "not-found", message: "There is no open conflict \(id); `outpost-admin conflicts list` shows the open ones, `outpost-admin audit` the settled ones.")
+        }
+        let values = try storage.recordValues(conflict.collection, id: conflict.recordID) ?? [:]
+        return Self.info(conflict, recordValues: values.filter { $0.value != .null }.mapValues(CollectionSpec.format))
+    }
+
+    /// Settles one conflict (`request.id`) or every open conflict on a collection's field, by
+    /// taking a side or giving a value; returns the audit entries written.
+    public func resolve(_ request: ConflictResolveRequest, admin: String) throws -> [AuditEntry] {
+        guard (request.take != nil) != (request.value != nil || request.valueText != nil) else {
+            throw WireError(code: "malformed-request", message: "Say what to keep: --take SIDE, or --value VALUE (one of them).")
+        }
+        let targets: [Conflict]
+        let all = try storage.openConflicts()
+        if let id = request.id {
+            guard let one = all.first(where: { $0.id == id }) else {
+                throw WireError(code: "not-found", message: "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
+            }
+            targets = [one]
+        } else {
+            guard let collection = request.collection, let field = request.field else {
+                throw WireError(code: "malformed-request", message: "Name one conflict (ID), or many with --collection C --field F.")
+            }
+            targets = all.filter { $0.collection == collection && $0.key == field }
+        }
+        var entries: [AuditEntry] = []
+        for conflict in targets {
+            let choice = try choice(for: conflict, request, single: request.id != nil)
+            let resolution: ConflictResolution
+            do {
+                resolution = try storage.resolve(conflict: conflict.id, choice: choice, author: Author(user: admin, device: "head-office"))
+            } catch let error as StoreError {
+                throw WireError(code: error.code == .notFound ? "not-found" : "malformed-request", message: error.description)
+            }
+            let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "conflict-resolved",
+                                   collection: conflict.collection, record: conflict.recordID, key: conflict.key, subject: conflict.id,
+                                   chosen: Self.text(resolution.chosen, kind: conflict.kind),
+                                   before: conflict.sides.map { "\(Self.text($0.value, kind: conflict.kind)) (\($0.author.user)@\($0.author.device), \($0.dot))" },
+                                   dot: resolution.dot.description)
+            try storage.addAudit(entry)
+            entries.append(entry)
+        }
+        return entries
+    }
+
+    /// The audit trail.
+    public func audit() throws -> [AuditEntry] { try storage.audit() }
+
+    /// What the request keeps of one conflict.
+    func choice(for conflict: Conflict, _ request: ConflictResolveRequest, single: Bool) throws -> ConflictChoice {
+        if let value = request.value {
+            do { return .value(try FieldValue(json: value)) } catch {
+                throw WireError(code: "malformed-request", message: "The value is not a field value: \(error).")
+            }
+        }
+        if let text = request.valueText {
+            do {
+                return .value(try storage.schema.collection(conflict.collection).parse(text, for: conflict.key))
+            } catch {
+                throw WireError(code: "malformed-request", message: "\(error)")
+            }
+        }
+        let take = request.take ?? ""
+        let sides = conflict.sides
+        let picked: FieldEntry? = switch take {
+        case "newest": sides.max(by: FieldEntry.lwwPrecedes)
+        case "oldest": sides.min(by: FieldEntry.lwwPrecedes)
+        case "highest": sides.max { $0.value != $1.value ? $0.value < $1.value : FieldEntry.lwwPrecedes($0, $1) }
+        default:
+            if let n = Int(take), single, (1...sides.count).contains(n) {
+                sides[n - 1]
+            } else {
+                sides.first { $0.dot.description == take } ?? sides.filter({ $0.author.user == take }).max(by: FieldEntry.lwwPrecedes)
+            }
+        }
+        guard let picked else {
+            throw WireError(code: "malformed-request", message: "Conflict \(conflict.id) has no side '\(take)': take a side's number (1-\(sides.count)), its dot, a writer's name, or newest, oldest, highest.")
+        }
+        return .side(picked.dot)
+    }
+
+    static func info(_ c: Conflict, recordValues: [String: String]? = nil) -> ConflictInfo {
+        ConflictInfo(id: c.id, collection: c.collection, record: c.recordID, key: c.key, kind: c.kind.rawValue, rule: c.rule,
+                     sides: c.sides.map {
+                         ConflictSide(dot: $0.dot.description, value: $0.value.json, text: text($0.value, kind: c.kind), user: $0.author.user,
+                                      device: $0.author.device, at: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0.hlc.wallMillis) / 1000)))
+                     },
+                     winner: c.provisionalWinner.description, recordValues: recordValues)
+    }
+
+    /// A side's value as people read it (`kept` / `deleted` for a delete-versus-update clash).
+    static func text(_ value: FieldValue, kind: ConflictKind) -> String {
+        if kind == .deleteVersusUpdate { return value == .bool(true) ? "kept" : "deleted" }
+        return CollectionSpec.format(value)
+    }
+}

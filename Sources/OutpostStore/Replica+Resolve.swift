@@ -1,0 +1,90 @@
+import Foundation
+import GRDB
+import OutpostCore
+import OutpostSchema
+
+/// What an admin chose for a conflict.
+public enum ConflictChoice: Hashable, Sendable {
+    /// One of the sides, by its dot (for a delete-versus-update clash: keep or delete the record).
+    case side(Dot)
+    /// A value of the admin's own (concurrent values only).
+    case value(FieldValue)
+}
+
+/// A conflict an admin settled: the write that settled it, and what was there before.
+public struct ConflictResolution: Hashable, Sendable {
+    /// The conflict as it was.
+    public let conflict: Conflict
+    /// The value chosen (for a delete-versus-update clash: `true` kept the record, `false` deleted it).
+    public let chosen: FieldValue
+    /// The resolution's own dot: it travels like any write and closes the conflict wherever it arrives.
+    public let dot: Dot
+}
+
+extension Replica {
+    /// Every open conflict held here, derived from the records that have one.
+    public func openConflicts() throws -> [Conflict] {
+        let records = try read { db in
+            try Row.fetchAll(db, sql: "SELECT DISTINCT collection, record_id FROM outpost_conflicts ORDER BY collection, record_id")
+                .map { ($0["collection"] as String, $0["record_id"] as String) }
+        }
+        return try records.flatMap { try resolved($0.0, id: $0.1)?.conflicts ?? [] }
+    }
+
+    /// The open conflict with this id, if any.
+    public func conflict(id: String) throws -> Conflict? {
+        guard let row = try read({ db in
+            try Row.fetchOne(db, sql: "SELECT collection, record_id FROM outpost_conflicts WHERE id = ?", arguments: [id])
+        }) else { return nil }
+        return try resolved(row["collection"], id: row["record_id"])?.conflicts.first { $0.id == id }
+    }
+
+    /// Settles a conflict with a write of its own, stamped with `author` (the admin): the write
+    /// has seen every side, so it supersedes them here and on every replica it reaches.
+    public func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
+        guard let conflict = try conflict(id: id) else {
+            throw StoreError(.notFound, "There is no open conflict \(id); it may have been settled already (`outpost-admin conflicts list --resolved`).")
+        }
+        let table = try table(conflict.collection)
+        let chosen: FieldValue
+        switch choice {
+        case .side(let dot):
+            guard let side = conflict.sides.first(where: { $0.dot == dot }) else {
+                throw StoreError(.invalidInput, "Conflict \(id) has no side \(dot); its sides are \(conflict.sides.map(\.dot.description).joined(separator: ", ")).")
+            }
+            chosen = side.value
+        case .value(let value):
+            guard conflict.kind == .concurrentValues else {
+                throw StoreError(.invalidInput, "Conflict \(id) is a delete-versus-update clash: take a side (keep or delete), not a value.")
+            }
+            if table.rules.groups[conflict.key] == nil {
+                do { try table.spec.check(value, for: conflict.key) } catch { throw StoreError(error) }
+            }
+            chosen = value
+        }
+        var writes: [FieldWrite] = []
+        if conflict.kind == .concurrentValues {
+            if let members = table.rules.groups[conflict.key] {
+                guard case .group(let parts) = chosen else {
+                    throw StoreError(.invalidInput, "\(conflict.collection).\(conflict.key) is a field group; give every member, as {\"group\": {…}}.")
+                }
+                writes = members.map { .set($0, parts[$0] ?? .null) }
+            } else {
+                writes = [.set(conflict.key, chosen)]
+            }
+        }
+        // Keeping a record writes its presence (it has seen both sides); deleting it writes a
+        // tombstone that has seen them.
+        let deletes = conflict.kind == .deleteVersusUpdate && chosen != .bool(true)
+        let dot = try write { db -> Dot in
+            let loaded = try RecordIO.load(db, table: table, collection: conflict.collection, id: conflict.recordID)
+            try commitLocal(db, table: table, id: conflict.recordID, loaded: loaded, author: author) { state, stamp in
+                deletes ? try state.delete(stamp: stamp, rules: table.rules, recordID: conflict.recordID)
+                    : try state.write(writes, stamp: stamp, rules: table.rules, recordID: conflict.recordID)
+            }
+            let counter = try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0
+            return Dot(try Self.currentID(db), counter)
+        }
+        return ConflictResolution(conflict: conflict, chosen: chosen, dot: dot)
+    }
+}

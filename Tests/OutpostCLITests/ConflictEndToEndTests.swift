@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+/// The admin settles reps' disagreements from a terminal, against real processes.
+@Suite(.serialized)
+struct ConflictEndToEndTests {
+    let programs = EndToEndTests()
+
+    func json(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    func stage(_ cli: CLI, _ deal: String) throws -> String? {
+        let shown = json(try cli.ok(["show", "deals", deal, "--json"])) as? [String: Any]
+        return (shown?["values"] as? [String: Any])?["stage"] as? String
+    }
+
+    @Test func twoRepsDisagreeTheAdminSettlesItEverywhere() throws {
+        let scratch = Scratch()
+        let office = try programs.headOffice(scratch, reps: ["aigerim", "bolor"])
+        defer { if office.server.isRunning { office.server.terminate() } }
+        let aigul = try programs.run("outpost-server", ["token", "--data", scratch.path("hq"), "--name", "aigul"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = ["OUTPOST_SERVER": office.url, "OUTPOST_TOKEN": aigul]
+        func adminRun(_ args: [String]) throws -> String {
+            let r = try programs.run("outpost-admin", args, environment: admin)
+            #expect(r.status == 0, "outpost-admin \(args.joined(separator: " ")): \(r.stderr)")
+            return r.stdout
+        }
+        let a = scratch.cli("aigerim"), b = scratch.cli("bolor")
+        let account = try a.ok(["add", "accounts", "name=ТОО «Алтын-Ай»"])
+        var deals: [String] = []
+        for n in 0..<5 { deals.append(try a.ok(["add", "deals", "account_id=\(account)", "title=Fleet \(n)", "stage=lead"])) }
+        _ = try a.ok(["sync"])
+        _ = try b.ok(["sync"])
+
+        // Offline: they disagree on deal 0, agree on deal 1, and disagree on deals 2-4.
+        _ = try a.ok(["edit", "deals", deals[0], "stage=won"])
+        _ = try b.ok(["edit", "deals", deals[0], "stage=lost"])
+        _ = try a.ok(["edit", "deals", deals[1], "stage=proposal"])
+        _ = try b.ok(["edit", "deals", deals[1], "stage=proposal"])
+        for d in deals[2...] {
+            _ = try a.ok(["edit", "deals", d, "stage=negotiation"])
+            _ = try b.ok(["edit", "deals", d, "stage=lost"])
+        }
+        for cli in [a, b, a] { _ = try cli.ok(["sync"]) }
+
+        let listed = json(try adminRun(["conflicts", "list", "--collection", "deals", "--json"])) as? [[String: Any]] ?? []
+        #expect(listed.count == 4, "deal 1's agreement is not a conflict")
+        #expect(!listed.contains { $0["record"] as? String == deals[1] })
+        let first = try #require(listed.first { $0["record"] as? String == deals[0] })
+        let id = try #require(first["id"] as? String)
+        let shown = json(try adminRun(["conflicts", "show", id, "--json"])) as? [String: Any]
+        let sides = shown?["sides"] as? [[String: Any]] ?? []
+        #expect(Set(sides.compactMap { $0["user"] as? String }) == ["aigerim", "bolor"])
+        #expect(Set(sides.compactMap { $0["text"] as? String }) == ["won", "lost"])
+        #expect((shown?["recordValues"] as? [String: Any])?["title"] as? String == "Fleet 0")
+        #expect(try adminRun(["conflicts", "show", id]).contains("by aigerim on aigerim-laptop"))
+
+        _ = try adminRun(["conflicts", "resolve", id, "--take", "aigerim"])
+        let bulk = json(try adminRun(["conflicts", "resolve", "--collection", "deals", "--field", "stage", "--take", "newest", "--json"])) as? [[String: Any]] ?? []
+        #expect(bulk.count == 3)
+        #expect(json(try adminRun(["conflicts", "list", "--json"])) as? [Any] != nil)
+        #expect((json(try adminRun(["conflicts", "list", "--json"])) as? [Any])?.isEmpty == true)
+
+        for cli in [a, b] { _ = try cli.ok(["sync"]) }
+        for cli in [a, b] {
+            #expect(try stage(cli, deals[0]) == "won")
+            #expect(try stage(cli, deals[1]) == "proposal")
+            for d in deals[2...] { #expect(try stage(cli, d) == "lost", "newest was bolor's, written last") }
+            let status = json(try cli.ok(["status", "--json"])) as? [String: Any]
+            #expect(status?["conflicts"] as? Int == 0, "the conflicts are closed on every laptop")
+        }
+        #expect(try a.ok(["history", "deals", deals[0]]).contains("aigul"), "the record's history shows the admin's resolution")
+
+        let audit = json(try adminRun(["audit", "--json"])) as? [[String: Any]] ?? []
+        #expect(audit.count == 4)
+        #expect(audit.allSatisfy { $0["who"] as? String == "aigul" && $0["action"] as? String == "conflict-resolved" })
+        #expect(audit.first?["chosen"] as? String == "won")
+        #expect((audit.first?["before"] as? [String])?.count == 2)
+        let refused = try programs.run("outpost-admin", ["conflicts", "resolve", id, "--take", "1"], environment: admin)
+        #expect(refused.status != 0 && refused.stderr.contains("no open conflict"), "\(refused.stderr)")
+    }
+}
