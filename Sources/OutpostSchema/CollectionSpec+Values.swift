@@ -93,13 +93,9 @@ extension DuplicateKey.Normalization {
         let result: String
         switch self {
         case .alnum: result = String(text.uppercased().filter { $0.isLetter || $0.isNumber })
-        case .phone:
-            let digits = text.filter { $0.isASCII && $0.isNumber }
-            result = String(digits.suffix(10))
+        case .phone: result = PhoneMatching.matchForm(text) ?? ""
         case .email: result = text.trimmingSpaces().lowercased()
-        case .text:
-            let cleaned = text.lowercased().map { $0.isLetter || $0.isNumber ? $0 : " " }
-            result = String(cleaned).split(separator: " ").joined(separator: " ")
+        case .text: result = NameMatching.matchForm(text) ?? ""
         }
         return result.isEmpty ? nil : result
     }

@@ -32,11 +32,11 @@ public struct DuplicateKey: Sendable, Equatable {
     public enum Normalization: String, Sendable {
         /// Letters and digits only, upper-cased (tax ids).
         case alnum
-        /// Digits only, the last 10 kept (phone numbers in any national format).
+        /// International form, the last eight digits (``PhoneMatching``).
         case phone
         /// Trimmed and lower-cased (e-mail addresses).
         case email
-        /// Lower-cased, punctuation dropped, white space collapsed (names, cities).
+        /// Across scripts and spellings, legal forms set aside (``NameMatching``).
         case text
     }
 

@@ -1,0 +1,94 @@
+import Foundation
+
+/// How names are compared across the scripts and spellings of the markets Outpost is sold in
+/// (Kazakhstan, Uzbekistan, Mongolia, Russia, Vietnam): the rules live here and in
+/// `docs/matching.md`, and both the admin's duplicate search and later the rep's search use them.
+///
+/// A name is reduced to a *match form*: lower-cased; Cyrillic (Russian, Kazakh, Mongolian,
+/// Uzbek) written in Latin letters; diacritics and Vietnamese marks dropped; punctuation and
+/// quotes dropped; legal-form words (ТОО, ООО, ЖШС, ХХК, MChJ, LLC, JSC, Công ty, …) set aside;
+/// and the letters that transliteration systems disagree on folded together (kh/x/h, q/k, y/i/j,
+/// ts/c, doubled letters). "Тошкент Савдо" and "Toshkent Savdo MChJ" both become "toshkent savdo".
+public enum NameMatching {
+    /// The match form of a name, or nil when nothing is left (only a legal form, or punctuation).
+    public static func matchForm(_ text: String) -> String? {
+        let words = latin(text).split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        var kept: [String] = []
+        var i = 0
+        while i < words.count {
+            // Two-word legal forms first ("cong ty", "co ltd").
+            if i + 1 < words.count, legalForms.contains(words[i] + " " + words[i + 1]) {
+                i += 2
+                continue
+            }
+            if !legalForms.contains(words[i]) { kept.append(fold(words[i])) }
+            i += 1
+        }
+        let result = kept.filter { !$0.isEmpty }.joined(separator: " ")
+        return result.isEmpty ? nil : result
+    }
+
+    /// The text in lower-case Latin letters without diacritics.
+    public static func latin(_ text: String) -> String {
+        var out = ""
+        for ch in text.lowercased() {
+            if let mapped = cyrillic[ch] { out += mapped; continue }
+            switch ch {
+            case "đ": out += "d"
+            case "ʻ", "ʼ", "'", "`", "‘", "’": continue  // Uzbek oʻ, gʻ and apostrophes
+            default: out.append(ch)
+            }
+        }
+        return out.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil)
+    }
+
+    /// Folds the letters transliteration systems disagree on, so that each spelling of a name
+    /// gives the same form.
+    static func fold(_ word: String) -> String {
+        var w = word
+        for (from, to) in [("kh", "h"), ("x", "h"), ("q", "k"), ("ts", "c"), ("tc", "c"), ("zh", "j"), ("dzh", "j"), ("dj", "j"),
+                           ("yo", "e"), ("yu", "u"), ("iu", "u"), ("ya", "a"), ("ia", "a"), ("ye", "e"), ("y", "i"), ("w", "v"), ("ph", "f")] {
+            w = w.replacingAll(from, with: to)
+        }
+        // Doubled letters ("Savdoo", "Ассоль") count once.
+        var collapsed = ""
+        for ch in w where ch != collapsed.last { collapsed.append(ch) }
+        return collapsed
+    }
+
+    /// Legal-form words, in their Latin match spelling (before folding).
+    static let legalForms: Set<String> = [
+        // Kazakhstan, Russia: ТОО, ЖШС, АО, АҚ, ООО, ОАО, ЗАО, ПАО, ИП, ЖК, ТОО's Latin spellings.
+        "too", "zhshs", "jshs", "ao", "ak", "aq", "ooo", "oao", "zao", "pao", "ip", "zhk", "jk", "llp",
+        // Uzbekistan: MChJ, МЧЖ, AJ, ХК, QK, XK, YaTT.
+        "mchj", "mchzh", "aj", "azh", "hk", "khk", "xk", "qk", "yatt",
+        // Mongolia: ХХК, ХК, ТӨК.
+        "hhk", "khkhk", "xxk", "tok",
+        // International and Vietnam.
+        "llc", "ltd", "inc", "jsc", "plc", "corp", "co ltd", "gmbh", "cong ty", "tnhh",
+    ]
+
+    /// Cyrillic letters of Russian, Kazakh, Mongolian and Uzbek in Latin, as their national
+    /// Latin alphabets write them (Uzbek: sh, ch, oʻ, gʻ; Kazakh: q, ǵ → g; Mongolian: ө, ү).
+    static let cyrillic: [Character: String] = [
+        "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "yo", "ж": "zh", "з": "z", "и": "i", "й": "y",
+        "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f",
+        "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sh", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+        // Kazakh
+        "ә": "a", "ғ": "g", "қ": "q", "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h", "і": "i",
+        // Uzbek
+        "ў": "o", "ҳ": "h",
+    ]
+}
+
+/// Phone numbers compared in international form: digits only, the trunk prefix dropped, the last
+/// eight digits kept (a Mongolian number has eight; Kazakh, Russian, Uzbek and Vietnamese ones
+/// written with or without the country code agree on their last eight).
+public enum PhoneMatching {
+    /// The match form of a phone number, or nil when it has fewer than six digits.
+    public static func matchForm(_ text: String) -> String? {
+        let digits = text.filter { $0.isASCII && $0.isNumber }
+        guard digits.count >= 6 else { return nil }
+        return String(digits.suffix(8))
+    }
+}

@@ -1,0 +1,59 @@
+import OutpostSchema
+import Testing
+
+/// The matching rules of docs/matching.md, on real-looking names of the markets Outpost is sold
+/// in: pairs that are the same customer, and pairs that must stay apart.
+struct NameMatchingTests {
+    static let same: [(String, String, String)] = [
+        ("Uzbek Cyrillic and Latin, legal form", "Тошкент Савдо", "Toshkent Savdo MChJ"),
+        ("Uzbek oʻ and gʻ", "Ўзбекистон Ғалла ХК", "Oʻzbekiston Gʻalla XK"),
+        ("Uzbek apostrophe typed plainly", "Oʻzbekiston Gʻalla", "O'zbekiston G'alla"),
+        ("Russian quotes and legal form", "ООО «Ромашка»", "Romashka LLC"),
+        ("Kazakh ТОО and Latin", "ТОО «Алтын-Ай»", "Altyn-Ai TOO"),
+        ("Kazakh letters", "Қазақ Астығы ЖШС", "Qazaq Astygy"),
+        ("Kazakh қ as k, ы as y", "Қарағанды Көмір", "Karagandy Komir"),
+        ("Mongolian ХХК and э", "Тумэн ХХК", "Tumen LLC"),
+        ("Mongolian ө and ү", "Өргөө Түмэн", "Orgoo Tumen"),
+        ("Mongolian kh spelling", "Хаан Транс ХХК", "Khaan Trans"),
+        ("Vietnamese with and without marks", "Công ty TNHH Đông Á", "Dong A"),
+        ("Vietnamese case and spacing", "CÔNG TY  Hà Nội  Xanh", "ha noi xanh"),
+        ("spacing and punctuation", "Тумэн  ХХК", "тумэн, ххк"),
+        ("Russian ya and Latin ia", "Заря", "Zaria"),
+        ("Uzbek x and Cyrillic х", "Xorazm Oziq", "Хоразм Озиқ"),
+    ]
+
+    static let different: [(String, String, String)] = [
+        ("another city in the name", "Тошкент Савдо", "Самарқанд Савдо"),
+        ("another word", "Алтын-Ай", "Алтын-Тау"),
+        ("Vietnamese names that differ by more than marks", "Công ty Đông Á", "Công ty Đông Hải"),
+        ("the legal form is not the name", "ТОО «Алтын-Ай»", "ТОО «Береке»"),
+        ("Mongolian words that differ", "Тумэн ХХК", "Түмэн Наст ХХК"),
+    ]
+
+    @Test(arguments: same.indices)
+    func spellingsOfOneCustomerMatch(index: Int) {
+        let (why, a, b) = Self.same[index]
+        #expect(NameMatching.matchForm(a) != nil)
+        #expect(NameMatching.matchForm(a) == NameMatching.matchForm(b), "\(why): \(a) → \(NameMatching.matchForm(a) ?? "nil"), \(b) → \(NameMatching.matchForm(b) ?? "nil")")
+    }
+
+    @Test(arguments: different.indices)
+    func differentCustomersStayApart(index: Int) {
+        let (why, a, b) = Self.different[index]
+        #expect(NameMatching.matchForm(a) != NameMatching.matchForm(b), "\(why): both → \(NameMatching.matchForm(a) ?? "nil")")
+    }
+
+    @Test func aLegalFormAloneIsNoName() {
+        #expect(NameMatching.matchForm("ТОО") == nil)
+        #expect(NameMatching.matchForm(" «» ") == nil)
+    }
+
+    @Test func phonesMatchInInternationalForm() {
+        #expect(PhoneMatching.matchForm("+976 9911 2233") == PhoneMatching.matchForm("9911-2233"))
+        #expect(PhoneMatching.matchForm("+7 (701) 555-12-34") == PhoneMatching.matchForm("8 701 555 1234"))
+        #expect(PhoneMatching.matchForm("+998 90 123 45 67") == PhoneMatching.matchForm("90 123-45-67"))
+        #expect(PhoneMatching.matchForm("+84 24 3825 1234") == PhoneMatching.matchForm("024 3825 1234"))
+        #expect(PhoneMatching.matchForm("+7 701 555 1234") != PhoneMatching.matchForm("+7 701 555 4321"))
+        #expect(PhoneMatching.matchForm("12-34") == nil)
+    }
+}
