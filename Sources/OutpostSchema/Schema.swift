@@ -46,6 +46,13 @@ public struct DuplicateKey: Sendable, Equatable {
     public let fields: [String]
     /// The normalization.
     public let normalize: Normalization
+
+    /// Creates a key.
+    public init(name: String, fields: [String], normalize: Normalization) {
+        self.name = name
+        self.fields = fields
+        self.normalize = normalize
+    }
 }
 
 /// One collection: its fields, groups, delete rule, parent, scope and duplicate keys.

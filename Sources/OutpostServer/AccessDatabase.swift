@@ -86,6 +86,14 @@ final class AccessDatabase: Sendable {
                 CREATE INDEX audit_by_subject ON audit (subject);
                 """)
         }
+        migrator.registerMigration("v5-duplicates") { db in
+            // Pairs an admin said are not duplicates, and records merged away: a child written
+            // under a retired record is moved to the one it was merged into when it arrives.
+            try db.execute(sql: """
+                CREATE TABLE dismissals (collection TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (collection, a, b)) WITHOUT ROWID;
+                CREATE TABLE redirects (collection TEXT NOT NULL, from_id TEXT NOT NULL, to_id TEXT NOT NULL, PRIMARY KEY (collection, from_id)) WITHOUT ROWID;
+                """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -117,6 +125,35 @@ final class AccessDatabase: Sendable {
             try db.execute(sql: """
                 INSERT INTO audit (at, who, action, collection, record, key, subject, chosen, before, dot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [entry.at, entry.who, entry.action, entry.collection, entry.record, entry.key, entry.subject, entry.chosen, before, entry.dot])
+        }
+    }
+
+    /// Marks a pair as not duplicates.
+    func dismiss(collection: String, _ a: String, _ b: String) throws {
+        let (x, y) = a < b ? (a, b) : (b, a)
+        try pool.write { db in try db.execute(sql: "INSERT OR IGNORE INTO dismissals (collection, a, b) VALUES (?, ?, ?)", arguments: [collection, x, y]) }
+    }
+
+    /// Pairs marked as not duplicates, as `collection|a|b` with a < b.
+    func dismissals() throws -> Set<String> {
+        try pool.read { db in
+            Set(try Row.fetchAll(db, sql: "SELECT collection, a, b FROM dismissals").map { "\($0["collection"] as String)|\($0["a"] as String)|\($0["b"] as String)" })
+        }
+    }
+
+    /// Records a merge: children of `from` arriving later go to `to`.
+    func addRedirect(collection: String, from: String, to: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO redirects (collection, from_id, to_id) VALUES (?, ?, ?)", arguments: [collection, from, to])
+            // A record merged into one that was itself merged away before goes to the end of the chain.
+            try db.execute(sql: "UPDATE redirects SET to_id = ? WHERE collection = ? AND to_id = ?", arguments: [to, collection, from])
+        }
+    }
+
+    /// Every merge's redirect.
+    func redirects() throws -> [(collection: String, from: String, to: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT collection, from_id, to_id FROM redirects").map { ($0["collection"], $0["from_id"], $0["to_id"]) }
         }
     }
 

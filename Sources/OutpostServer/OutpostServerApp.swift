@@ -190,6 +190,27 @@ public enum OutpostServerApp {
             return try Envelope.response(settled, request: request)
         }
 
+        let duplicates = DuplicateService(storage: storage)
+
+        router.get("v1/admin/duplicates") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            return try Envelope.response(try wire { try duplicates.list(collection: request.uri.queryParameters.get("collection")) }, request: request)
+        }
+
+        router.post("v1/admin/duplicates/merge") { request, _ -> Response in
+            var request = request
+            let admin = try authenticateAdmin(request, storage)
+            let body = try await Envelope.decode(DuplicateMergeRequest.self, from: &request)
+            return try Envelope.response(try wire { try duplicates.merge(body, admin: admin) }, request: request)
+        }
+
+        router.post("v1/admin/duplicates/dismiss") { request, _ -> Response in
+            var request = request
+            let admin = try authenticateAdmin(request, storage)
+            let body = try await Envelope.decode(DuplicateDismissRequest.self, from: &request)
+            return try Envelope.response(try wire { try duplicates.dismiss(body, admin: admin) }, request: request)
+        }
+
         router.get("v1/admin/audit") { request, _ -> Response in
             try authenticateAdmin(request, storage)
             return try Envelope.response(try wire { try conflicts.audit() }, request: request)

@@ -67,6 +67,17 @@ public protocol ServerStorage: Sendable {
     func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution
     /// A record's visible values (nil if never seen here).
     func recordValues(_ collection: String, id: String) throws -> [String: FieldValue]?
+    /// Probable duplicates in the server's replica, without dismissed pairs.
+    func probableDuplicates(in collection: String?) throws -> [DuplicatePair]
+    /// Merges `other` into `keep` (writes stamped with `author`) and remembers the redirect.
+    func merge(_ collection: String, keep: String, other: String, take: [String: MergeSide], author: Author) throws -> MergeReport
+    /// Marks a pair as not duplicates for good.
+    func dismiss(collection: String, _ a: String, _ b: String) throws
+    /// Moves children that arrived under a merged-away record to the record it was merged
+    /// into; returns how many moved.
+    func repairMerged() throws -> Int
+    /// The collection holding a live record with this id, among those with duplicate keys.
+    func collectionHolding(_ id: String) throws -> String?
     /// Appends to the audit trail, and lists it.
     func addAudit(_ entry: AuditEntry) throws
     func audit() throws -> [AuditEntry]
@@ -193,6 +204,22 @@ public final class SQLiteServerStorage: ServerStorage {
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }
     public func openConflicts() throws -> [Conflict] { try replica.openConflicts() }
+    public func probableDuplicates(in collection: String?) throws -> [DuplicatePair] {
+        let dismissed = try access.dismissals()
+        return try replica.probableDuplicates(in: collection).filter { !dismissed.contains("\($0.collection)|\($0.a)|\($0.b)") }
+    }
+    public func merge(_ collection: String, keep: String, other: String, take: [String: MergeSide], author: Author) throws -> MergeReport {
+        let report = try replica.merge(collection, keep: keep, other: other, take: take, author: author)
+        try access.addRedirect(collection: collection, from: other, to: keep)
+        return report
+    }
+    public func dismiss(collection: String, _ a: String, _ b: String) throws { try access.dismiss(collection: collection, a, b) }
+    public func repairMerged() throws -> Int {
+        try access.redirects().reduce(0) { $0 + (try replica.repoint($1.collection, from: $1.from, to: $1.to, author: Author(user: "head-office", device: "merge"))) }
+    }
+    public func collectionHolding(_ id: String) throws -> String? {
+        try replica.schema.collections.first { !$0.duplicateKeys.isEmpty && (try? replica.get($0.name, id: id)) != nil }?.name
+    }
     public func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
         try replica.resolve(conflict: id, choice: choice, author: author)
     }

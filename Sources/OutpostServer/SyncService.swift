@@ -150,7 +150,12 @@ public struct SyncService: Sendable {
             case .deferred(let code, let reason): ChangeResult(dot: dot, status: .deferred, code: code, reason: reason)
             }
         }
-        if report.outcomes.contains(.applied) { changesArrived() }
+        if report.outcomes.contains(.applied) {
+            // A child written offline under a record an admin merged away moves to the record
+            // it was merged into, by a write of this server that travels like any other.
+            _ = try storage.repairMerged()
+            changesArrived()
+        }
         return PushResponse(results: results, acknowledged: report.acknowledged,
                             relayAcknowledged: report.relayAcknowledged.isEmpty ? nil : report.relayAcknowledged)
     }

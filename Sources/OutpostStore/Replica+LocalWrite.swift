@@ -27,7 +27,8 @@ extension Replica {
     }
 
     /// Edits fields of an existing record. Set fields take `.add`/`.remove`; counters `.increment`.
-    public func update(_ collection: String, id: String, _ writes: [FieldWrite]) throws {
+    /// `author` stamps an admin's write at a server (the replica's own author otherwise).
+    public func update(_ collection: String, id: String, _ writes: [FieldWrite], author: Author? = nil) throws {
         let table = try table(collection)
         try checkWritable(table.spec)
         guard !writes.isEmpty else { throw StoreError(.invalidInput, "Nothing to change: give at least one field=value.") }
@@ -38,20 +39,20 @@ extension Replica {
         try write { db in
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
             guard loaded.live else { throw StoreError.notFound(collection, id) }
-            try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
+            try commitLocal(db, table: table, id: id, loaded: loaded, author: author) { state, stamp in
                 try state.write(writes, stamp: stamp, rules: table.rules, recordID: id)
             }
         }
     }
 
     /// Deletes a record: a tombstone that replicates; the record's history stays.
-    public func delete(_ collection: String, id: String) throws {
+    public func delete(_ collection: String, id: String, author: Author? = nil) throws {
         let table = try table(collection)
         try checkWritable(table.spec)
         try write { db in
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
             guard loaded.live else { throw StoreError.notFound(collection, id) }
-            try commitLocal(db, table: table, id: id, loaded: loaded) { state, stamp in
+            try commitLocal(db, table: table, id: id, loaded: loaded, author: author) { state, stamp in
                 try state.delete(stamp: stamp, rules: table.rules, recordID: id)
             }
         }

@@ -189,6 +189,11 @@ public final class Replica: Sendable {
         }
     }
 
+    /// The collections whose records belong to a record of `collection`, with the field that says so.
+    public func childCollections(of collection: String) -> [(collection: String, field: String)] {
+        children[collection] ?? []
+    }
+
     /// The collection's spec and table, or a clear error.
     func table(_ collection: String) throws -> CollectionTable {
         do { _ = try schema.collection(collection) } catch { throw StoreError(error) }

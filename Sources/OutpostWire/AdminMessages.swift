@@ -182,3 +182,51 @@ public struct AuditEntry: Codable, Hashable, Sendable {
         self.dot = dot
     }
 }
+
+/// Two records that are probably one (`GET /v1/admin/duplicates`).
+public struct DuplicateInfo: Codable, Hashable, Sendable {
+    public var collection: String
+    /// Their ids, and their visible values as text.
+    public var a: String, b: String
+    public var aValues: [String: String], bValues: [String: String]
+    /// What they share, and how sure (0–1).
+    public var reasons: [String]
+    public var score: Double
+
+    public init(collection: String, a: String, b: String, aValues: [String: String], bValues: [String: String], reasons: [String], score: Double) {
+        self.collection = collection
+        self.a = a
+        self.b = b
+        self.aValues = aValues
+        self.bValues = bValues
+        self.reasons = reasons
+        self.score = score
+    }
+}
+
+/// `POST /v1/admin/duplicates/merge`: merge `other` into `keep`; `take` names, per field, the
+/// side whose value wins (`keep` or `other`; by default empty fields of `keep` are filled).
+public struct DuplicateMergeRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var keep: String
+    public var other: String
+    public var take: [String: String]?
+
+    public init(keep: String, other: String, take: [String: String]? = nil) {
+        self.keep = keep
+        self.other = other
+        self.take = take
+    }
+}
+
+/// `POST /v1/admin/duplicates/dismiss`: `a` and `b` are not duplicates, for good.
+public struct DuplicateDismissRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var a: String
+    public var b: String
+
+    public init(a: String, b: String) {
+        self.a = a
+        self.b = b
+    }
+}

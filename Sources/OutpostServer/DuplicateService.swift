@@ -1,0 +1,74 @@
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+import OutpostWire
+
+/// The admin's side of probable duplicates, with no HTTP in it: list, merge, dismiss, each
+/// merge and dismissal written to the audit trail.
+public struct DuplicateService: Sendable {
+    let storage: any ServerStorage
+
+    /// Creates the service.
+    public init(storage: any ServerStorage) { self.storage = storage }
+
+    /// Probable duplicates, surest first.
+    public func list(collection: String?) throws -> [DuplicateInfo] {
+        try storage.probableDuplicates(in: collection).map { pair in
+            DuplicateInfo(collection: pair.collection, a: pair.a, b: pair.b, aValues: try values(pair.collection, pair.a),
+                          bValues: try values(pair.collection, pair.b), reasons: pair.reasons, score: pair.score)
+        }
+    }
+
+    /// Merges `other` into `keep`; returns the audit entry.
+    public func merge(_ request: DuplicateMergeRequest, admin: String) throws -> AuditEntry {
+        guard let collection = try storage.collectionHolding(request.keep) else {
+            throw WireError(code: "not-found", message: "There is no record \(request.keep) to keep (`outpost-admin duplicates list` shows the pairs).")
+        }
+        guard try storage.collectionHolding(request.other) == collection else {
+            throw WireError(code: "not-found", message: "There is no \(collection) record \(request.other) to merge into \(request.keep); it may have been merged already.")
+        }
+        var take: [String: MergeSide] = [:]
+        for (field, side) in request.take ?? [:] {
+            guard let parsed = MergeSide(rawValue: side) else {
+                throw WireError(code: "malformed-request", message: "--take \(field)=\(side): the side is keep or other.")
+            }
+            take[field] = parsed
+        }
+        let before = ["keep: " + describe(try values(collection, request.keep)), "other: " + describe(try values(collection, request.other))]
+        let report: MergeReport
+        do {
+            report = try storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: "head-office"))
+        } catch let error as StoreError {
+            throw WireError(code: error.code == .notFound ? "not-found" : "malformed-request", message: error.description)
+        }
+        let fields = report.fieldsTaken.isEmpty ? "no fields taken" : "took \(report.fieldsTaken.joined(separator: ", "))"
+        let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "duplicates-merged", collection: collection,
+                               record: request.keep, key: "", subject: "\(request.keep) ← \(request.other)",
+                               chosen: "kept \(request.keep), \(fields), moved \(report.childrenMoved) child records, retired \(request.other)",
+                               before: before, dot: nil)
+        try storage.addAudit(entry)
+        return entry
+    }
+
+    /// Marks a pair as not duplicates for good; returns the audit entry.
+    public func dismiss(_ request: DuplicateDismissRequest, admin: String) throws -> AuditEntry {
+        guard let collection = try storage.collectionHolding(request.a), try storage.collectionHolding(request.b) == collection else {
+            throw WireError(code: "not-found", message: "\(request.a) and \(request.b) are not two records of one collection.")
+        }
+        try storage.dismiss(collection: collection, request.a, request.b)
+        let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "duplicates-dismissed", collection: collection,
+                               record: request.a, key: "", subject: "\(request.a) ≠ \(request.b)", chosen: "not duplicates",
+                               before: [describe(try values(collection, request.a)), describe(try values(collection, request.b))], dot: nil)
+        try storage.addAudit(entry)
+        return entry
+    }
+
+    func values(_ collection: String, _ id: String) throws -> [String: String] {
+        (try storage.recordValues(collection, id: id) ?? [:]).filter { $0.value != .null }.mapValues(CollectionSpec.format)
+    }
+
+    func describe(_ values: [String: String]) -> String {
+        values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", ")
+    }
+}
