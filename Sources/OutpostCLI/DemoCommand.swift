@@ -13,7 +13,7 @@ import ServiceLifecycle
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Play a short sales trip: head office, a branch server and two reps on loopback, offline edits, sync through the tree, conflicts.",
+        abstract: "Play a short sales trip: head office, a branch server and two reps on loopback, offline edits, sync through the tree, and an admin settling a conflict and merging a duplicate.",
         discussion: """
             Everything runs in a temporary folder on 127.0.0.1: a head-office server, an Almaty
             branch server enrolled with head office with a branch code, aigerim's replica
@@ -141,15 +141,32 @@ struct DemoCommand: AsyncParsableCommand {
                 let sides = conflict.sides.map { "\(CollectionSpec.format($0.value)) (\($0.author.user)@\($0.author.device))" }.joined(separator: " vs ")
                 say("   conflict \(conflict.id) on deals.\(conflict.key): \(sides); showing \(CollectionSpec.format(conflict.sides.first { $0.dot == conflict.provisionalWinner }!.value)) until an admin decides")
             }
-            let key = try Schema.crm.collection("accounts").duplicateKeys.first { $0.name == "name_city" }!
-            var byKey: [String: [RecordView]] = [:]
-            for account in try hq.query("accounts") {
-                let parts = key.fields.compactMap { account.values[$0].map(CollectionSpec.format) }.compactMap(key.normalize.apply)
-                if parts.count == key.fields.count { byKey[parts.joined(separator: "|"), default: []].append(account) }
+            let admin = SyncTransport(baseURL: office.url, token: try storage.createAdminToken(name: "aigul"))
+            let pairs = try await admin.get("/v1/admin/duplicates?collection=accounts", as: [DuplicateInfo].self)
+            for pair in pairs {
+                say("   probable duplicate customers: \(pair.aValues["name"] ?? pair.a) and \(pair.bValues["name"] ?? pair.b) (\(pair.reasons.joined(separator: "; ")), score \(pair.score))")
             }
-            for (_, group) in byKey where group.count > 1 {
-                say("   probable duplicate customers (same name and city): " + group.map { "\(CollectionSpec.format($0.values["name"]!)) \($0.id)" }.joined(separator: " and "))
+
+            say("== The admin (aigul) settles it from a terminal: outpost-admin conflicts resolve, duplicates merge")
+            let open = try await admin.get("/v1/admin/conflicts", as: [ConflictInfo].self)
+            for conflict in open {
+                let settled = try await admin.post("/v1/admin/conflicts/resolve", ConflictResolveRequest(id: conflict.id, take: "bolor"), as: [AuditEntry].self).0
+                for entry in settled { say("   conflict \(entry.subject) on \(entry.collection).\(entry.key): keeps \(entry.chosen) (was \(entry.before.joined(separator: " vs ")))") }
             }
+            for pair in pairs {
+                let merged = try await admin.post("/v1/admin/duplicates/merge", DuplicateMergeRequest(keep: pair.a, other: pair.b), as: AuditEntry.self).0
+                say("   merged: \(merged.chosen)")
+            }
+            try await synced("bolor", bolor, "head office")
+            try await relayed()
+            try await synced("aigerim", aigerim, "Almaty")
+            for (name, r) in [("aigerim", aigerim), ("bolor", bolor)] {
+                let stage = try r.get("deals", id: deal)?.values["stage"].map(CollectionSpec.format) ?? "?"
+                let tumen = try r.query("accounts").filter { NameMatching.matchForm(CollectionSpec.format($0.values["name"] ?? .null)) == "tumen" }.count
+                say("   \(name)'s laptop: deal stage \(stage), \(try r.conflicts().count) open conflicts, \(tumen) customer Тумэн ХХК with \(try r.count("contacts")) contact")
+            }
+            let audit = try await admin.get("/v1/admin/audit", as: [AuditEntry].self)
+            say("   audit: " + audit.map { "\($0.who) \($0.action)" }.joined(separator: ", "))
 
             var same = true
             for collection in hq.schema.collections.map(\.name) {

@@ -181,5 +181,8 @@ struct EndToEndTests {
         #expect(r.stdout.contains("laptop → Almaty → head office → bolor: the same write"))
         #expect(r.stdout.contains("conflict"))
         #expect(r.stdout.contains("probable duplicate"))
+        #expect(r.stdout.contains("aigerim's laptop: deal stage won, 0 open conflicts, 1 customer Тумэн ХХК"))
+        #expect(r.stdout.contains("bolor's laptop: deal stage won, 0 open conflicts, 1 customer Тумэн ХХК"))
+        #expect(r.stdout.contains("audit: aigul conflict-resolved, aigul duplicates-merged"))
     }
 }
