@@ -1,0 +1,76 @@
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+import Testing
+
+/// An admin's settlement is a write that has seen every side: it closes the conflict wherever it arrives.
+struct ConflictResolutionTests {
+    /// Two replicas and head office; a and b clash on `collection`'s record, head office receives both.
+    func clash(_ folder: TempFolder, _ clock: TestClock, edit: (Replica, Replica, String) throws -> Void) throws -> (Replica, Replica, Replica, String) {
+        let hq = try makeReplica(folder, "hq", role: .headOffice, clock: clock)
+        let a = try makeReplica(folder, "a", clock: clock), b = try makeReplica(folder, "b", clock: clock)
+        let id = try a.insert("accounts", ["name": .string("Алтын-Ай")])
+        try exchange(a, to: b)
+        clock.advance()
+        try edit(a, b, id)
+        try exchange(a, to: hq)
+        try exchange(b, to: hq)
+        return (hq, a, b, id)
+    }
+
+    @Test func takingASideClosesTheConflictEverywhere() throws {
+        let folder = TempFolder(), clock = TestClock()
+        let (hq, a, b, id) = try clash(folder, clock) { a, b, id in
+            try a.update("accounts", id: id, [.set("status", .string("active"))])
+            clock.advance()
+            try b.update("accounts", id: id, [.set("status", .string("dormant"))])
+        }
+        let conflict = try #require(try hq.openConflicts().first)
+        let aSide = try #require(conflict.sides.first { $0.dot.replica == a.replicaID })
+        clock.advance()
+        let settled = try hq.resolve(conflict: conflict.id, choice: .side(aSide.dot), author: Author(user: "aigul", device: "head-office"))
+        #expect(settled.chosen == .string("active"))
+        #expect(try hq.openConflicts().isEmpty)
+        for r in [a, b] {
+            try exchange(hq, to: r)
+            #expect(try r.openConflicts().isEmpty)
+            #expect(try r.get("accounts", id: id)?.values["status"] == .string("active"))
+            #expect(try r.history("accounts", id: id).last?.author.user == "aigul")
+        }
+        #expect(throws: StoreError.self) { try hq.resolve(conflict: conflict.id, choice: .side(aSide.dot), author: Author(user: "aigul", device: "x")) }
+    }
+
+    /// A delete concurrent with an update: the admin keeps the record (restore) or deletes it.
+    @Test(arguments: [true, false])
+    func aDeleteVersusUpdateClashIsSettledByKeepingOrDeleting(keep: Bool) throws {
+        let folder = TempFolder(), clock = TestClock()
+        let (hq, a, b, id) = try clash(folder, clock) { a, b, id in
+            try a.delete("accounts", id: id)
+            clock.advance()
+            try b.update("accounts", id: id, [.set("city", .string("Алматы"))])
+        }
+        let conflict = try #require(try hq.openConflicts().first { $0.kind == .deleteVersusUpdate })
+        let side = try #require(conflict.sides.first { $0.value == .bool(keep) })
+        clock.advance()
+        _ = try hq.resolve(conflict: conflict.id, choice: .side(side.dot), author: Author(user: "aigul", device: "head-office"))
+        for r in [hq, a, b] {
+            if r !== hq { try exchange(hq, to: r) }
+            #expect(try r.openConflicts().isEmpty)
+            #expect((try r.get("accounts", id: id) != nil) == keep)
+            if keep { #expect(try r.get("accounts", id: id)?.values["city"] == .string("Алматы"), "the kept record keeps the update") }
+        }
+    }
+
+    @Test func aValueOfTheAdminsOwnIsCheckedAgainstTheSchema() throws {
+        let folder = TempFolder(), clock = TestClock()
+        let (hq, _, _, _) = try clash(folder, clock) { a, b, id in
+            try a.update("accounts", id: id, [.set("status", .string("active"))])
+            try b.update("accounts", id: id, [.set("status", .string("closed"))])
+        }
+        let conflict = try #require(try hq.openConflicts().first)
+        #expect(throws: StoreError.self) { try hq.resolve(conflict: conflict.id, choice: .value(.string("sleeping")), author: Author(user: "aigul", device: "x")) }
+        _ = try hq.resolve(conflict: conflict.id, choice: .value(.string("dormant")), author: Author(user: "aigul", device: "x"))
+        #expect(try hq.openConflicts().isEmpty)
+    }
+}
