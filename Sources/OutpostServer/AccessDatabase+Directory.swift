@@ -9,7 +9,7 @@ extension AccessDatabase {
     func directoryVersion() throws -> String {
         try pool.read { db in
             let row = try Row.fetchOne(db, sql: """
-                SELECT (SELECT count(*) FROM users) AS u, (SELECT group_concat(role || scope, '') FROM users) AS r,
+                SELECT (SELECT count(*) FROM users) AS u, (SELECT group_concat(role || scope || channel, '') FROM users) AS r,
                        (SELECT count(*) FROM devices) AS d, (SELECT count(*) FROM devices WHERE revoked <> 0) AS x,
                        (SELECT count(*) FROM replicas) AS p, (SELECT count(*) FROM replicas WHERE last_seen IS NOT NULL) AS s
                 """)!
@@ -81,9 +81,10 @@ extension AccessDatabase {
         try pool.write { db in
             for user in users ?? [] {
                 try db.execute(sql: """
-                    INSERT INTO users (name, role, scope, created_at, source) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET role = excluded.role, scope = excluded.scope WHERE users.source IS NOT NULL
-                    """, arguments: [user.name, user.role, user.scope, Self.now, neighbour])
+                    INSERT INTO users (name, role, scope, created_at, source, channel) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET role = excluded.role, scope = excluded.scope, channel = excluded.channel
+                    WHERE users.source IS NOT NULL
+                    """, arguments: [user.name, user.role, user.scope, Self.now, neighbour, user.channel ?? "both"])
             }
             for device in devices {
                 // Users are made at head office only: a device of a user unknown here is ahead of

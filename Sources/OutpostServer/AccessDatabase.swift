@@ -94,6 +94,9 @@ final class AccessDatabase: Sendable {
                 CREATE TABLE redirects (collection TEXT NOT NULL, from_id TEXT NOT NULL, to_id TEXT NOT NULL, PRIMARY KEY (collection, from_id)) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v6-channel") { db in
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN channel TEXT NOT NULL DEFAULT 'both'")
+        }
         try migrator.migrate(pool)
     }
 
@@ -173,17 +176,43 @@ final class AccessDatabase: Sendable {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [user.name]) == nil else {
                 throw WireError(code: "user-exists", message: "A user named \(user.name) already exists.")
             }
-            try db.execute(sql: "INSERT INTO users (name, role, scope, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [user.name, user.role, user.scope, Self.now])
+            try db.execute(sql: "INSERT INTO users (name, role, scope, created_at, channel) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [user.name, user.role, user.scope, Self.now, user.channel ?? "both"])
         }
     }
 
     func users() throws -> [UserInfo] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, role, scope FROM users ORDER BY name").map {
-                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"])
+            try Row.fetchAll(db, sql: "SELECT name, role, scope, channel FROM users ORDER BY name").map {
+                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
             }
         }
+    }
+
+    /// Changes what is given of a user's role, scope and channel; returns the user as now.
+    func editUser(_ edit: AdminUserEditRequest) throws -> UserInfo {
+        try pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [edit.name]) != nil else {
+                throw WireError(code: "unknown-user", message: "There is no user named \(edit.name); `outpost-admin users list` shows them.")
+            }
+            try db.execute(sql: "UPDATE users SET role = coalesce(?, role), scope = coalesce(?, scope), channel = coalesce(?, channel) WHERE name = ?",
+                           arguments: [edit.role, edit.scope, edit.channel, edit.name])
+            return try Row.fetchOne(db, sql: "SELECT name, role, scope, channel FROM users WHERE name = ?", arguments: [edit.name]).map {
+                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
+            }!
+        }
+    }
+
+    /// Revokes a device: its token stops working here at once, and elsewhere in the tree at the
+    /// next directory exchange.
+    func revoke(device: String) throws -> DeviceInfo {
+        try pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [device]) != nil else {
+                throw WireError(code: "not-found", message: "There is no device \(device); `outpost-admin devices list` shows them.")
+            }
+            try db.execute(sql: "UPDATE devices SET revoked = 1 WHERE id = ?", arguments: [device])
+        }
+        return try devices().first { $0.id == device }!
     }
 
     /// A new one-time code for `user`, valid for `days`.

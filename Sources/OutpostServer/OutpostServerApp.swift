@@ -139,11 +139,40 @@ public enum OutpostServerApp {
             guard ["rep", "manager", "admin", "branch"].contains(body.role) else {
                 throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager, admin or branch, not '\(body.role)'."))
             }
+            if let channel = body.channel, !Self.channels.contains(channel) {
+                throw APIError(WireError(code: "malformed-request", message: "Channel must be both, head-office or branch, not '\(channel)'."))
+            }
             guard !body.name.isEmpty, !body.scope.isEmpty else {
                 throw APIError(WireError(code: "malformed-request", message: "A user needs a name and a scope (for example --scope all)."))
             }
-            try wire { try storage.addUser(UserInfo(name: body.name, role: body.role, scope: body.scope)) }
-            return try Envelope.response(UserInfo(name: body.name, role: body.role, scope: body.scope), status: .created, request: request)
+            let user = UserInfo(name: body.name, role: body.role, scope: body.scope, channel: body.channel ?? "both")
+            try wire { try storage.addUser(user) }
+            return try Envelope.response(user, status: .created, request: request)
+        }
+
+        router.post("v1/admin/users/edit") { request, _ -> Response in
+            var request = request
+            try authenticateAdmin(request, storage)
+            guard storage.role == .headOffice else {
+                throw APIError(WireError(code: "users-at-head-office", message: "Users are managed at head office; edit the user there."))
+            }
+            let body = try await Envelope.decode(AdminUserEditRequest.self, from: &request)
+            if let role = body.role, !["rep", "manager", "admin", "branch"].contains(role) {
+                throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager, admin or branch, not '\(role)'."))
+            }
+            if let channel = body.channel, !Self.channels.contains(channel) {
+                throw APIError(WireError(code: "malformed-request", message: "Channel must be both, head-office or branch, not '\(channel)'."))
+            }
+            return try Envelope.response(try wire { try storage.editUser(body) }, request: request)
+        }
+
+        router.post("v1/admin/devices/revoke") { request, _ -> Response in
+            var request = request
+            try authenticateAdmin(request, storage)
+            let body = try await Envelope.decode(AdminRevokeRequest.self, from: &request)
+            let device = try wire { try storage.revoke(device: body.device) }
+            logger.notice("device revoked", metadata: [LogKey.device: .string(body.device)])
+            return try Envelope.response(device, request: request)
         }
 
         router.get("v1/admin/users") { request, _ -> Response in
@@ -228,6 +257,9 @@ public enum OutpostServerApp {
             logger: logger
         )
     }
+
+    /// Where a user may sync from (1C:CRM's "internet only / office only / both").
+    static let channels: Set<String> = ["both", "head-office", "branch"]
 
     static func bearer(_ request: Request) -> String? {
         guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }

@@ -85,6 +85,10 @@ public protocol ServerStorage: Sendable {
     func addUser(_ user: UserInfo) throws
     /// All users.
     func users() throws -> [UserInfo]
+    /// Changes a user's role, scope or channel.
+    func editUser(_ edit: AdminUserEditRequest) throws -> UserInfo
+    /// Revokes a device's token.
+    func revoke(device: String) throws -> DeviceInfo
     /// A one-time enrollment code for a user.
     func createEnrollmentCode(user: String) throws -> String
     /// Spends a code and enrolls a device writing as `replica`, whose first sync token is `syncToken`.
@@ -229,6 +233,8 @@ public final class SQLiteServerStorage: ServerStorage {
     public func audit() throws -> [AuditEntry] { try access.audit() }
     public func addUser(_ user: UserInfo) throws { try access.addUser(user) }
     public func users() throws -> [UserInfo] { try access.users() }
+    public func editUser(_ edit: AdminUserEditRequest) throws -> UserInfo { try access.editUser(edit) }
+    public func revoke(device: String) throws -> DeviceInfo { try access.revoke(device: device) }
     public func createEnrollmentCode(user: String) throws -> String { try access.createEnrollmentCode(user: user) }
     public func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo) {
         try access.enroll(code: code, device: device, replica: replica, syncToken: syncToken)

@@ -6,17 +6,45 @@ import OutpostCore
 public struct UserInfo: Codable, Hashable, Sendable {
     /// The user's name (unique).
     public var name: String
-    /// `rep`, `manager` or `admin`.
+    /// `rep`, `manager`, `admin` or `branch`.
     public var role: String
     /// The scope expression (enforced by a later version; stored now).
     public var scope: String
+    /// Where the user may sync from: `both`, `head-office` (over the internet) or `branch`
+    /// (their office only). Stored now, enforced with scopes.
+    public var channel: String?
 
     /// Creates a user description.
-    public init(name: String, role: String, scope: String) {
+    public init(name: String, role: String, scope: String, channel: String? = nil) {
         self.name = name
         self.role = role
         self.scope = scope
+        self.channel = channel
     }
+}
+
+/// `POST /v1/admin/users/edit`: changes a user's role, scope or channel (what is given).
+public struct AdminUserEditRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var name: String
+    public var role: String?
+    public var scope: String?
+    public var channel: String?
+
+    public init(name: String, role: String? = nil, scope: String? = nil, channel: String? = nil) {
+        self.name = name
+        self.role = role
+        self.scope = scope
+        self.channel = channel
+    }
+}
+
+/// `POST /v1/admin/devices/revoke`: the device's token stops working everywhere in the tree.
+public struct AdminRevokeRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var device: String
+
+    public init(device: String) { self.device = device }
 }
 
 /// An enrolled device.
@@ -57,11 +85,14 @@ public struct AdminUserRequest: Codable, Sendable {
     public var name: String
     public var role: String
     public var scope: String
+    /// `both` (the default), `head-office` or `branch`.
+    public var channel: String?
 
-    public init(name: String, role: String, scope: String) {
+    public init(name: String, role: String, scope: String, channel: String? = nil) {
         self.name = name
         self.role = role
         self.scope = scope
+        self.channel = channel
     }
 }
 

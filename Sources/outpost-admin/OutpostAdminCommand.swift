@@ -59,7 +59,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 }
 
 struct Users: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "users", abstract: "Add and list users.", subcommands: [Add.self, List.self])
+    static let configuration = CommandConfiguration(commandName: "users", abstract: "Add, edit and list users.", subcommands: [Add.self, Edit.self, List.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -69,14 +69,39 @@ struct Users: AsyncParsableCommand {
         @Argument(help: "The user's name.") var name: String
         @Option(help: "rep, manager, admin, or branch (for a branch server's enrollment).") var role: String
         @Option(help: "The scope expression (for example all, owner=aigerim, branch=almaty).") var scope: String
+        @Option(help: "Where the user may sync from: both (default), head-office or branch.") var channel: String?
         @OptionGroup var output: JSONFlag
 
         func run() async throws {
             let transport = try root.transport()
             let user = try await perform {
-                try await transport.post("/v1/admin/users", AdminUserRequest(name: name, role: role, scope: scope), as: UserInfo.self).0
+                try await transport.post("/v1/admin/users", AdminUserRequest(name: name, role: role, scope: scope, channel: channel), as: UserInfo.self).0
             }
-            if output.json { try printJSON(user) } else { print("Added \(user.name) (\(user.role), scope \(user.scope)).") }
+            if output.json { try printJSON(user) } else { print("Added \(user.name) (\(user.role), scope \(user.scope), channel \(user.channel ?? "both")).") }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "edit", abstract: "Change a user's role, scope or channel (head office).",
+            discussion: "Example:\n  outpost-admin users edit aigerim --scope \"branch=almaty\" --channel branch")
+        @ParentCommand var root: OutpostAdminCommand
+        @Argument(help: "The user's name.") var name: String
+        @Option(help: "rep, manager, admin or branch.") var role: String?
+        @Option(help: "The scope expression.") var scope: String?
+        @Option(help: "both, head-office or branch.") var channel: String?
+        @OptionGroup var output: JSONFlag
+
+        func validate() throws {
+            if role == nil && scope == nil && channel == nil { throw ValidationError("Give at least one of --role, --scope, --channel.") }
+        }
+
+        func run() async throws {
+            let transport = try root.transport()
+            let user = try await perform {
+                try await transport.post("/v1/admin/users/edit", AdminUserEditRequest(name: name, role: role, scope: scope, channel: channel), as: UserInfo.self).0
+            }
+            if output.json { try printJSON(user) } else { print("\(user.name): \(user.role), scope \(user.scope), channel \(user.channel ?? "both").") }
         }
     }
 
@@ -89,13 +114,28 @@ struct Users: AsyncParsableCommand {
             let transport = try root.transport()
             let users = try await perform { try await transport.get("/v1/admin/users", as: [UserInfo].self) }
             if output.json { try printJSON(users); return }
-            for u in users { print("\(u.name)  \(u.role)  \(u.scope)") }
+            printTable(["name", "role", "scope", "channel"], users.map { [$0.name, $0.role, $0.scope, $0.channel ?? "both"] })
         }
     }
 }
 
 struct Devices: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "devices", abstract: "Enroll and list devices.", subcommands: [Enroll.self, List.self])
+    static let configuration = CommandConfiguration(commandName: "devices", abstract: "Enroll, list and revoke devices.", subcommands: [Enroll.self, List.self, Revoke.self])
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke", abstract: "Cut a device off: its token stops working here at once and everywhere in the tree soon after.",
+            discussion: "Example:\n  outpost-admin devices revoke dev-3f9a1c2b7d4e")
+        @ParentCommand var root: OutpostAdminCommand
+        @Argument(help: "The device id (from `devices list`).") var device: String
+        @OptionGroup var output: JSONFlag
+
+        func run() async throws {
+            let transport = try root.transport()
+            let info = try await perform { try await transport.post("/v1/admin/devices/revoke", AdminRevokeRequest(device: device), as: DeviceInfo.self).0 }
+            if output.json { try printJSON(info) } else { print("Revoked \(info.id) (\(info.user), \(info.name)); it can no longer sync.") }
+        }
+    }
 
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -93,6 +93,28 @@ struct FailoverTests {
 }
 
 @Suite(.serialized)
+struct RevocationTests {
+    /// A device revoked at head office is cut off there at once and at the branch after its next
+    /// round; a user edited at head office reaches the branch.
+    @Test func aRevocationAndAnEditTravelDownTheTree() async throws {
+        let tree = try await TestTree(seed: 31, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 1)
+        let branchRep = tree.reps[0].replica, hqRep = tree.reps[1].replica
+        try await tree.branches[0].link!.runRound()
+        try await SyncEngine(replica: hqRep, serverURL: tree.branches[0].url).sync()
+        let device = try #require(try tree.hq.storage.devices().first { $0.replica == hqRep.replicaID.rawValue })
+        _ = try tree.hq.storage.revoke(device: device.id)
+        _ = try tree.hq.storage.editUser(AdminUserEditRequest(name: "almaty-rep0", scope: "branch=almaty", channel: "branch"))
+        await #expect(throws: TransportError.self) { try await SyncEngine(replica: hqRep).sync() }
+        try await tree.branches[0].link!.runRound()
+        await #expect(throws: TransportError.self) { try await SyncEngine(replica: hqRep, serverURL: tree.branches[0].url).sync() }
+        let atBranch = try tree.branches[0].storage.users().first { $0.name == "almaty-rep0" }
+        #expect(atBranch?.scope == "branch=almaty" && atBranch?.channel == "branch")
+        #expect(try await SyncEngine(replica: branchRep).sync().pushed == 0, "other devices go on")
+        try await tree.stop()
+    }
+}
+
+@Suite(.serialized)
 struct SchemaFlowTests {
     /// A custom field added at head office reaches a branch's rep at its next sync, is usable
     /// there, and its values travel back up to head office.
