@@ -9,8 +9,13 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create a standalone replica (for work before enrollment, tests and demos).",
         discussion: """
+            With --from-snapshot, the replica starts from a file an admin made for you
+            (`outpost-admin snapshot USER --out FILE`): every record is there at once; enroll it
+            (`outpost enroll`), and its first sync pulls only what changed since the file was made.
+
             Examples:
               outpost init --user aigerim --device aigerim-laptop
+              outpost init --from-snapshot aigerim.outpost --device aigerim-laptop
               outpost --replica ./hq init --role head-office --user admin
             """)
 
@@ -19,8 +24,23 @@ struct InitCommand: ParsableCommand {
     @Option(help: "This device's name.") var device = ProcessInfo.processInfo.hostName
     @Option(help: "field, branch or head-office.") var role = "field"
     @Option(help: ArgumentHelp("A schema file instead of the built-in CRM schema.", valueName: "FILE")) var schema: String?
+    @Option(help: ArgumentHelp("Start from a snapshot file made by `outpost-admin snapshot`.", valueName: "FILE")) var fromSnapshot: String?
 
     func run() throws {
+        if let fromSnapshot {
+            guard !FileManager.default.fileExists(atPath: root.replicaFile) else {
+                throw CLIError("A replica already exists in \(root.replicaFolder); choose another folder with --replica (nothing was changed).")
+            }
+            try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: fromSnapshot, toPath: root.replicaFile)
+            let replica: Replica
+            do { replica = try Replica.open(at: root.replicaFile) } catch {
+                try? FileManager.default.removeItem(atPath: root.replicaFile)
+                throw CLIError("\(fromSnapshot) is not an Outpost snapshot: \(error)")
+            }
+            print("Created replica \(replica.replicaID) for \(replica.author.user) from \(fromSnapshot): \(try replica.count("accounts")) accounts. Enroll it with `outpost enroll --server URL --code CODE`; its first sync pulls only what came after the snapshot.")
+            return
+        }
         guard let role = ReplicaRole(rawValue: role) else { throw ValidationError("--role must be field, branch or head-office.") }
         let chosen = try schema.map { try Schema(contentsOf: URL(fileURLWithPath: $0)) } ?? .crm
         try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true)

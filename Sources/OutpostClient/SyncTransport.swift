@@ -146,6 +146,40 @@ public struct SyncTransport: Sendable {
         return try await send(request, up: 0, as: type).0
     }
 
+    /// GETs `path` and writes the answer's bytes to the new file `file` as they arrive (a
+    /// snapshot may be far larger than any message); returns how many bytes were written. A
+    /// failed download leaves no file behind.
+    public func download(_ path: String, to file: String) async throws -> Int {
+        var request = HTTPClientRequest(url: baseURL + path)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let client = Self.client(connect: timeouts.connect)
+        let response: HTTPClientResponse
+        do { response = try await client.execute(request, timeout: .minutes(30)) } catch { throw TransportError.unreachable(classify(error)) }
+        guard response.status.code == 200 else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            if let wire = try? JSONDecoder().decode(WireError.self, from: Data(body.readableBytesView)) {
+                throw TransportError.server(wire, status: Int(response.status.code))
+            }
+            throw TransportError.server(WireError(code: "http-\(response.status.code)", message: "The server answered HTTP \(response.status.code)."), status: Int(response.status.code))
+        }
+        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+            throw TransportError.server(WireError(code: "cannot-write", message: "Cannot create \(file); check the folder exists and is writable."), status: 0)
+        }
+        var written = 0
+        do {
+            for try await chunk in response.body {
+                handle.write(Data(chunk.readableBytesView))
+                written += chunk.readableBytes
+            }
+            try handle.close()
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: file)
+            throw TransportError.unreachable(classify(error))
+        }
+        return written
+    }
+
     /// Sends the request and collects the whole answer, within the request timeout.
     private func exchange(_ request: HTTPClientRequest) async throws -> (HTTPClientResponse, ByteBuffer) {
         let client = Self.client(connect: timeouts.connect)

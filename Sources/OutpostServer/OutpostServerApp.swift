@@ -240,6 +240,19 @@ public enum OutpostServerApp {
             return try Envelope.response(try wire { try duplicates.dismiss(body, admin: admin) }, request: request)
         }
 
+        router.get("v1/admin/snapshot") { request, _ -> Response in
+            try authenticateAdmin(request, storage)
+            guard let user = request.uri.queryParameters.get("user") else {
+                throw APIError(WireError(code: "malformed-request", message: "Name the user the snapshot is for: ?user=NAME."))
+            }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let info = try wire { try storage.writeSnapshot(to: file, user: String(user)) }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            logger.notice("snapshot written", metadata: ["outpost.records": .stringConvertible(info.records), "outpost.cursor": .stringConvertible(info.cursor)])
+            return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+
         router.get("v1/admin/audit") { request, _ -> Response in
             try authenticateAdmin(request, storage)
             return try Envelope.response(try wire { try conflicts.audit() }, request: request)

@@ -78,6 +78,8 @@ public protocol ServerStorage: Sendable {
     func repairMerged() throws -> Int
     /// The collection holding a live record with this id, among those with duplicate keys.
     func collectionHolding(_ id: String) throws -> String?
+    /// Writes a ready replica file for a new laptop of `user` (``Replica/writeSnapshot(to:user:device:server:)``).
+    func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo
     /// Appends to the audit trail, and lists it.
     func addAudit(_ entry: AuditEntry) throws
     func audit() throws -> [AuditEntry]
@@ -208,6 +210,12 @@ public final class SQLiteServerStorage: ServerStorage {
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }
     public func openConflicts() throws -> [Conflict] { try replica.openConflicts() }
+    public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
+        guard try access.users().contains(where: { $0.name == user }) else {
+            throw WireError(code: "unknown-user", message: "There is no user named \(user); add one with `outpost-admin users add`.")
+        }
+        return try replica.writeSnapshot(to: path, user: user, device: "new laptop", server: serverReplica)
+    }
     public func probableDuplicates(in collection: String?) throws -> [DuplicatePair] {
         let dismissed = try access.dismissals()
         return try replica.probableDuplicates(in: collection).filter { !dismissed.contains("\($0.collection)|\($0.a)|\($0.b)") }

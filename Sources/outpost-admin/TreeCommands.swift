@@ -66,3 +66,27 @@ struct Stats: AsyncParsableCommand {
         if let error = up.lastError { print("  last error: \(error)") }
     }
 }
+
+/// `outpost-admin snapshot`: a ready replica file for a new laptop.
+struct Snapshot: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot", abstract: "Write a ready replica file for a user's new laptop (`outpost init --from-snapshot FILE`).",
+        discussion: """
+            The file holds every record with its history and the server's position; a laptop started
+            from it and enrolled syncs only what came after, instead of downloading everything.
+
+            Example:
+              outpost-admin snapshot aigerim --out aigerim.outpost
+            """)
+    @ParentCommand var root: OutpostAdminCommand
+    @Argument(help: "The user the laptop is for.") var user: String
+    @Option(help: ArgumentHelp("The file to write (must not exist).", valueName: "FILE")) var out: String
+
+    func run() async throws {
+        guard !FileManager.default.fileExists(atPath: out) else { throw AdminError(description: "\(out) already exists; choose another --out file.") }
+        let transport = try root.transport()
+        let query = user.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? user
+        let bytes = try await perform { try await transport.download("/v1/admin/snapshot?user=\(query)", to: out) }
+        print("Wrote \(out) (\(bytes / 1024) KiB) for \(user): `outpost init --from-snapshot \(out)` on the new laptop, then `outpost enroll`.")
+    }
+}
