@@ -34,7 +34,7 @@ extension RecordState {
             }
             // Concurrent writes of one value are agreement, not a conflict: an admin's list holds
             // only real disagreements. The entries stay until a later write supersedes them.
-            if rule == .manual, state.entries.count > 1, let winner, Set(state.entries.values.map(\.value)).count > 1 {
+            if rule == .manual, state.entries.count > 1, let winner, Set(state.entries.values.map(\.value.json.canonicalText)).count > 1 {
                 conflicts.append(Conflict(
                     collection: rules.collection, recordID: recordID, key: key, kind: .concurrentValues,
                     rule: rule.rawValue, sides: Array(state.entries.values), provisionalWinner: winner.dot))

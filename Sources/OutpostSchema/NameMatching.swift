@@ -12,7 +12,9 @@ import Foundation
 public enum NameMatching {
     /// The match form of a name, or nil when nothing is left (only a legal form, or punctuation).
     public static func matchForm(_ text: String) -> String? {
-        let words = latin(text).split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        let separator: (Character) -> Bool = { !$0.isLetter && !$0.isNumber && !"ʻʼ'`‘’".contains($0) }
+        let originals = text.split(whereSeparator: separator).map(String.init)
+        let words = originals.map { latin($0) }
         var kept: [String] = []
         var i = 0
         while i < words.count {
@@ -21,7 +23,9 @@ public enum NameMatching {
                 i += 2
                 continue
             }
-            if !legalForms.contains(words[i]) { kept.append(fold(words[i])) }
+            // Short forms that are also words ("Ақ Жол", "Áo") count only in capitals (АҚ, АО).
+            let isForm = legalForms.contains(words[i]) && (!ambiguousForms.contains(words[i]) || originals[i] == originals[i].uppercased())
+            if !isForm { kept.append(fold(words[i])) }
             i += 1
         }
         let result = kept.filter { !$0.isEmpty }.joined(separator: " ")
@@ -35,6 +39,11 @@ public enum NameMatching {
             if let mapped = cyrillic[ch] { out += mapped; continue }
             switch ch {
             case "đ": out += "d"
+            // Kazakh Latin (2021): ş, ç, ı, ğ.
+            case "ş": out += "sh"
+            case "ç": out += "ch"
+            case "ı": out += "i"
+            case "ğ": out += "g"
             case "ʻ", "ʼ", "'", "`", "‘", "’": continue  // Uzbek oʻ, gʻ and apostrophes
             default: out.append(ch)
             }
@@ -56,6 +65,10 @@ public enum NameMatching {
         return collapsed
     }
 
+    /// Legal forms that are also ordinary words (Kazakh "ақ" white, Vietnamese "áo", Russian
+    /// "жк" housing estate): set aside only when written in capitals.
+    static let ambiguousForms: Set<String> = ["ak", "aq", "ao", "ip", "jk", "zhk", "aj", "tok", "cp"]
+
     /// Legal-form words, in their Latin match spelling (before folding).
     static let legalForms: Set<String> = [
         // Kazakhstan, Russia: ТОО, ЖШС, АО, АҚ, ООО, ОАО, ЗАО, ПАО, ИП, ЖК, ТОО's Latin spellings.
@@ -65,7 +78,7 @@ public enum NameMatching {
         // Mongolia: ХХК, ХК, ТӨК.
         "hhk", "khkhk", "xxk", "tok",
         // International and Vietnam.
-        "llc", "ltd", "inc", "jsc", "plc", "corp", "co ltd", "gmbh", "cong ty", "tnhh",
+        "llc", "ltd", "inc", "jsc", "plc", "corp", "co ltd", "gmbh", "cong ty", "tnhh", "co phan", "cp", "ctcp", "mtv",
     ]
 
     /// Cyrillic letters of Russian, Kazakh, Mongolian and Uzbek in Latin, as their national
@@ -81,14 +94,23 @@ public enum NameMatching {
     ]
 }
 
-/// Phone numbers compared in international form: digits only, the trunk prefix dropped, the last
-/// eight digits kept (a Mongolian number has eight; Kazakh, Russian, Uzbek and Vietnamese ones
-/// written with or without the country code agree on their last eight).
+/// Phone numbers compared as national numbers: digits only, the country code (7, 998, 976, 84)
+/// or the trunk prefix (8 in Kazakhstan and Russia, 0 in Vietnam) dropped. A number written with
+/// or without them gives the same form; Almaty 727 and Astana 717 numbers stay apart.
 public enum PhoneMatching {
     /// The match form of a phone number, or nil when it has fewer than six digits.
     public static func matchForm(_ text: String) -> String? {
-        let digits = text.filter { $0.isASCII && $0.isNumber }
+        var digits = Substring(text.filter { $0.isASCII && $0.isNumber })
         guard digits.count >= 6 else { return nil }
-        return String(digits.suffix(8))
+        if digits.hasPrefix("00") { digits = digits.dropFirst(2) }
+        switch (digits.count, digits.first) {
+        case (12, _) where digits.hasPrefix("998"): digits = digits.dropFirst(3)   // Uzbekistan: 9 digits
+        case (11, _) where digits.hasPrefix("976"): digits = digits.dropFirst(3)   // Mongolia: 8 digits
+        case (11, "7"), (11, "8"): digits = digits.dropFirst()                     // Kazakhstan, Russia: 10 digits
+        case (11...12, _) where digits.hasPrefix("84"): digits = digits.dropFirst(2) // Vietnam
+        case (10...11, "0"): digits = digits.dropFirst()                           // a Vietnamese trunk 0
+        default: break
+        }
+        return String(digits)
     }
 }

@@ -146,9 +146,12 @@ final class AccessDatabase: Sendable {
 
     /// Records a merge: children of `from` arriving later go to `to`.
     func addRedirect(collection: String, from: String, to: String) throws {
+        guard from != to else { return }
         try pool.write { db in
+            // The kept record is live again (revived, or merged back): it redirects nowhere.
+            try db.execute(sql: "DELETE FROM redirects WHERE collection = ? AND from_id = ?", arguments: [collection, to])
             try db.execute(sql: "INSERT OR REPLACE INTO redirects (collection, from_id, to_id) VALUES (?, ?, ?)", arguments: [collection, from, to])
-            // A record merged into one that was itself merged away before goes to the end of the chain.
+            // Records merged into the one now retired go to the end of the chain.
             try db.execute(sql: "UPDATE redirects SET to_id = ? WHERE collection = ? AND to_id = ?", arguments: [to, collection, from])
         }
     }

@@ -71,16 +71,24 @@ public struct ConflictService: Sendable {
             guard let collection = request.collection, let field = request.field else {
                 throw WireError(code: "malformed-request", message: "Name one conflict (ID), or many with --collection C --field F.")
             }
+            guard let spec = try? storage.schema.collection(collection) else {
+                throw WireError(code: "malformed-request", message: "There is no collection '\(collection)'.")
+            }
+            guard spec.field(field) != nil || spec.groups.contains(where: { $0.name == field }) || field == RecordState.presenceKey else {
+                throw WireError(code: "malformed-request", message: "\(collection) has no field '\(field)'.")
+            }
             targets = all.filter { $0.collection == collection && $0.key == field }
         }
+        // Every choice is made before anything is written: a bulk settlement that cannot take
+        // its side in one conflict writes nothing at all.
+        let choices = try targets.map { try choice(for: $0, request, single: request.id != nil) }
         var entries: [AuditEntry] = []
-        for conflict in targets {
-            let choice = try choice(for: conflict, request, single: request.id != nil)
+        for (conflict, choice) in zip(targets, choices) {
             let resolution: ConflictResolution
             do {
-                resolution = try storage.resolve(conflict: conflict.id, choice: choice, author: Author(user: admin, device: "head-office"))
+                resolution = try storage.resolve(conflict: conflict.id, choice: choice, author: Author(user: admin, device: "outpost-admin"))
             } catch let error as StoreError {
-                throw WireError(code: error.code == .notFound ? "not-found" : "malformed-request", message: error.description)
+                throw WireError(code: Self.code(error), message: error.description)
             }
             let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "conflict-resolved",
                                    collection: conflict.collection, record: conflict.recordID, key: conflict.key, subject: conflict.id,
@@ -95,6 +103,15 @@ public struct ConflictService: Sendable {
 
     /// The audit trail.
     public func audit() throws -> [AuditEntry] { try storage.audit() }
+
+    /// The wire code of a store error met while settling.
+    static func code(_ error: StoreError) -> String {
+        switch error.code {
+        case .notFound: "not-found"
+        case .invalidInput, .readOnly: "malformed-request"
+        default: "internal"
+        }
+    }
 
     /// What the request keeps of one conflict.
     func choice(for conflict: Conflict, _ request: ConflictResolveRequest, single: Bool) throws -> ConflictChoice {

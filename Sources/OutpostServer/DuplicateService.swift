@@ -38,9 +38,9 @@ public struct DuplicateService: Sendable {
         let before = ["keep: " + describe(try values(collection, request.keep)), "other: " + describe(try values(collection, request.other))]
         let report: MergeReport
         do {
-            report = try storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: "head-office"))
+            report = try storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: "outpost-admin"))
         } catch let error as StoreError {
-            throw WireError(code: error.code == .notFound ? "not-found" : "malformed-request", message: error.description)
+            throw WireError(code: ConflictService.code(error), message: error.description)
         }
         let fields = report.fieldsTaken.isEmpty ? "no fields taken" : "took \(report.fieldsTaken.joined(separator: ", "))"
         let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "duplicates-merged", collection: collection,
@@ -53,6 +53,9 @@ public struct DuplicateService: Sendable {
 
     /// Marks a pair as not duplicates for good; returns the audit entry.
     public func dismiss(_ request: DuplicateDismissRequest, admin: String) throws -> AuditEntry {
+        guard request.a != request.b else {
+            throw WireError(code: "malformed-request", message: "Name two different records.")
+        }
         guard let collection = try storage.collectionHolding(request.a), try storage.collectionHolding(request.b) == collection else {
             throw WireError(code: "not-found", message: "\(request.a) and \(request.b) are not two records of one collection.")
         }

@@ -15,7 +15,7 @@ struct APIError: HTTPResponseError {
         self.wire = wire
         switch wire.error.code {
         case "unauthorized": status = .unauthorized
-        case "forbidden", "invalid-code", "users-at-head-office", "schema-at-head-office": status = .forbidden
+        case "forbidden", "invalid-code", "users-at-head-office", "schema-at-head-office", "head-office-only": status = .forbidden
         case "body-too-large": status = .contentTooLarge
         case "unknown-user", "not-found": status = .notFound
         case "user-exists", "counter-went-back", "replica-taken", "replica-forked", "too-many-replicas", "digests-needed",

@@ -213,6 +213,7 @@ public enum OutpostServerApp {
         router.post("v1/admin/conflicts/resolve") { request, _ -> Response in
             var request = request
             let admin = try authenticateAdmin(request, storage)
+            try requireHeadOffice(storage)
             let body = try await Envelope.decode(ConflictResolveRequest.self, from: &request)
             let settled = try wire { try conflicts.resolve(body, admin: admin) }
             logger.notice("conflicts resolved", metadata: ["outpost.count": .stringConvertible(settled.count)])
@@ -229,6 +230,7 @@ public enum OutpostServerApp {
         router.post("v1/admin/duplicates/merge") { request, _ -> Response in
             var request = request
             let admin = try authenticateAdmin(request, storage)
+            try requireHeadOffice(storage)
             let body = try await Envelope.decode(DuplicateMergeRequest.self, from: &request)
             return try Envelope.response(try wire { try duplicates.merge(body, admin: admin) }, request: request)
         }
@@ -236,6 +238,7 @@ public enum OutpostServerApp {
         router.post("v1/admin/duplicates/dismiss") { request, _ -> Response in
             var request = request
             let admin = try authenticateAdmin(request, storage)
+            try requireHeadOffice(storage)
             let body = try await Envelope.decode(DuplicateDismissRequest.self, from: &request)
             return try Envelope.response(try wire { try duplicates.dismiss(body, admin: admin) }, request: request)
         }
@@ -269,6 +272,14 @@ public enum OutpostServerApp {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
+    }
+
+    /// Settlements, merges and dismissals are made at head office: there the audit is kept, and
+    /// children that arrive later under a merged-away record are moved.
+    static func requireHeadOffice(_ storage: any ServerStorage) throws {
+        guard storage.role == .headOffice else {
+            throw APIError(WireError(code: "head-office-only", message: "Conflicts and duplicates are settled at head office (`outpost-admin --server HEAD-OFFICE-URL ...`); the result reaches this branch at its next sync."))
+        }
     }
 
     /// Where a user may sync from (1C:CRM's "internet only / office only / both").

@@ -221,16 +221,23 @@ public final class SQLiteServerStorage: ServerStorage {
         return try replica.probableDuplicates(in: collection).filter { !dismissed.contains("\($0.collection)|\($0.a)|\($0.b)") }
     }
     public func merge(_ collection: String, keep: String, other: String, take: [String: MergeSide], author: Author) throws -> MergeReport {
-        let report = try replica.merge(collection, keep: keep, other: other, take: take, author: author)
+        // The redirect first: if the merge fails or the server stops halfway, a redirect to a
+        // record that still exists moves nothing (only orphans are moved), and nothing is lost.
         try access.addRedirect(collection: collection, from: other, to: keep)
-        return report
+        return try replica.merge(collection, keep: keep, other: other, take: take, author: author)
     }
     public func dismiss(collection: String, _ a: String, _ b: String) throws { try access.dismiss(collection: collection, a, b) }
     public func repairMerged() throws -> Int {
-        try access.redirects().reduce(0) { $0 + (try replica.repoint($1.collection, from: $1.from, to: $1.to, author: Author(user: "head-office", device: "merge"))) }
+        let redirects = try access.redirects()
+        guard !redirects.isEmpty else { return 0 }
+        let byRetired = Dictionary(redirects.map { ($0.collection + "\u{1F}" + $0.from, $0.to) }, uniquingKeysWith: { _, last in last })
+        return try replica.repairOrphans(redirects: byRetired, author: Author(user: "head-office", device: "merge"))
     }
     public func collectionHolding(_ id: String) throws -> String? {
-        try replica.schema.collections.first { !$0.duplicateKeys.isEmpty && (try? replica.get($0.name, id: id)) != nil }?.name
+        for spec in replica.schema.collections where !spec.duplicateKeys.isEmpty {
+            if try replica.get(spec.name, id: id) != nil { return spec.name }
+        }
+        return nil
     }
     public func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
         try replica.resolve(conflict: id, choice: choice, author: author)

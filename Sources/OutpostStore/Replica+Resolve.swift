@@ -22,13 +22,17 @@ public struct ConflictResolution: Hashable, Sendable {
 }
 
 extension Replica {
-    /// Every open conflict held here, derived from the records that have one.
+    /// Every open conflict held here, derived from the records that have one. A field clash on a
+    /// record deleted since is left out: settling it would bring the record back.
     public func openConflicts() throws -> [Conflict] {
         let records = try read { db in
             try Row.fetchAll(db, sql: "SELECT DISTINCT collection, record_id FROM outpost_conflicts ORDER BY collection, record_id")
                 .map { ($0["collection"] as String, $0["record_id"] as String) }
         }
-        return try records.flatMap { try resolved($0.0, id: $0.1)?.conflicts ?? [] }
+        return try records.flatMap { collection, id -> [Conflict] in
+            guard let record = try resolved(collection, id: id) else { return [] }
+            return record.conflicts.filter { record.exists || $0.kind == .deleteVersusUpdate }
+        }
     }
 
     /// The open conflict with this id, if any.
@@ -43,7 +47,7 @@ extension Replica {
     /// has seen every side, so it supersedes them here and on every replica it reaches.
     public func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
         guard let conflict = try conflict(id: id) else {
-            throw StoreError(.notFound, "There is no open conflict \(id); it may have been settled already (`outpost-admin conflicts list --resolved`).")
+            throw StoreError(.notFound, "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
         }
         let table = try table(conflict.collection)
         let chosen: FieldValue
@@ -57,7 +61,17 @@ extension Replica {
             guard conflict.kind == .concurrentValues else {
                 throw StoreError(.invalidInput, "Conflict \(id) is a delete-versus-update clash: take a side (keep or delete), not a value.")
             }
-            if table.rules.groups[conflict.key] == nil {
+            if let members = table.rules.groups[conflict.key] {
+                guard case .group(let parts) = value else {
+                    throw StoreError(.invalidInput, "\(conflict.collection).\(conflict.key) is a field group; give its members as {\"group\": {…}}.")
+                }
+                for (member, part) in parts {
+                    guard members.contains(member) else {
+                        throw StoreError(.invalidInput, "\(conflict.collection).\(conflict.key) has no member '\(member)'; its members are \(members.joined(separator: ", ")).")
+                    }
+                    do { try table.spec.check(part, for: member) } catch { throw StoreError(error) }
+                }
+            } else {
                 do { try table.spec.check(value, for: conflict.key) } catch { throw StoreError(error) }
             }
             chosen = value
@@ -78,6 +92,14 @@ extension Replica {
         let deletes = conflict.kind == .deleteVersusUpdate && chosen != .bool(true)
         let dot = try write { db -> Dot in
             let loaded = try RecordIO.load(db, table: table, collection: conflict.collection, id: conflict.recordID)
+            // Re-derived inside the transaction: a side that arrived since the admin looked
+            // would be overwritten unseen.
+            guard loaded.state.resolve(table.rules, recordID: conflict.recordID).conflicts.contains(where: { $0.id == conflict.id }) else {
+                throw StoreError(.notFound, "Conflict \(id) changed while it was being settled (another side arrived, or someone settled it); look at it again.")
+            }
+            if conflict.kind == .concurrentValues && !loaded.live {
+                throw StoreError(.invalidInput, "The record of conflict \(id) was deleted since; settling its field would bring it back. Nothing was written.")
+            }
             try commitLocal(db, table: table, id: conflict.recordID, loaded: loaded, author: author) { state, stamp in
                 deletes ? try state.delete(stamp: stamp, rules: table.rules, recordID: conflict.recordID)
                     : try state.write(writes, stamp: stamp, rules: table.rules, recordID: conflict.recordID)

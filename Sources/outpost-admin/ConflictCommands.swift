@@ -99,7 +99,13 @@ struct Conflicts: AsyncParsableCommand {
             let transport = try root.transport()
             var request = ConflictResolveRequest(id: id, collection: collection, field: field, take: take)
             if let value {
-                if let json = try? JSONValue.parse(Array(value.utf8)) { request.value = json } else { request.valueText = value }
+                // JSON only when it looks like JSON: `--value 12.5` on a decimal field, or `2026`
+                // on a text field, are typed values.
+                if let first = value.first, "{\"[".contains(first), let json = try? JSONValue.parse(Array(value.utf8)) {
+                    request.value = json
+                } else {
+                    request.valueText = value
+                }
             }
             let settled = try await perform { try await transport.post("/v1/admin/conflicts/resolve", request, as: [AuditEntry].self).0 }
             if output.json { try printJSON(settled); return }

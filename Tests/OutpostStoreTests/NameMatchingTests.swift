@@ -20,6 +20,8 @@ struct NameMatchingTests {
         ("spacing and punctuation", "Тумэн  ХХК", "тумэн, ххк"),
         ("Russian ya and Latin ia", "Заря", "Zaria"),
         ("Uzbek x and Cyrillic х", "Xorazm Oziq", "Хоразм Озиқ"),
+        ("Kazakh Latin of 2021", "Şymkent Bırlık", "Шымкент Бірлік"),
+        ("a capital АҚ is a legal form", "АҚ «Қазақ Астық»", "Qazaq Astyq JSC"),
     ]
 
     static let different: [(String, String, String)] = [
@@ -28,6 +30,8 @@ struct NameMatchingTests {
         ("Vietnamese names that differ by more than marks", "Công ty Đông Á", "Công ty Đông Hải"),
         ("the legal form is not the name", "ТОО «Алтын-Ай»", "ТОО «Береке»"),
         ("Mongolian words that differ", "Тумэн ХХК", "Түмэн Наст ХХК"),
+        ("Kazakh ақ (white) is a word, not a legal form", "Ақ Жол", "Жол"),
+        ("Vietnamese áo is a word", "Áo Dài Việt", "Dài Việt"),
     ]
 
     @Test(arguments: same.indices)
@@ -54,6 +58,9 @@ struct NameMatchingTests {
         #expect(PhoneMatching.matchForm("+998 90 123 45 67") == PhoneMatching.matchForm("90 123-45-67"))
         #expect(PhoneMatching.matchForm("+84 24 3825 1234") == PhoneMatching.matchForm("024 3825 1234"))
         #expect(PhoneMatching.matchForm("+7 701 555 1234") != PhoneMatching.matchForm("+7 701 555 4321"))
+        #expect(PhoneMatching.matchForm("+7 727 250 1234") != PhoneMatching.matchForm("+7 717 250 1234"), "Almaty and Astana")
+        #expect(PhoneMatching.matchForm("+7 701 555 1234") != PhoneMatching.matchForm("+7 771 555 1234"), "two mobile operators")
+        #expect(PhoneMatching.matchForm("024 3825 1234") != PhoneMatching.matchForm("028 3825 1234"), "Hanoi and Ho Chi Minh City")
         #expect(PhoneMatching.matchForm("12-34") == nil)
     }
 }

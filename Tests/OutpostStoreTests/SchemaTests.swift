@@ -70,7 +70,7 @@ struct SchemaTests {
     }
 
     @Test func duplicateKeysNormalize() {
-        #expect(DuplicateKey.Normalization.phone.apply("+7 (701) 555-12-34") == "15551234")
+        #expect(DuplicateKey.Normalization.phone.apply("+7 (701) 555-12-34") == "7015551234")
         #expect(DuplicateKey.Normalization.email.apply("  Aigerim@Example.KZ ") == "aigerim@example.kz")
         #expect(DuplicateKey.Normalization.text.apply("ТОО «Алтын-Ай»,  Алматы") == "altin ai almati")
         #expect(DuplicateKey.Normalization.text.apply("Altyn-Ai TOO, Almaty") == "altin ai almati")
