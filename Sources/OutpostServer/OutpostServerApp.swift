@@ -249,11 +249,23 @@ public enum OutpostServerApp {
                 throw APIError(WireError(code: "malformed-request", message: "Name the user the snapshot is for: ?user=NAME."))
             }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
-            defer { try? FileManager.default.removeItem(atPath: file) }
-            let info = try wire { try storage.writeSnapshot(to: file, user: String(user)) }
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            let info: SnapshotInfo
+            do { info = try wire { try storage.writeSnapshot(to: file, user: String(user)) } } catch {
+                try? FileManager.default.removeItem(atPath: file)
+                throw error
+            }
             logger.notice("snapshot written", metadata: ["outpost.records": .stringConvertible(info.records), "outpost.cursor": .stringConvertible(info.cursor)])
-            return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+            // Streamed in 1 MiB pieces: a snapshot of a large head office is hundreds of MB.
+            return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: ResponseBody(contentLength: size) { writer in
+                defer { try? FileManager.default.removeItem(atPath: file) }
+                guard let handle = FileHandle(forReadingAtPath: file) else { throw APIError(WireError(code: "internal", message: "The snapshot file vanished.")) }
+                defer { try? handle.close() }
+                while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                }
+                try await writer.finish(nil)
+            })
         }
 
         router.get("v1/admin/audit") { request, _ -> Response in

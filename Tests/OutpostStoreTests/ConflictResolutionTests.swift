@@ -74,3 +74,49 @@ struct ConflictResolutionTests {
         #expect(try hq.openConflicts().isEmpty)
     }
 }
+
+/// Merging duplicates, at the store.
+struct MergeTests {
+    @Test func aFieldClashOnARecordDeletedSinceIsNeitherListedNorSettled() throws {
+        let folder = TempFolder(), clock = TestClock()
+        let hq = try makeReplica(folder, "hq", role: .headOffice, clock: clock)
+        let a = try makeReplica(folder, "a", clock: clock), b = try makeReplica(folder, "b", clock: clock)
+        let id = try a.insert("accounts", ["name": .string("Алтын-Ай")])
+        try exchange(a, to: b)
+        try a.update("accounts", id: id, [.set("status", .string("active"))])
+        try b.update("accounts", id: id, [.set("status", .string("closed"))])
+        try exchange(a, to: hq)
+        try exchange(b, to: hq)
+        let conflict = try #require(try hq.openConflicts().first)
+        clock.advance()
+        try hq.delete("accounts", id: id)
+        #expect(try hq.openConflicts().isEmpty)
+        #expect(throws: StoreError.self) { try hq.resolve(conflict: conflict.id, choice: .value(.string("active")), author: Author(user: "aigul", device: "x")) }
+        #expect(try hq.get("accounts", id: id) == nil, "the deleted record stays deleted")
+    }
+
+    @Test func aMergeTakesAFieldGroupWholeAndMovesEveryReference() throws {
+        let folder = TempFolder(), clock = TestClock()
+        let hq = try makeReplica(folder, "hq", role: .headOffice, clock: clock)
+        let schema = try hq.schema.collection("accounts")
+        let group = try #require(schema.groups.first)
+        let keep = try hq.insert("accounts", ["name": .string("Тумэн ХХК"), "phone": .string("99112233"), "city": .string("Алматы")])
+        var values: [String: FieldValue] = ["name": .string("Tumen LLC")]
+        for member in group.members { values[member] = .string("other-\(member)") }
+        let other = try hq.insert("accounts", values)
+        let contact = try hq.insert("contacts", ["account_id": .reference(other), "name": .string("Болормаа")])
+        let deal = try hq.insert("deals", ["account_id": .reference(other), "title": .string("Fleet")])
+        let report = try hq.merge("accounts", keep: keep, other: other, author: Author(user: "aigul", device: "x"))
+        let merged = try #require(try hq.get("accounts", id: keep))
+        // keep has part of the postal address: it keeps its own whole, never Astana's street in Almaty.
+        #expect(merged.values["city"] == .string("Алматы"))
+        #expect(merged.values["address"] == .null, "a group is never mixed from two records")
+        _ = group
+        #expect(merged.values["name"] == .string("Тумэн ХХК"))
+        #expect(report.childrenMoved == 2)
+        #expect(try hq.get("contacts", id: contact)?.values["account_id"] == .reference(keep))
+        #expect(try hq.get("deals", id: deal)?.values["account_id"] == .reference(keep))
+        #expect(try hq.get("accounts", id: other) == nil)
+        #expect(throws: StoreError.self) { try hq.merge("accounts", keep: keep, other: other, author: Author(user: "aigul", device: "x")) }
+    }
+}
