@@ -32,7 +32,7 @@ extension Schema {
             {"name": "branch", "type": "string"},
             {"name": "owner", "type": "string"},
             {"name": "tags", "type": "set"},
-            {"name": "status", "type": "string", "values": ["active", "dormant", "closed"], "rule": "manual"}
+            {"name": "status", "type": "string", "values": ["active", "dormant", "closed"], "rule": "manual", "default": "active"}
           ],
           "groups": [
             {"name": "postal_address", "members": ["address", "city"], "rule": "lww"}
@@ -85,7 +85,7 @@ extension Schema {
             {"name": "account_id", "type": "reference", "collection": "accounts", "required": true},
             {"name": "contact_id", "type": "reference", "collection": "contacts"},
             {"name": "kind", "type": "string", "required": true, "values": ["call", "meeting", "email", "visit"]},
-            {"name": "at", "type": "timestamp", "required": true},
+            {"name": "at", "type": "timestamp", "required": true, "default": "now"},
             {"name": "duration_min", "type": "integer"},
             {"name": "summary", "type": "text"},
             {"name": "outcome", "type": "text"}
@@ -98,7 +98,7 @@ extension Schema {
             {"name": "title", "type": "string", "required": true},
             {"name": "due_at", "type": "timestamp"},
             {"name": "assignee", "type": "string"},
-            {"name": "status", "type": "string", "values": ["open", "done", "cancelled"]},
+            {"name": "status", "type": "string", "values": ["open", "done", "cancelled"], "default": "open"},
             {"name": "account_id", "type": "reference", "collection": "accounts"},
             {"name": "related_id", "type": "uuid"},
             {"name": "comment", "type": "text"}

@@ -89,8 +89,16 @@ extension Schema {
                 throw SchemaError.malformed("\(c.name).\(f.name) is a reference; say which collection it points to with \"collection\".")
             }
             if f.values != nil, type != .string { throw SchemaError.malformed("\(c.name).\(f.name): \"values\" is only for string fields.") }
-            fields.append(FieldSpec(name: f.name, type: type, required: f.required ?? false, rule: rule,
-                                    references: f.collection, allowedValues: f.values))
+            let spec = FieldSpec(name: f.name, type: type, required: f.required ?? false, rule: rule,
+                                 references: f.collection, allowedValues: f.values, defaultText: f.default)
+            if let text = f.default, !(text == "now" && (type == .timestamp || type == .date)) {
+                let probe = CollectionSpec(name: c.name, fields: [spec], groups: [], deleteRule: .updateWins, parentField: nil,
+                                           scopeFields: [], duplicateKeys: [], isReferenceData: false)
+                do { try probe.check(try probe.parse(text, for: f.name), for: f.name) } catch {
+                    throw SchemaError.malformed("\(c.name).\(f.name) has default '\(text)', which is not a value of the field: \(error)")
+                }
+            }
+            fields.append(spec)
         }
         for g in c.groups ?? [] {
             for m in g.members where !fields.contains(where: { $0.name == m }) {
@@ -152,6 +160,7 @@ struct SchemaFile: Decodable {
         let rule: String?
         let collection: String?
         let values: [String]?
+        let `default`: String?
     }
 
     struct Group: Decodable {

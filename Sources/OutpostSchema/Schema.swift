@@ -14,6 +14,9 @@ public struct FieldSpec: Sendable, Equatable {
     public let references: String?
     /// Allowed values for a `string` field (a pick list such as deal stages), or nil for any.
     public let allowedValues: [String]?
+    /// What a new record gets when the field is not given: a value as typed (`open`), or `now`
+    /// for a timestamp or a date (`protocol/schema.md`).
+    public let defaultText: String?
 }
 
 /// Fields merged and won together (amount with its currency, the parts of an address).

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import OutpostCore
 import OutpostSchema
@@ -11,6 +12,7 @@ extension Replica {
     public func insert(_ collection: String, _ values: [String: FieldValue]) throws -> String {
         let table = try table(collection)
         try checkWritable(table.spec)
+        let values = try withDefaults(values, table.spec)
         for f in table.spec.fields where f.required && (values[f.name] ?? .null) == .null {
             throw StoreError(.invalidInput, "\(collection).\(f.name) is required; give it a value (\(f.name)=...).")
         }
@@ -56,6 +58,25 @@ extension Replica {
                 try state.delete(stamp: stamp, rules: table.rules, recordID: id)
             }
         }
+    }
+
+    /// `values` with the schema's defaults for the fields not given: what a rep typing in a
+    /// hurry means (an activity happens now, a new task is open).
+    func withDefaults(_ values: [String: FieldValue], _ spec: CollectionSpec) throws -> [String: FieldValue] {
+        var filled = values
+        for field in spec.fields where (values[field.name] ?? .null) == .null {
+            guard let text = field.defaultText else { continue }
+            switch (text, field.type) {
+            case ("now", .timestamp): filled[field.name] = .timestamp(Int64(wallClock()))
+            case ("now", .date):
+                let day = ISO8601DateFormatter.string(from: Date(timeIntervalSince1970: Double(wallClock()) / 1000), timeZone: TimeZone(identifier: "UTC")!,
+                                                      formatOptions: [.withFullDate])
+                filled[field.name] = .date(day)
+            default:
+                do { filled[field.name] = try spec.parse(text, for: field.name) } catch { throw StoreError(error) }
+            }
+        }
+        return filled
     }
 
     /// Takes the next dot and HLC, builds the change, and commits record, row and feed entry

@@ -120,3 +120,24 @@ struct MergeTests {
         #expect(throws: StoreError.self) { try hq.merge("accounts", keep: keep, other: other, author: Author(user: "aigul", device: "x")) }
     }
 }
+
+/// What a rep typing in a hurry means: schema defaults.
+struct DefaultTests {
+    @Test func newRecordsTakeTheSchemasDefaults() throws {
+        let folder = TempFolder(), clock = TestClock()
+        let rep = try makeReplica(folder, "rep", clock: clock)
+        let account = try rep.insert("accounts", ["name": .string("Тумэн ХХК")])
+        #expect(try rep.get("accounts", id: account)?.values["status"] == .string("active"))
+        let task = try rep.insert("tasks", ["title": .string("Call back")])
+        #expect(try rep.get("tasks", id: task)?.values["status"] == .string("open"))
+        let call = try rep.insert("activities", ["account_id": .reference(account), "kind": .string("call")])
+        #expect(try rep.get("activities", id: call)?.values["at"] == .timestamp(Int64(clock.read())))
+        let given = try rep.insert("tasks", ["title": .string("Done already"), "status": .string("done")])
+        #expect(try rep.get("tasks", id: given)?.values["status"] == .string("done"), "a given value wins")
+    }
+
+    @Test func aDefaultThatIsNotAValueOfItsFieldIsRefused() {
+        let bad = Schema.crmJSON.replacingOccurrences(of: #""default": "open""#, with: #""default": "someday""#)
+        #expect(throws: SchemaError.self) { try Schema(json: Data(bad.utf8)) }
+    }
+}

@@ -128,8 +128,8 @@ struct ReplicaApplyTests {
     @Test func unknownCollectionsAndFieldsAreKeptRelayedAndLaterShown() throws {
         let folder = TempFolder()
         let newer = try Schema(json: Data(Schema.crmJSON.replacingOccurrences(
-            of: #"{"name": "status", "type": "string", "values": ["active", "dormant", "closed"], "rule": "manual"}"#,
-            with: #"{"name": "status", "type": "string", "values": ["active", "dormant", "closed"], "rule": "manual"}, {"name": "loyalty_tier", "type": "string"}"#).utf8))
+            of: #"{"name": "status", "type": "string", "values": ["active", "dormant", "closed"], "rule": "manual", "default": "active"}"#,
+            with: #"{"name": "status", "type": "string", "values": ["active", "dormant", "closed"], "rule": "manual", "default": "active"}, {"name": "loyalty_tier", "type": "string"}"#).utf8))
         #expect(try newer.collection("accounts").field("loyalty_tier") != nil)
         let hq = try makeReplica(folder, "hq", role: .headOffice, schema: newer)
         let old = try makeReplica(folder, "old"), relayTarget = try makeReplica(folder, "far")
