@@ -426,6 +426,16 @@ final class AccessDatabase: Sendable {
         }
     }
 
+    /// Every replica that synced here, with its user, last sync and declared counter.
+    func replicaActivity() throws -> [(replica: String, user: String, lastSeen: String?, declared: UInt64)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.id, d.user, r.last_seen, r.declared_counter FROM replicas r JOIN devices d ON d.id = r.device
+                WHERE r.last_seen IS NOT NULL ORDER BY r.last_seen DESC
+                """).map { ($0["id"], $0["user"], $0["last_seen"], $0["declared_counter"]) }
+        }
+    }
+
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64 {
         try pool.read { db in try UInt64.fetchOne(db, sql: "SELECT declared_counter FROM replicas WHERE id = ?", arguments: [replica]) ?? 0 }

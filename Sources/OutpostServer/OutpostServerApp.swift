@@ -42,10 +42,9 @@ public enum OutpostServerApp {
 
         router.get("v1/admin/stats") { request, _ -> Response in
             try authenticateAdmin(request, storage)
-            let counts = try wire { try storage.counts() }
-            return try Envelope.response(ServerStats(server: storage.serverReplica, role: storage.role.rawValue, schemaVersion: storage.schema.version,
-                                                     users: counts.users, devices: counts.devices, feedChanges: counts.feed,
-                                                     upstream: upstream?()), request: request)
+            var stats = try wire { try storage.adminStats() }
+            stats.upstream = upstream?()
+            return try Envelope.response(stats, request: request)
         }
 
         router.post("v1/sync/directory") { request, _ -> Response in

@@ -48,6 +48,9 @@ public protocol ServerStorage: Sendable {
                          neighbourDevice: String?) throws
     /// Users and devices held here, and the length of the change feed.
     func counts() throws -> (users: Int, devices: Int, feed: Int)
+    /// The admin's statistics beyond the counts: open conflicts, probable duplicates, refused
+    /// changes, bytes stored, changes per day, and each replica's lag.
+    func adminStats() throws -> ServerStats
     /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
     func storedChange(_ dot: Dot) throws -> Change?
     /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
@@ -194,6 +197,25 @@ public final class SQLiteServerStorage: ServerStorage {
                                    neighbourIDs: try neighbourDevice.map { try access.replicaIDs(ofDevice: $0) } ?? [],
                                    childBranch: neighbourDevice != nil)
     }
+    public func adminStats() throws -> ServerStats {
+        let counts = try counts()
+        var stats = ServerStats(server: serverReplica, role: role.rawValue, schemaVersion: schema.version,
+                                users: counts.users, devices: counts.devices, feedChanges: counts.feed)
+        stats.openConflicts = try replica.openConflicts().count
+        stats.probableDuplicates = try probableDuplicates(in: nil).count
+        stats.rejectedChanges = try replica.rejections().count
+        let folder = URL(fileURLWithPath: replica.path).deletingLastPathComponent()
+        stats.storageBytes = try FileManager.default.contentsOfDirectory(atPath: folder.path).reduce(0) {
+            $0 + ((try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent($1).path)[.size] as? Int) ?? 0)
+        }
+        stats.changesPerDay = try replica.changesPerDay(days: 7)
+        stats.replicas = try access.replicaActivity().map {
+            ReplicaLag(replica: $0.replica, user: $0.user, lastSeen: $0.lastSeen,
+                       pendingUp: Int($0.declared) - Int(try acknowledged(of: $0.replica)))
+        }.map { var lag = $0; lag.pendingUp = max(0, lag.pendingUp); return lag }
+        return stats
+    }
+
     public func counts() throws -> (users: Int, devices: Int, feed: Int) {
         let (users, devices) = try access.counts()
         return (users, devices, try replica.feedCount(after: 0))

@@ -254,3 +254,21 @@ private final class LastSeen: @unchecked Sendable {
     var value: Int64
     init(_ value: Int64) { self.value = value }
 }
+
+extension Replica {
+    /// Changes applied here per UTC day (by their HLC) over the last `days` days, read from the
+    /// newest end of the feed (at most its last 20,000 entries: a figure for people, not a report).
+    public func changesPerDay(days: Int) throws -> [String: Int] {
+        let since = Int64(wallClock()) - Int64(days) * 86_400_000
+        return try read { db in
+            var result: [String: Int] = [:]
+            for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed ORDER BY seq DESC LIMIT 20000") {
+                guard let change = try? BinaryCodec.decodeChange([UInt8](blob)) else { continue }
+                let millis = Int64(change.hlc.wallMillis)
+                if millis < since { break }
+                result[CivilTime.date(millis: millis), default: 0] += 1
+            }
+            return result
+        }
+    }
+}

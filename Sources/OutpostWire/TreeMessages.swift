@@ -151,6 +151,22 @@ public struct UpstreamStatus: Codable, Hashable, Sendable {
     }
 }
 
+/// How far one replica is behind this server.
+public struct ReplicaLag: Codable, Hashable, Sendable {
+    public var replica: String
+    public var user: String
+    public var lastSeen: String?
+    /// Changes it declared at its last hello that this server has not acknowledged.
+    public var pendingUp: Int
+
+    public init(replica: String, user: String, lastSeen: String?, pendingUp: Int) {
+        self.replica = replica
+        self.user = user
+        self.lastSeen = lastSeen
+        self.pendingUp = pendingUp
+    }
+}
+
 /// `GET /v1/status` and `GET /v1/admin/stats`: what a server holds and how its upstream stands.
 public struct ServerStats: Codable, Hashable, Sendable {
     public var `protocol` = ProtocolVersion.current
@@ -164,6 +180,16 @@ public struct ServerStats: Codable, Hashable, Sendable {
     public var feedChanges: Int?
     /// The link to the parent (branches only).
     public var upstream: UpstreamStatus?
+    /// What waits for an admin, what was refused, how much is stored, and changes written per
+    /// day over the last week (oldest first, UTC days) — admin stats only.
+    public var openConflicts: Int?
+    public var probableDuplicates: Int?
+    public var rejectedChanges: Int?
+    public var storageBytes: Int?
+    public var changesPerDay: [String: Int]?
+    /// Each replica that syncs here: how many changes it has still to push (declared minus
+    /// acknowledged) and when it last synced.
+    public var replicas: [ReplicaLag]?
 
     public init(server: String, role: String, schemaVersion: Int, users: Int? = nil, devices: Int? = nil, feedChanges: Int? = nil,
                 upstream: UpstreamStatus? = nil) {

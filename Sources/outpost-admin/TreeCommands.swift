@@ -57,7 +57,14 @@ struct Stats: AsyncParsableCommand {
         let stats = try await perform { try await transport.get("/v1/admin/stats", as: ServerStats.self) }
         if output.json { try printJSON(stats); return }
         print("Server \(stats.server) (\(stats.role)), schema version \(stats.schemaVersion)")
-        print("  users \(stats.users ?? 0), devices \(stats.devices ?? 0), changes in feed \(stats.feedChanges ?? 0)")
+        print("  users \(stats.users ?? 0), devices \(stats.devices ?? 0), changes in feed \(stats.feedChanges ?? 0), \((stats.storageBytes ?? 0) / 1_048_576) MiB stored")
+        print("  open conflicts \(stats.openConflicts ?? 0), probable duplicates \(stats.probableDuplicates ?? 0), refused changes kept \(stats.rejectedChanges ?? 0)")
+        if let perDay = stats.changesPerDay, !perDay.isEmpty {
+            print("  changes per day: " + perDay.keys.sorted().map { "\($0) \(perDay[$0]!)" }.joined(separator: ", "))
+        }
+        if let replicas = stats.replicas, !replicas.isEmpty {
+            printTable(["replica", "user", "last sync", "waiting to come up"], replicas.map { [$0.replica, $0.user, $0.lastSeen ?? "never", String($0.pendingUp)] })
+        }
         guard let up = stats.upstream else { return }
         print("Upstream \(up.url)\(up.server.map { " (\($0))" } ?? ""): \(up.state.rawValue)")
         print("  last success \(up.lastSuccess ?? "never"), last attempt \(up.lastAttempt ?? "never")")

@@ -47,11 +47,15 @@ struct BranchEndToEndTests {
 
         // aigerim was added at head office; the branch's own admin enrolls her laptop once she has arrived there.
         var repCode = ""
-        #expect(try eventually(20) {
+        var lastError = ""
+        let arrivedAtBranch = try eventually(60) {
             let r = try programs.run("outpost-admin", ["devices", "enroll", "aigerim"], environment: branchAdmin)
             repCode = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            lastError = r.stderr
             return r.status == 0
-        }, "the user made at head office never reached the branch")
+        }
+        let linkNow = try stats(branchURL, branchToken)
+        #expect(arrivedAtBranch, "the user made at head office never reached the branch: \(lastError) \(linkNow)")
         let aigerim = scratch.cli("aigerim"), olzhas = scratch.cli("olzhas")
         _ = try aigerim.ok(["enroll", "--server", branchURL, "--code", repCode, "--device", "aigerim-laptop"])
         _ = try aigerim.ok(["add", "accounts", "name=Before the outage"])

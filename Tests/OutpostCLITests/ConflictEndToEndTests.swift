@@ -43,6 +43,11 @@ struct ConflictEndToEndTests {
         }
         for cli in [a, b, a] { _ = try cli.ok(["sync"]) }
 
+        let stats = json(try adminRun(["stats", "--json"])) as? [String: Any]
+        #expect(stats?["openConflicts"] as? Int == 4)
+        #expect((stats?["replicas"] as? [Any])?.count == 2)
+        #expect(((stats?["changesPerDay"] as? [String: Int])?.values.reduce(0, +) ?? 0) >= 12)
+        #expect((stats?["storageBytes"] as? Int ?? 0) > 0)
         let listed = json(try adminRun(["conflicts", "list", "--collection", "deals", "--json"])) as? [[String: Any]] ?? []
         #expect(listed.count == 4, "deal 1's agreement is not a conflict")
         #expect(!listed.contains { $0["record"] as? String == deals[1] })
