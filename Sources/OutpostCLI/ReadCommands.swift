@@ -177,6 +177,10 @@ struct StatusCommand: ParsableCommand {
         let total = try replica.changeCount()
         let previous = try replica.previousReplicaIDs()
         let conflicts = try replica.conflicts().count
+        // What the rep should hear about their own edits: clashes waiting for an admin, and
+        // what an admin settled or merged.
+        let mine = try replica.openConflicts().filter { $0.sides.contains { $0.author.user == replica.author.user } }
+        let settled = try replica.settlementsTouchingMyEdits()
         let orphans = try replica.orphans()
         let rejected = try replica.rejections()
         let serverURL = try replica.setting(ClientSettings.serverURL)
@@ -192,6 +196,14 @@ struct StatusCommand: ParsableCommand {
                 "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "collection": .string($0.collection), "record": .string($0.recordID), "code": .string($0.code), "reason": .string($0.reason)]) }),
                 "server": serverURL.map { .string($0) } ?? .null, "last_sync": lastSync.map { .string($0) } ?? .null,
                 "pending": .int(Int64(pending)), "previous_replicas": .array(previous.map { .string($0) }),
+                "my_conflicts": .array(mine.map { c in
+                    .object(["id": .string(c.id), "collection": .string(c.collection), "record": .string(c.recordID), "key": .string(c.key),
+                             "sides": .array(c.sides.map { .object(["user": .string($0.author.user), "value": $0.value.json]) })])
+                }),
+                "settled": .array(settled.map { s in
+                    .object(["collection": .string(s.collection), "record": .string(s.recordID), "admin": .string(s.admin),
+                             "at": .string(CivilTime.iso8601(millis: s.at)), "fields": .array(s.fields.map { .string($0) }), "deleted": .bool(s.deleted)])
+                }),
             ]))
             return
         }
@@ -208,6 +220,14 @@ struct StatusCommand: ParsableCommand {
         print("Records: " + replica.schema.collections.map { "\($0.name) \(counts[$0.name]!.canonicalText)" }.joined(separator: ", "))
         print("Changes: \(local) made here, \(total - local) received")
         print("Conflicts waiting for an admin: \(conflicts)")
+        for c in mine {
+            let sides = c.sides.map { "\(CollectionSpec.format($0.value)) (\($0.author.user == replica.author.user ? "yours" : $0.author.user))" }
+            print("  your edit of \(c.collection).\(c.key) on \(c.recordID): \(sides.joined(separator: " vs ")); an admin decides")
+        }
+        for s in settled {
+            let what = s.deleted ? "retired it (merged into another record)" : "set \(s.fields.joined(separator: ", "))"
+            print("Settled by \(s.admin) at \(CivilTime.iso8601(millis: s.at)) on \(s.collection) \(s.recordID), which you edited: \(what) (`outpost show \(s.collection) \(s.recordID)`)")
+        }
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
         if !rejected.isEmpty {
             print("Rejected changes (kept here; an admin or you must act): \(rejected.count)")

@@ -86,7 +86,7 @@ public struct ConflictService: Sendable {
         for (conflict, choice) in zip(targets, choices) {
             let resolution: ConflictResolution
             do {
-                resolution = try storage.resolve(conflict: conflict.id, choice: choice, author: Author(user: admin, device: "outpost-admin"))
+                resolution = try storage.resolve(conflict: conflict.id, choice: choice, author: Author(user: admin, device: Replica.adminDevice))
             } catch let error as StoreError {
                 throw WireError(code: Self.code(error), message: error.description)
             }

@@ -38,7 +38,7 @@ public struct DuplicateService: Sendable {
         let before = ["keep: " + describe(try values(collection, request.keep)), "other: " + describe(try values(collection, request.other))]
         let report: MergeReport
         do {
-            report = try storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: "outpost-admin"))
+            report = try storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: Replica.adminDevice))
         } catch let error as StoreError {
             throw WireError(code: ConflictService.code(error), message: error.description)
         }

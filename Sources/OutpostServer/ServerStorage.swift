@@ -253,7 +253,7 @@ public final class SQLiteServerStorage: ServerStorage {
         let redirects = try access.redirects()
         guard !redirects.isEmpty else { return 0 }
         let byRetired = Dictionary(redirects.map { ($0.collection + "\u{1F}" + $0.from, $0.to) }, uniquingKeysWith: { _, last in last })
-        return try replica.repairOrphans(redirects: byRetired, author: Author(user: "head-office", device: "merge"))
+        return try replica.repairOrphans(redirects: byRetired, author: Author(user: "head-office", device: Replica.adminDevice))
     }
     public func collectionHolding(_ id: String) throws -> String? {
         for spec in replica.schema.collections where !spec.duplicateKeys.isEmpty {

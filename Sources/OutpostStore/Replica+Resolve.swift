@@ -110,3 +110,41 @@ extension Replica {
         return ConflictResolution(conflict: conflict, chosen: chosen, dot: dot)
     }
 }
+
+/// An admin's write that settled a conflict or a merge on a record this replica's user had written.
+public struct Settlement: Hashable, Sendable {
+    public let collection: String
+    public let recordID: String
+    /// Who settled it, and when (milliseconds since 1970).
+    public let admin: String
+    public let at: Int64
+    /// The fields it wrote (empty for a record kept or retired).
+    public let fields: [String]
+    /// Whether it deleted the record (a merge retires the other record so).
+    public let deleted: Bool
+}
+
+extension Replica {
+    /// The device name admins' settlements and merges are stamped with.
+    public static let adminDevice = "outpost-admin"
+
+    /// Admins' settlements and merges among the newest `window` writes held here, on records
+    /// written on this replica: what the rep should hear about their own edits.
+    public func settlementsTouchingMyEdits(window: Int = 5_000) throws -> [Settlement] {
+        try read { db in
+            let mine = Set(try Row.fetchAll(db, sql: "SELECT DISTINCT collection, record_id FROM outpost_feed WHERE origin = 'local'").map {
+                ($0["collection"] as String) + "\u{1F}" + ($0["record_id"] as String)
+            })
+            guard !mine.isEmpty else { return [] }
+            var found: [Settlement] = []
+            for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE origin <> 'local' ORDER BY seq DESC LIMIT ?", arguments: [window]) {
+                guard let change = try? BinaryCodec.decodeChange([UInt8](blob)), change.author.device == Self.adminDevice,
+                      mine.contains(change.collection + "\u{1F}" + change.recordID) else { continue }
+                let deleted = change.presence.entries.values.contains { $0.dot == change.dot && $0.value == .bool(false) }
+                found.append(Settlement(collection: change.collection, recordID: change.recordID, admin: change.author.user,
+                                        at: Int64(change.hlc.wallMillis), fields: change.fields.keys.sorted(), deleted: deleted))
+            }
+            return found
+        }
+    }
+}

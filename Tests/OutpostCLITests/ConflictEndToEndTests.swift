@@ -60,6 +60,9 @@ struct ConflictEndToEndTests {
         #expect((shown?["recordValues"] as? [String: Any])?["title"] as? String == "Fleet 0")
         #expect(try adminRun(["conflicts", "show", id]).contains("by aigerim on aigerim-laptop"))
 
+        let before = json(try b.ok(["status", "--json"])) as? [String: Any]
+        #expect((before?["my_conflicts"] as? [Any])?.count == 4, "bolor hears about the clashes with his edits")
+        #expect(try b.ok(["status"]).contains("your edit of deals.stage"))
         _ = try adminRun(["conflicts", "resolve", id, "--take", "aigerim"])
         let bulk = json(try adminRun(["conflicts", "resolve", "--collection", "deals", "--field", "stage", "--take", "newest", "--json"])) as? [[String: Any]] ?? []
         #expect(bulk.count == 3)
@@ -75,6 +78,10 @@ struct ConflictEndToEndTests {
             #expect(status?["conflicts"] as? Int == 0, "the conflicts are closed on every laptop")
         }
         #expect(try a.ok(["history", "deals", deals[0]]).contains("aigul"), "the record's history shows the admin's resolution")
+        let after = json(try b.ok(["status", "--json"])) as? [String: Any]
+        #expect((after?["my_conflicts"] as? [Any])?.isEmpty == true)
+        #expect((after?["settled"] as? [[String: Any]])?.count == 4, "bolor hears who settled his edits")
+        #expect(try b.ok(["status"]).contains("Settled by aigul"))
 
         let audit = json(try adminRun(["audit", "--json"])) as? [[String: Any]] ?? []
         #expect(audit.count == 4)

@@ -56,6 +56,9 @@ struct DuplicateEndToEndTests {
             #expect(try rows(cli, "tasks").first?["id"] as? String == task, "the task written offline under the retired record was moved, not lost")
         }
 
+        let told = (json(try b.ok(["status", "--json"])) as? [String: Any])?["settled"] as? [[String: Any]] ?? []
+        #expect(told.contains { $0["record"] as? String == other && $0["deleted"] as? Bool == true }, "bolor hears his customer was merged away")
+
         // A pair the admin says is two customers stays apart.
         let twin = try a.ok(["add", "accounts", "name=Самарканд Савдо", "phone=+998 66 233 00 11"])
         _ = try a.ok(["sync"])
