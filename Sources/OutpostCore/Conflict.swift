@@ -4,6 +4,9 @@ public enum ConflictKind: String, Sendable {
     case concurrentValues = "concurrent-values"
     /// A delete concurrent with an update of the same record.
     case deleteVersusUpdate = "delete-vs-update"
+    /// A live child whose parent was deleted elsewhere. Not derived from one record's state: a
+    /// replica's store finds it across records (`protocol/merge.md`, section 8).
+    case orphan = "orphan"
 }
 
 /// A disagreement waiting for an admin: a value, not an error.
@@ -63,5 +66,22 @@ extension Conflict {
             "key": .string(key), "kind": .string(kind.rawValue), "rule": .string(rule),
             "sides": .array(sides.map(\.json)), "winner": .string(provisionalWinner.description),
         ])
+    }
+}
+
+extension Conflict {
+    /// Reads a conflict back from its JSON (``json``); the id is derived again and must match.
+    public init(json: JSONValue) throws(CoreError) {
+        let o = try json.object("conflict")
+        guard let collection = o["collection"], let record = o["record"], let key = o["key"], let kind = o["kind"],
+              let rule = o["rule"], let sides = o["sides"], let winner = o["winner"], let id = o["id"],
+              let parsedKind = ConflictKind(rawValue: try kind.string("kind")) else {
+            throw CoreError.malformed("conflict", json.canonicalText)
+        }
+        var entries: [FieldEntry] = []
+        for side in try sides.array("sides") { entries.append(try FieldEntry(json: side)) }
+        self.init(collection: try collection.string("collection"), recordID: try record.string("record"), key: try key.string("key"),
+                  kind: parsedKind, rule: try rule.string("rule"), sides: entries, provisionalWinner: try Dot(parsing: try winner.string("winner")))
+        guard self.id == (try id.string("id")) else { throw CoreError.malformed("conflict", json.canonicalText) }
     }
 }

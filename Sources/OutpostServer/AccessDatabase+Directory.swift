@@ -131,4 +131,17 @@ extension AccessDatabase {
             Set(try String.fetchAll(db, sql: "SELECT replica FROM relays WHERE via IN (SELECT id FROM replicas WHERE device = ?)", arguments: [device]))
         }
     }
+
+    /// For each replica relayed by a branch: the branch's user name (the branch it came up through).
+    func replicaBranches() throws -> [String: String] {
+        try pool.read { db in
+            var branches: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT r.replica, d.user FROM relays r JOIN replicas v ON v.id = r.via JOIN devices d ON d.id = v.device
+                """) {
+                branches[row["replica"]] = row["user"]
+            }
+            return branches
+        }
+    }
 }

@@ -18,31 +18,57 @@ public struct ConflictService: Sendable {
         public var field: String?
         /// A side written by this user.
         public var user: String?
+        /// A side that came up through this branch (`head-office` for writes made at head office).
+        public var branch: String?
         /// Only conflicts whose newest side is at least this many days old.
         public var olderThanDays: Double?
+        /// Closed conflicts (settled by an admin or closed by a later edit) instead of open ones.
+        public var resolved: Bool
 
-        public init(collection: String? = nil, field: String? = nil, user: String? = nil, olderThanDays: Double? = nil) {
+        public init(collection: String? = nil, field: String? = nil, user: String? = nil, branch: String? = nil,
+                    olderThanDays: Double? = nil, resolved: Bool = false) {
             self.collection = collection
             self.field = field
             self.user = user
+            self.branch = branch
             self.olderThanDays = olderThanDays
+            self.resolved = resolved
         }
-    }
 
-    /// Open conflicts matching `filter`, oldest clash first.
-    public func list(_ filter: Filter, now: Date = Date()) throws -> [ConflictInfo] {
-        try storage.openConflicts().filter { c in
-            if let collection = filter.collection, c.collection != collection { return false }
-            if let field = filter.field, c.key != field { return false }
-            if let user = filter.user, !c.sides.contains(where: { $0.author.user == user }) { return false }
-            if let days = filter.olderThanDays {
-                let newest = Double(c.sides.map(\.hlc.wallMillis).max() ?? 0) / 1000
-                if now.timeIntervalSince1970 - newest < days * 86_400 { return false }
+        func admits(_ c: ConflictInfo, now: Date) -> Bool {
+            if let collection, c.collection != collection { return false }
+            if let field, c.key != field { return false }
+            if let user, !c.sides.contains(where: { $0.user == user }) { return false }
+            if let branch, !c.sides.contains(where: { ($0.branch ?? ConflictService.headOffice) == branch }) { return false }
+            if let days = olderThanDays {
+                let newest = c.sides.compactMap { ISO8601DateFormatter().date(from: $0.at) }.max() ?? .distantPast
+                if now.timeIntervalSince(newest) < days * 86_400 { return false }
             }
             return true
         }
-        .sorted { ($0.sides.map(\.hlc).min() ?? .zero) < ($1.sides.map(\.hlc).min() ?? .zero) }
-        .map { Self.info($0) }
+    }
+
+    /// How a side written at head office is named in listings and in `--branch`.
+    static let headOffice = "head-office"
+
+    /// Open conflicts matching `filter`, oldest clash first; or, with `filter.resolved`, closed
+    /// ones, most recently closed first, each saying how and by whom.
+    public func list(_ filter: Filter, now: Date = Date()) throws -> [ConflictInfo] {
+        let branches = try storage.replicaBranches()
+        if filter.resolved {
+            return try storage.closedConflicts().map { closed in
+                var info = Self.info(closed.conflict, branches: branches)
+                info.closed = ConflictClosing(
+                    how: closed.closedBy.device == Replica.adminDevice ? "settled" : "later-edit",
+                    user: closed.closedBy.user, device: closed.closedBy.device, at: Self.iso(closed.closedAt),
+                    dot: closed.closedDot.description, outcome: Self.text(closed.outcome, of: closed.conflict))
+                return info
+            }.filter { filter.admits($0, now: now) }
+        }
+        return try storage.openConflicts()
+            .sorted { ($0.sides.map(\.hlc).min() ?? .zero) < ($1.sides.map(\.hlc).min() ?? .zero) }
+            .map { Self.info($0, branches: branches) }
+            .filter { filter.admits($0, now: now) }
     }
 
     /// One open conflict with the record around it.
@@ -51,7 +77,7 @@ public struct ConflictService: Sendable {
             throw WireError(code: "not-found", message: "There is no open conflict \(id); `outpost-admin conflicts list` shows the open ones, `outpost-admin audit` the settled ones.")
         }
         let values = try storage.recordValues(conflict.collection, id: conflict.recordID) ?? [:]
-        return Self.info(conflict, recordValues: values.filter { $0.value != .null }.mapValues(CollectionSpec.format))
+        return Self.info(conflict, branches: try storage.replicaBranches(), recordValues: values.filter { $0.value != .null }.mapValues(CollectionSpec.format))
     }
 
     /// Settles one conflict (`request.id`) or every open conflict on a collection's field, by
@@ -92,8 +118,8 @@ public struct ConflictService: Sendable {
             }
             let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "conflict-resolved",
                                    collection: conflict.collection, record: conflict.recordID, key: conflict.key, subject: conflict.id,
-                                   chosen: Self.text(resolution.chosen, kind: conflict.kind),
-                                   before: conflict.sides.map { "\(Self.text($0.value, kind: conflict.kind)) (\($0.author.user)@\($0.author.device), \($0.dot))" },
+                                   chosen: Self.text(resolution.chosen, of: conflict),
+                                   before: conflict.sides.map { "\(Self.text($0.value, of: conflict)) (\($0.author.user)@\($0.author.device), \($0.dot))" },
                                    dot: resolution.dot.description)
             try storage.addAudit(entry)
             entries.append(entry)
@@ -146,18 +172,32 @@ public struct ConflictService: Sendable {
         return .side(picked.dot)
     }
 
-    static func info(_ c: Conflict, recordValues: [String: String]? = nil) -> ConflictInfo {
+    static func info(_ c: Conflict, branches: [String: String], recordValues: [String: String]? = nil) -> ConflictInfo {
         ConflictInfo(id: c.id, collection: c.collection, record: c.recordID, key: c.key, kind: c.kind.rawValue, rule: c.rule,
                      sides: c.sides.map {
-                         ConflictSide(dot: $0.dot.description, value: $0.value.json, text: text($0.value, kind: c.kind), user: $0.author.user,
-                                      device: $0.author.device, at: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0.hlc.wallMillis) / 1000)))
+                         ConflictSide(dot: $0.dot.description, value: $0.value.json, text: text($0.value, of: c), user: $0.author.user,
+                                      device: $0.author.device, at: iso(Int64($0.hlc.wallMillis)), branch: branches[$0.dot.replica.rawValue])
                      },
                      winner: c.provisionalWinner.description, recordValues: recordValues)
     }
 
-    /// A side's value as people read it (`kept` / `deleted` for a delete-versus-update clash).
-    static func text(_ value: FieldValue, kind: ConflictKind) -> String {
-        if kind == .deleteVersusUpdate { return value == .bool(true) ? "kept" : "deleted" }
-        return CollectionSpec.format(value)
+    static func iso(_ millis: Int64) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
+    /// A side's value as people read it: `kept` / `deleted` for a delete-versus-update clash;
+    /// for an orphan, what taking it does.
+    static func text(_ value: FieldValue, of conflict: Conflict) -> String {
+        switch conflict.kind {
+        case .deleteVersusUpdate:
+            return value == .bool(true) ? "kept" : "deleted"
+        case .orphan:
+            let parent = conflict.sides.first { $0.value != .bool(false) }?.value
+            if value == .bool(false) { return "delete it with its parent" }
+            if value == parent, case .reference(let id) = value { return "restore its parent \(id)" }
+            return "move it under \(CollectionSpec.format(value))"
+        case .concurrentValues:
+            return CollectionSpec.format(value)
+        }
     }
 }

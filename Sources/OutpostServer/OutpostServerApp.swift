@@ -199,7 +199,8 @@ public enum OutpostServerApp {
                 }
                 days = value
             }
-            let filter = ConflictService.Filter(collection: query.get("collection"), field: query.get("field"), user: query.get("user"), olderThanDays: days)
+            let filter = ConflictService.Filter(collection: query.get("collection"), field: query.get("field"), user: query.get("user"),
+                                                branch: query.get("branch"), olderThanDays: days, resolved: query.get("resolved") == "true")
             return try Envelope.response(try wire { try conflicts.list(filter) }, request: request)
         }
 

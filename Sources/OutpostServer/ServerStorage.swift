@@ -66,6 +66,10 @@ public protocol ServerStorage: Sendable {
     func adminName(token: String) throws -> String?
     /// Every open conflict in the server's replica.
     func openConflicts() throws -> [Conflict]
+    /// Conflicts closed here, newest first (by an admin, or by a later edit).
+    func closedConflicts() throws -> [ClosedConflict]
+    /// For each replica a branch relays, that branch's user name.
+    func replicaBranches() throws -> [String: String]
     /// Settles a conflict with a write of the server's replica stamped with `author`.
     func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution
     /// A record's visible values (nil if never seen here).
@@ -232,6 +236,8 @@ public final class SQLiteServerStorage: ServerStorage {
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }
     public func openConflicts() throws -> [Conflict] { try replica.openConflicts() }
+    public func closedConflicts() throws -> [ClosedConflict] { try replica.closedConflicts() }
+    public func replicaBranches() throws -> [String: String] { try access.replicaBranches() }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
         guard try access.users().contains(where: { $0.name == user }) else {
             throw WireError(code: "unknown-user", message: "There is no user named \(user); add one with `outpost-admin users add`.")

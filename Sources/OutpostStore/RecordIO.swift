@@ -69,6 +69,7 @@ enum RecordIO {
         }
 
         if old.conflicts > 0 || !resolved.conflicts.isEmpty {
+            if old.conflicts > 0 { try noteClosedConflicts(db, collection: collection, id: id, state: state, open: resolved.conflicts) }
             try db.cachedStatement(sql: "DELETE FROM outpost_conflicts WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
             for c in resolved.conflicts {
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_conflicts (id, collection, record_id, key, kind, detail) VALUES (?, ?, ?, ?, ?, ?)")
@@ -81,6 +82,29 @@ enum RecordIO {
     }
 
     /// Keeps `outpost_orphans` true: a live child whose parent is not live here is an orphan.
+    /// Keeps each conflict that is no longer open with the write that closed it: the newest
+    /// write on its key that is not one of its sides. A conflict that only grew (a new
+    /// concurrent side on the same key) is not closed.
+    private static func noteClosedConflicts(_ db: Database, collection: String, id: String, state: RecordState, open: [Conflict]) throws {
+        let openKeys = Set(open.map(\.key))
+        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, key, kind, detail FROM outpost_conflicts WHERE collection = ? AND record_id = ?"),
+                                    arguments: [collection, id])
+        for row in rows {
+            let key: String = row["key"]
+            guard !openKeys.contains(key), let conflict = try? Conflict(json: JSONValue.parse(Array((row["detail"] as String).utf8))) else { continue }
+            let sides = Set(conflict.sides.map(\.dot))
+            let field = key == RecordState.presenceKey ? state.presence : state.fields[key]
+            guard let closer = field?.sortedEntries.filter({ !sides.contains($0.dot) }).max(by: FieldEntry.lwwPrecedes) else { continue }
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO outpost_closed_conflicts
+                    (id, collection, record_id, key, kind, detail, closed_dot, closed_user, closed_device, closed_at, outcome)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [conflict.id, collection, id, key, conflict.kind.rawValue, row["detail"] as String,
+                                         closer.dot.description, closer.author.user, closer.author.device,
+                                         Int64(closer.hlc.wallMillis), closer.value.json.canonicalText])
+        }
+    }
+
     private static func markOrphans(_ db: Database, spec: CollectionSpec, id: String, resolved: ResolvedRecord, old: LoadedRecord,
                                     new state: RecordState, children: [String: [(collection: String, field: String)]],
                                     tables: [String: CollectionTable]) throws {

@@ -32,14 +32,14 @@ extension Replica {
         return try records.flatMap { collection, id -> [Conflict] in
             guard let record = try resolved(collection, id: id) else { return [] }
             return record.conflicts.filter { record.exists || $0.kind == .deleteVersusUpdate }
-        }
+        } + orphanConflicts()
     }
 
     /// The open conflict with this id, if any.
     public func conflict(id: String) throws -> Conflict? {
         guard let row = try read({ db in
             try Row.fetchOne(db, sql: "SELECT collection, record_id FROM outpost_conflicts WHERE id = ?", arguments: [id])
-        }) else { return nil }
+        }) else { return try orphanConflicts().first { $0.id == id } }
         return try resolved(row["collection"], id: row["record_id"])?.conflicts.first { $0.id == id }
     }
 
@@ -49,6 +49,7 @@ extension Replica {
         guard let conflict = try conflict(id: id) else {
             throw StoreError(.notFound, "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
         }
+        if conflict.kind == .orphan { return try resolveOrphan(conflict, choice: choice, author: author) }
         let table = try table(conflict.collection)
         let chosen: FieldValue
         switch choice {

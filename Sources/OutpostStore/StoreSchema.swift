@@ -52,6 +52,16 @@ enum StoreSchema {
                 CREATE INDEX outpost_rejected_by_dot ON outpost_rejected (replica, counter);
                 """)
         }
+        m.registerMigration("v3-closed-conflicts") { db in
+            // A conflict that a later write closed (an admin's settlement or a rep's edit that had
+            // seen every side), with that write: the admin's "resolved, by whom".
+            try db.execute(sql: """
+                CREATE TABLE outpost_closed_conflicts (
+                    id TEXT PRIMARY KEY NOT NULL, collection TEXT NOT NULL, record_id TEXT NOT NULL, key TEXT NOT NULL,
+                    kind TEXT NOT NULL, detail TEXT NOT NULL, closed_dot TEXT NOT NULL, closed_user TEXT NOT NULL,
+                    closed_device TEXT NOT NULL, closed_at INTEGER NOT NULL, outcome TEXT NOT NULL) STRICT;
+                """)
+        }
         return m
     }
 

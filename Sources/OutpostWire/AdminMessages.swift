@@ -115,8 +115,11 @@ public struct ConflictSide: Codable, Hashable, Sendable {
     public var user: String
     public var device: String
     public var at: String
+    /// The branch server the write came up through (absent: written at head office).
+    public var branch: String?
 
-    public init(dot: String, value: JSONValue, text: String, user: String, device: String, at: String) {
+    public init(dot: String, value: JSONValue, text: String, user: String, device: String, at: String, branch: String? = nil) {
+        self.branch = branch
         self.dot = dot
         self.value = value
         self.text = text
@@ -133,7 +136,7 @@ public struct ConflictInfo: Codable, Hashable, Sendable {
     public var record: String
     /// The field or field group (`_presence` for a delete-versus-update clash).
     public var key: String
-    /// `concurrent-values` or `delete-vs-update`, and the rule that picked the provisional winner.
+    /// `concurrent-values`, `delete-vs-update` or `orphan`, and the rule that picked the provisional winner.
     public var kind: String
     public var rule: String
     public var sides: [ConflictSide]
@@ -141,6 +144,8 @@ public struct ConflictInfo: Codable, Hashable, Sendable {
     public var winner: String
     /// The record around it (`conflicts show`): its visible values as text.
     public var recordValues: [String: String]?
+    /// How it closed (`conflicts list --resolved`); absent while it is open.
+    public var closed: ConflictClosing?
 
     public init(id: String, collection: String, record: String, key: String, kind: String, rule: String, sides: [ConflictSide], winner: String,
                 recordValues: [String: String]? = nil) {
@@ -153,6 +158,29 @@ public struct ConflictInfo: Codable, Hashable, Sendable {
         self.sides = sides
         self.winner = winner
         self.recordValues = recordValues
+    }
+}
+
+/// How a conflict closed: an admin's settlement, or a later edit that had seen every side
+/// (`protocol/merge.md`, section 8).
+public struct ConflictClosing: Codable, Hashable, Sendable {
+    /// `settled` (by an admin) or `later-edit`.
+    public var how: String
+    /// Who wrote the closing write, on which device, when (ISO 8601), and its dot.
+    public var user: String
+    public var device: String
+    public var at: String
+    public var dot: String
+    /// What it left, as people read it.
+    public var outcome: String
+
+    public init(how: String, user: String, device: String, at: String, dot: String, outcome: String) {
+        self.how = how
+        self.user = user
+        self.device = device
+        self.at = at
+        self.dot = dot
+        self.outcome = outcome
     }
 }
 

@@ -12,33 +12,53 @@ struct Conflicts: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "list", abstract: "List open conflicts, oldest first.",
+            commandName: "list", abstract: "List open conflicts, oldest first (or, with --resolved, closed ones and how they closed).",
             discussion: """
+                Kinds: concurrent-values (reps wrote different values offline), delete-vs-update (one
+                deleted a record another edited), orphan (a record whose parent was deleted elsewhere).
+
                 Examples:
                   outpost-admin conflicts list
                   outpost-admin conflicts list --collection deals --field stage --json
                   outpost-admin conflicts list --user aigerim --older-than 7
+                  outpost-admin conflicts list --branch almaty
+                  outpost-admin conflicts list --resolved
                 """)
         @ParentCommand var root: OutpostAdminCommand
         @Option(help: "Only this collection.") var collection: String?
         @Option(help: "Only this field (or field group; _presence for delete-versus-update).") var field: String?
         @Option(help: "Only conflicts with a side written by this user.") var user: String?
+        @Option(help: ArgumentHelp("Only conflicts with a side that came up through this branch (its user name; head-office for writes made there).", valueName: "BRANCH")) var branch: String?
         @Option(help: ArgumentHelp("Only conflicts whose newest side is at least this many days old.", valueName: "DAYS")) var olderThan: Double?
+        @Flag(help: "Closed conflicts instead: settled by an admin or closed by a later edit, and by whom.") var resolved = false
         @OptionGroup var output: JSONFlag
 
         func run() async throws {
             let transport = try root.transport()
             var query: [String] = []
-            for (name, value) in [("collection", collection), ("field", field), ("user", user), ("older_than_days", olderThan.map { String($0) })] {
+            for (name, value) in [("collection", collection), ("field", field), ("user", user), ("branch", branch),
+                                  ("older_than_days", olderThan.map { String($0) }), ("resolved", resolved ? "true" : nil)] {
                 if let value { query.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? value)") }
             }
             let path = "/v1/admin/conflicts" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
             let conflicts = try await perform { try await transport.get(path, as: [ConflictInfo].self) }
             if output.json { try printJSON(conflicts); return }
-            if conflicts.isEmpty { print("No open conflicts."); return }
-            printTable(["id", "record", "field", "sides"], conflicts.map { c in
-                [c.id, "\(c.collection) \(c.record)", c.key, c.sides.map { "\($0.text) (\($0.user))" }.joined(separator: " vs ")]
-            })
+            if conflicts.isEmpty { print(resolved ? "No conflicts have closed yet." : "No open conflicts."); return }
+            let sides = { (c: ConflictInfo) in
+                c.sides.map { "\($0.text) (\($0.user)\($0.branch.map { ", " + $0 } ?? ""))" }.joined(separator: " vs ")
+            }
+            if resolved {
+                printTable(["id", "record", "field", "closed", "by", "outcome", "sides"], conflicts.map { c in
+                    let closed = c.closed
+                    let how = closed?.how == "settled" ? "settled by admin" : "later edit"
+                    return [c.id, "\(c.collection) \(c.record)", c.key, "\(how) \(closed?.at ?? "")",
+                            "\(closed?.user ?? "?")@\(closed?.device ?? "?")", closed?.outcome ?? "", sides(c)]
+                })
+            } else {
+                printTable(["id", "kind", "record", "field", "sides"], conflicts.map { c in
+                    [c.id, c.kind, "\(c.collection) \(c.record)", c.key, sides(c)]
+                })
+            }
         }
     }
 
@@ -55,15 +75,21 @@ struct Conflicts: AsyncParsableCommand {
             let c = try await perform { try await transport.get("/v1/admin/conflicts/\(id)", as: ConflictInfo.self) }
             if output.json { try printJSON(c); return }
             print("Conflict \(c.id) on \(c.collection).\(c.key) of record \(c.record) (\(c.kind), rule \(c.rule))")
+            if c.kind == "orphan" { print("  This \(c.collection) record is alive, but its parent was deleted elsewhere.") }
             for (n, side) in c.sides.enumerated() {
                 let shown = side.dot == c.winner ? "  ← shown until you decide" : ""
-                print("  \(n + 1). \(side.text)  by \(side.user) on \(side.device) at \(side.at)  [\(side.dot)]\(shown)")
+                let via = side.branch.map { " via \($0)" } ?? ""
+                print("  \(n + 1). \(side.text)  by \(side.user) on \(side.device)\(via) at \(side.at)  [\(side.dot)]\(shown)")
             }
             if let values = c.recordValues, !values.isEmpty {
                 print("The record now:")
                 for key in values.keys.sorted() { print("  \(key): \(values[key]!)") }
             }
-            print("Settle it: outpost-admin conflicts resolve \(c.id) --take 1   (or --value VALUE)")
+            if c.kind == "orphan" {
+                print("Settle it: outpost-admin conflicts resolve \(c.id) --take 1 (restore the parent), --take 2 (delete), or --value ID (move it under another parent)")
+            } else {
+                print("Settle it: outpost-admin conflicts resolve \(c.id) --take 1   (or --value VALUE)")
+            }
         }
     }
 
@@ -73,7 +99,9 @@ struct Conflicts: AsyncParsableCommand {
             discussion: """
                 SIDE is a side's number in `conflicts show`, its dot, or a writer's user name; for many
                 conflicts at once also newest, oldest or highest. A delete-versus-update clash is settled
-                by taking the side that kept the record (restore) or the one that deleted it.
+                by taking the side that kept the record (restore) or the one that deleted it. An orphan
+                (a record whose parent was deleted elsewhere) is settled by restoring the parent (side 1),
+                deleting the record (side 2), or --value PARENT_ID to move it under another parent.
 
                 Examples:
                   outpost-admin conflicts resolve 62b585947c3df141 --take 2
