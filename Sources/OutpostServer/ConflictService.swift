@@ -159,6 +159,9 @@ public struct ConflictService: Sendable {
         case "newest": sides.max(by: FieldEntry.lwwPrecedes)
         case "oldest": sides.min(by: FieldEntry.lwwPrecedes)
         case "highest": sides.max { $0.value != $1.value ? $0.value < $1.value : FieldEntry.lwwPrecedes($0, $1) }
+        // A delete-versus-update clash or an orphan: keep (restore) the record or its parent, or delete.
+        case "restore" where conflict.kind != .concurrentValues: sides.first { $0.value != .bool(false) }
+        case "delete" where conflict.kind != .concurrentValues: sides.first { $0.value == .bool(false) }
         default:
             if let n = Int(take), single, (1...sides.count).contains(n) {
                 sides[n - 1]
@@ -167,7 +170,7 @@ public struct ConflictService: Sendable {
             }
         }
         guard let picked else {
-            throw WireError(code: "malformed-request", message: "Conflict \(conflict.id) has no side '\(take)': take a side's number (1-\(sides.count)), its dot, a writer's name, or newest, oldest, highest.")
+            throw WireError(code: "malformed-request", message: "Conflict \(conflict.id) has no side '\(take)': take a side's number (1-\(sides.count)), its dot, a writer's name, or newest, oldest, highest\(conflict.kind == .concurrentValues ? "" : ", restore, delete").")
         }
         return .side(picked.dot)
     }

@@ -86,7 +86,9 @@ struct Conflicts: AsyncParsableCommand {
                 for key in values.keys.sorted() { print("  \(key): \(values[key]!)") }
             }
             if c.kind == "orphan" {
-                print("Settle it: outpost-admin conflicts resolve \(c.id) --take 1 (restore the parent), --take 2 (delete), or --value ID (move it under another parent)")
+                print("Settle it: outpost-admin conflicts resolve \(c.id) --take restore (the parent), --take delete (this record), or --value ID (move it under another parent)")
+            } else if c.kind == "delete-vs-update" {
+                print("Settle it: outpost-admin conflicts resolve \(c.id) --take restore (keep the record) or --take delete")
             } else {
                 print("Settle it: outpost-admin conflicts resolve \(c.id) --take 1   (or --value VALUE)")
             }
@@ -99,14 +101,15 @@ struct Conflicts: AsyncParsableCommand {
             discussion: """
                 SIDE is a side's number in `conflicts show`, its dot, or a writer's user name; for many
                 conflicts at once also newest, oldest or highest. A delete-versus-update clash is settled
-                by taking the side that kept the record (restore) or the one that deleted it. An orphan
-                (a record whose parent was deleted elsewhere) is settled by restoring the parent (side 1),
-                deleting the record (side 2), or --value PARENT_ID to move it under another parent.
+                with --take restore (keep the record) or --take delete. An orphan (a record whose parent
+                was deleted elsewhere) with --take restore (bring the parent back), --take delete (delete
+                the record too), or --value PARENT_ID (move it under another parent).
 
                 Examples:
                   outpost-admin conflicts resolve 62b585947c3df141 --take 2
                   outpost-admin conflicts resolve 62b585947c3df141 --value won
                   outpost-admin conflicts resolve --collection deals --field stage --take newest
+                  outpost-admin conflicts resolve 9f1c03d2a4b5e6f7 --take restore
                 """)
         @ParentCommand var root: OutpostAdminCommand
         @Argument(help: "The conflict's id; leave out with --collection and --field.") var id: String?

@@ -91,4 +91,64 @@ struct ConflictEndToEndTests {
         let refused = try programs.run("outpost-admin", ["conflicts", "resolve", id, "--take", "1"], environment: admin)
         #expect(refused.status != 0 && refused.stderr.contains("no open conflict"), "\(refused.stderr)")
     }
+
+    /// A contact added offline under an account deleted elsewhere is an orphan conflict; the
+    /// admin restores the account. A clash a rep closed by editing again shows as closed by them.
+    @Test func anOrphanIsRestoredAndClosedConflictsSayHowAndByWhom() throws {
+        let scratch = Scratch()
+        let office = try programs.headOffice(scratch, reps: ["aigerim", "bolor"])
+        defer { if office.server.isRunning { office.server.terminate() } }
+        let aigul = try programs.run("outpost-server", ["token", "--data", scratch.path("hq"), "--name", "aigul"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = ["OUTPOST_SERVER": office.url, "OUTPOST_TOKEN": aigul]
+        func adminRun(_ args: [String]) throws -> String {
+            let r = try programs.run("outpost-admin", args, environment: admin)
+            #expect(r.status == 0, "outpost-admin \(args.joined(separator: " ")): \(r.stderr)")
+            return r.stdout
+        }
+        let a = scratch.cli("aigerim"), b = scratch.cli("bolor")
+        let doomed = try a.ok(["add", "accounts", "name=Тумэн Трейд ХХК", "city=Улаанбаатар"])
+        let keeper = try a.ok(["add", "accounts", "name=Алтын-Ай"])
+        let deal = try a.ok(["add", "deals", "account_id=\(keeper)", "title=Fleet", "stage=lead"])
+        _ = try a.ok(["sync"])
+        _ = try b.ok(["sync"])
+
+        _ = try a.ok(["delete", "accounts", doomed])
+        let contact = try b.ok(["add", "contacts", "account_id=\(doomed)", "name=Батболд"])
+        _ = try a.ok(["edit", "deals", deal, "stage=won"])
+        _ = try b.ok(["edit", "deals", deal, "stage=lost"])
+        for cli in [a, b, a] { _ = try cli.ok(["sync"]) }
+        // aigerim has seen both stages; her next edit closes the clash (merge.md section 8).
+        _ = try a.ok(["edit", "deals", deal, "stage=negotiation"])
+        _ = try a.ok(["sync"])
+
+        let open = json(try adminRun(["conflicts", "list", "--json"])) as? [[String: Any]] ?? []
+        #expect(open.count == 1)
+        let orphan = try #require(open.first)
+        #expect(orphan["kind"] as? String == "orphan" && orphan["record"] as? String == contact && orphan["key"] as? String == "account_id")
+        #expect((json(try adminRun(["conflicts", "list", "--branch", "head-office", "--json"])) as? [Any])?.count == 1)
+        #expect((json(try adminRun(["conflicts", "list", "--branch", "almaty", "--json"])) as? [Any])?.isEmpty == true)
+        let id = try #require(orphan["id"] as? String)
+        let shown = try adminRun(["conflicts", "show", id])
+        #expect(shown.contains("parent was deleted") && shown.contains("restore its parent \(doomed)"), "\(shown)")
+        _ = try adminRun(["conflicts", "resolve", id, "--take", "restore"])
+
+        let closed = json(try adminRun(["conflicts", "list", "--resolved", "--json"])) as? [[String: Any]] ?? []
+        #expect(closed.count == 2)
+        let settled = closed.first { $0["id"] as? String == id }?["closed"] as? [String: Any]
+        #expect(settled?["how"] as? String == "settled" && settled?["user"] as? String == "aigul")
+        let edited = closed.first { $0["record"] as? String == deal }?["closed"] as? [String: Any]
+        #expect(edited?["how"] as? String == "later-edit" && edited?["user"] as? String == "aigerim" && edited?["outcome"] as? String == "negotiation")
+        #expect(try adminRun(["conflicts", "list", "--resolved"]).contains("settled by admin"))
+
+        for cli in [a, b] {
+            _ = try cli.ok(["sync"])
+            let account = json(try cli.ok(["show", "accounts", doomed, "--json"])) as? [String: Any]
+            #expect((account?["values"] as? [String: Any])?["city"] as? String == "Улаанбаатар", "the account comes back whole")
+            #expect(try cli.ok(["show", "contacts", contact]).contains("Батболд"))
+            #expect((json(try cli.ok(["status", "--json"])) as? [String: Any])?["conflicts"] as? Int == 0)
+        }
+        let audit = json(try adminRun(["audit", "--json"])) as? [[String: Any]] ?? []
+        #expect(audit.count == 1 && audit.first?["chosen"] as? String == "restore its parent \(doomed)")
+    }
 }
