@@ -73,10 +73,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "OutpostTestSupport", dependencies: ["OutpostCore", "OutpostSchema"], swiftSettings: strict),
+        .target(name: "OutpostTerminal", swiftSettings: strict),
         .target(
             name: "OutpostCLI",
             dependencies: [
-                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostClient", "OutpostServer", "OutpostBranch",
+                "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostClient", "OutpostServer", "OutpostBranch", "OutpostTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "outpost-admin",
             dependencies: [
-                "OutpostClient", "OutpostWire", "OutpostCore",
+                "OutpostClient", "OutpostWire", "OutpostCore", "OutpostTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

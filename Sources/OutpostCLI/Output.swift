@@ -2,6 +2,7 @@ import Foundation
 import OutpostCore
 import OutpostSchema
 import OutpostStore
+import OutpostTerminal
 
 /// How values and records look on a terminal and in `--json` output.
 enum Output {
@@ -34,9 +35,10 @@ enum Output {
         for r in records { rows.append([r.id] + columns.map { clip(CollectionSpec.format(r.values[$0] ?? .null)) }) }
         var widths = header.map { _ in 0 }
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        return rows.map { row in
-            row.enumerated().map { i, cell in cell + String(repeating: " ", count: widths[i] - cell.count) }
+        return rows.enumerated().map { n, row in
+            let line = row.enumerated().map { i, cell in cell + String(repeating: " ", count: widths[i] - cell.count) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            return n == 0 ? Style.bold(line) : line
         }.joined(separator: "\n")
     }
 

@@ -4,6 +4,7 @@ import OutpostClient
 import OutpostCore
 import OutpostSchema
 import OutpostStore
+import OutpostTerminal
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,12 +70,18 @@ struct ShowCommand: ParsableCommand {
         guard let shown = try replica.get(collection, id: id), let resolved = try replica.resolved(collection, id: id) else {
             throw CLIError("There is no \(collection) record with id \(id); `outpost list \(collection)` shows the ones there are.")
         }
+        // An admin's settlements and merges on this record, so the rep sees why a value changed.
+        let settlements = try replica.history(collection, id: id).filter { $0.author.device == Replica.adminDevice }
         if output.json {
             Output.printJSON(.object([
                 "collection": .string(collection), "id": .string(id),
                 "values": .object(shown.values.mapValues(Output.json)),
                 "unknown": .object(resolved.unknownFields.mapValues(Output.json)),
                 "conflicts": .array(resolved.conflicts.map(\.json)),
+                "settled": .array(settlements.map { e in
+                    .object(["by": .string(e.author.user), "at": .string(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis))),
+                             "deleted": .bool(e.isDelete), "fields": .object(e.fields.mapValues(Output.json))])
+                }),
             ]))
             return
         }
@@ -91,6 +98,11 @@ struct ShowCommand: ParsableCommand {
         for c in resolved.conflicts {
             print("  conflict on \(c.key): " + c.sides.map { "\(CollectionSpec.format($0.value)) by \($0.author.user)@\($0.author.device)" }
                 .joined(separator: " vs ") + " (an admin decides; showing the provisional winner)")
+        }
+        for e in settlements {
+            let what = e.isDelete ? "deleted it" : e.fields.isEmpty ? "restored it"
+                : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
+            print("  " + Style.ok("settled by \(e.author.user)") + " at \(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis))): \(what)")
         }
     }
 }
@@ -124,7 +136,8 @@ struct HistoryCommand: ParsableCommand {
         }
         for e in entries {
             let what = e.isDelete ? "deleted" : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
-            print("\(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis)))  \(e.author.user)@\(e.author.device) (replica \(e.dot.replica), \(e.origin))  \(what)")
+            let settlement = e.author.device == Replica.adminDevice ? Style.ok("  [admin's settlement]") : ""
+            print("\(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis)))  \(e.author.user)@\(e.author.device) (replica \(e.dot.replica), \(e.origin))  \(what)\(settlement)")
         }
     }
 }
@@ -219,18 +232,22 @@ struct StatusCommand: ParsableCommand {
         }
         print("Records: " + replica.schema.collections.map { "\($0.name) \(counts[$0.name]!.canonicalText)" }.joined(separator: ", "))
         print("Changes: \(local) made here, \(total - local) received")
-        print("Conflicts waiting for an admin: \(conflicts)")
+        print("Conflicts waiting for an admin: " + (conflicts == 0 ? "0" : Style.alert("\(conflicts)")))
         for c in mine {
+            if c.kind == .orphan, let deletion = c.sides.first(where: { $0.value == .bool(false) }) {
+                print("  your \(c.collection) \(c.recordID) stands under a record \(deletion.author.user) deleted; an admin restores it, moves yours or deletes it")
+                continue
+            }
             let sides = c.sides.map { "\(CollectionSpec.format($0.value)) (\($0.author.user == replica.author.user ? "yours" : $0.author.user))" }
             print("  your edit of \(c.collection).\(c.key) on \(c.recordID): \(sides.joined(separator: " vs ")); an admin decides")
         }
         for s in settled {
             let what = s.deleted ? "retired it (merged into another record)" : "set \(s.fields.joined(separator: ", "))"
-            print("Settled by \(s.admin) at \(CivilTime.iso8601(millis: s.at)) on \(s.collection) \(s.recordID), which you edited: \(what) (`outpost show \(s.collection) \(s.recordID)`)")
+            print(Style.ok("Settled by \(s.admin)") + " at \(CivilTime.iso8601(millis: s.at)) on \(s.collection) \(s.recordID), which you edited: \(what) (`outpost show \(s.collection) \(s.recordID)`)")
         }
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
         if !rejected.isEmpty {
-            print("Rejected changes (kept here; an admin or you must act): \(rejected.count)")
+            print(Style.alert("Rejected changes (kept here; an admin or you must act): \(rejected.count)"))
             for r in rejected { print("  \(r.collection) \(r.recordID) [\(r.dot)]: \(r.reason)") }
         }
     }

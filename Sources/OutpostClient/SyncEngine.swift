@@ -211,9 +211,10 @@ public struct SyncEngine: Sendable {
             try replica.setSettings([ClientSettings.nextSyncToken: fresh])
             nextToken = fresh
         }
-        let hello = HelloRequest(replica: replica.replicaID.rawValue, counter: try replica.counter(),
+        var hello = HelloRequest(replica: replica.replicaID.rawValue, counter: try replica.counter(),
                                  schemaVersion: replica.schema.version, position: position, syncToken: syncToken, nextSyncToken: nextToken,
                                  relaying: try relay?.relaying(), idProof: try replica.setting(ClientSettings.idProof))
+        hello.client = (relay == nil ? "outpost " : "outpost-server ") + OutpostRelease.version
         var session = SyncSession(hello: hello, localAcknowledged: acknowledged,
                                   pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()

@@ -97,6 +97,9 @@ final class AccessDatabase: Sendable {
         migrator.registerMigration("v6-channel") { db in
             try db.execute(sql: "ALTER TABLE users ADD COLUMN channel TEXT NOT NULL DEFAULT 'both'")
         }
+        migrator.registerMigration("v7-app-version") { db in
+            try db.execute(sql: "ALTER TABLE devices ADD COLUMN app_version TEXT")
+        }
         try migrator.migrate(pool)
     }
 
@@ -275,8 +278,10 @@ final class AccessDatabase: Sendable {
             try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY user, enrolled_at").map {
                 let copies = try String.fetchAll(db, sql: "SELECT id FROM replicas WHERE device = ? AND id <> ? ORDER BY created_at, id",
                                                  arguments: [$0["id"] as String, $0["replica"] as String])
-                return DeviceInfo(id: $0["id"], user: $0["user"], name: $0["name"], replica: $0["replica"],
-                                  enrolledAt: $0["enrolled_at"], lastSeen: $0["last_seen"], revoked: $0["revoked"], copies: copies.isEmpty ? nil : copies)
+                var device = DeviceInfo(id: $0["id"], user: $0["user"], name: $0["name"], replica: $0["replica"],
+                                        enrolledAt: $0["enrolled_at"], lastSeen: $0["last_seen"], revoked: $0["revoked"], copies: copies.isEmpty ? nil : copies)
+                device.appVersion = $0["app_version"]
+                return device
             }
         }
     }
@@ -433,6 +438,13 @@ final class AccessDatabase: Sendable {
                 SELECT r.id, d.user, r.last_seen, r.declared_counter FROM replicas r JOIN devices d ON d.id = r.device
                 WHERE r.last_seen IS NOT NULL ORDER BY r.last_seen DESC
                 """).map { ($0["id"], $0["user"], $0["last_seen"], $0["declared_counter"]) }
+        }
+    }
+
+    /// Keeps the software a device last synced with (at most 64 characters of it).
+    func noteClient(device: String, version: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE devices SET app_version = ? WHERE id = ?", arguments: [String(version.prefix(64)), device])
         }
     }
 

@@ -106,6 +106,8 @@ public protocol ServerStorage: Sendable {
     func device(token: String) throws -> AuthenticatedDevice?
     /// All devices.
     func devices() throws -> [DeviceInfo]
+    /// Keeps the software a device last synced with.
+    func noteClient(device: String, version: String) throws
     /// Whether `device` may write as `replica`.
     func ownsReplica(device: String, replica: String) throws -> Bool
     /// Opens a session: refuses a counter that went back or a sync token older than the stored
@@ -283,7 +285,22 @@ public final class SQLiteServerStorage: ServerStorage {
         try access.enroll(code: code, device: device, replica: replica, syncToken: syncToken)
     }
     public func device(token: String) throws -> AuthenticatedDevice? { try access.device(token: token) }
-    public func devices() throws -> [DeviceInfo] { try access.devices() }
+    public func noteClient(device: String, version: String) throws { try access.noteClient(device: device, version: version) }
+
+    /// Every device, with how far each is behind: writes waiting to come up, and about how many
+    /// changes it has yet to pull (counted per writer from its last hello's `seen`).
+    public func devices() throws -> [DeviceInfo] {
+        let writers = try replica.feedWriters()
+        return try access.devices().map { device in
+            var device = device
+            device.pendingUp = max(0, Int(try access.declaredCounter(replica: device.replica)) - Int(try acknowledged(of: device.replica)))
+            let seen = try access.seen(of: device.replica)
+            device.pendingDown = writers.reduce(0) { total, writer in
+                writer.replica == device.replica ? total : total + min(writer.count, max(0, Int(writer.newest) - Int(seen[writer.replica] ?? 0)))
+            }
+            return device
+        }
+    }
     public func ownsReplica(device: String, replica: String) throws -> Bool { try access.replica(replica, device: device) != nil }
     public func openSession(replica: String, device: String, counter: UInt64, syncToken: String?, nextSyncToken: String?,
                             seen: [String: UInt64], sameServer: Bool, idProof: String?) throws -> Bool {

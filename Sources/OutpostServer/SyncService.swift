@@ -37,6 +37,7 @@ public struct SyncService: Sendable {
                 throw WireError(code: "malformed-request", message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
             }
         }
+        if let client = request.client { try storage.noteClient(device: device.id, version: client) }
         let sameServer = request.position.server == storage.serverReplica
         let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
                                                    syncToken: request.syncToken, nextSyncToken: request.nextSyncToken,

@@ -83,6 +83,15 @@ extension Replica {
         }
     }
 
+    /// Each writer in the feed with its newest counter and how many of its writes are held.
+    public func feedWriters() throws -> [(replica: String, newest: UInt64, count: Int)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS newest, count(*) AS n FROM outpost_feed GROUP BY replica").map {
+                ($0["replica"], $0["newest"], $0["n"])
+            }
+        }
+    }
+
     /// About how many feed entries come after `cursor`, for progress: sequence numbers are dense
     /// on a server (a laptop that took a new id may have dropped a few of its own).
     public func feedCount(after cursor: Int64) throws -> Int {

@@ -65,6 +65,13 @@ public struct DeviceInfo: Codable, Hashable, Sendable {
     /// Ids its copied or restored folders took after the enrolled one (the device's token
     /// works in every copy; each copy writes under its own id).
     public var copies: [String]?
+    /// The software it synced with last (`outpost 0.10.0`).
+    public var appVersion: String?
+    /// Its own writes it declared at its last hello that this server has not acknowledged.
+    public var pendingUp: Int?
+    /// About how many changes this server held that it had not pulled, as of its last hello
+    /// (the `seen` it sent then, before that sync's pull).
+    public var pendingDown: Int?
 
     /// Creates a device description.
     public init(id: String, user: String, name: String, replica: String, enrolledAt: String, lastSeen: String?, revoked: Bool, copies: [String]? = nil) {

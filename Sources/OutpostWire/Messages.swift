@@ -1,6 +1,12 @@
 import OutpostCore
 
 /// The protocol version this build speaks; every request carries it.
+/// This build of Outpost (sent in hello as `client`, shown by `outpost-admin devices list`).
+public enum OutpostRelease {
+    public static let version = "0.10.0"
+}
+
+/// The wire protocol's version.
 public enum ProtocolVersion {
     /// The current version.
     public static let current = 1
@@ -110,6 +116,8 @@ public struct HelloRequest: Codable, Sendable {
     /// For a copy's id: the first sync token it was given, from which the server derived the
     /// id. A server restored from a backup older than the copy learns the id again with it.
     public var idProof: String?
+    /// The software that syncs (`outpost 0.10.0`), for the admin's device list.
+    public var client: String?
 
     public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition,
                 syncToken: String? = nil, nextSyncToken: String? = nil, relaying: [String]? = nil, idProof: String? = nil) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OutpostClient
 import OutpostCore
+import OutpostTerminal
 import OutpostWire
 
 /// `outpost-admin conflicts`: list, show and settle disagreements between reps' offline edits.
@@ -165,16 +166,4 @@ struct Audit: AsyncParsableCommand {
             [$0.at, $0.who, $0.action, "\($0.collection).\($0.key) \($0.record)", $0.chosen, $0.before.joined(separator: " | ")]
         })
     }
-}
-
-/// Prints rows under headers, columns aligned (full values, never cut).
-func printTable(_ headers: [String], _ rows: [[String]]) {
-    var widths = headers.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
-    }
-    print(line(headers))
-    for row in rows { print(line(row)) }
 }

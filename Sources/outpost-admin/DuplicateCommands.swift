@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutpostClient
+import OutpostTerminal
 import OutpostWire
 
 /// `outpost-admin duplicates`: probable duplicates, found across scripts and spellings, merged or dismissed.

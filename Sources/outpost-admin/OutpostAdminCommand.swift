@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OutpostClient
 import OutpostCore
+import OutpostTerminal
 import OutpostWire
 
 /// `outpost-admin`: users, devices and (later) conflicts, over a server's admin API.
@@ -163,10 +164,11 @@ struct Devices: AsyncParsableCommand {
             let devices = try await perform { try await transport.get("/v1/admin/devices", as: [DeviceInfo].self) }
             if output.json { try printJSON(devices); return }
             if devices.isEmpty { print("No devices enrolled."); return }
-            for d in devices {
-                let copies = d.copies.map { "  copies \($0.joined(separator: ","))" } ?? ""
-                print("\(d.id)  \(d.user)  \(d.name)  replica \(d.replica)\(copies)  enrolled \(d.enrolledAt)  last sync \(d.lastSeen ?? "never")\(d.revoked ? "  REVOKED" : "")")
-            }
+            printTable(["id", "user", "name", "replica", "app", "last sync", "to push", "to pull", "state"], devices.map { d in
+                let copies = d.copies.map { " (+ copies \($0.joined(separator: ",")))" } ?? ""
+                return [d.id, d.user, d.name, d.replica + copies, d.appVersion ?? "-", d.lastSeen ?? "never",
+                        d.pendingUp.map(String.init) ?? "-", d.pendingDown.map { "~\($0)" } ?? "-", d.revoked ? Style.alert("revoked") : "active"]
+            })
         }
     }
 }

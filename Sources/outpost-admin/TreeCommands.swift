@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutpostClient
+import OutpostTerminal
 import OutpostWire
 
 /// `outpost-admin schema`: show the schema in force, or put a newer one in force at head office.

@@ -77,7 +77,12 @@ struct ConflictEndToEndTests {
             let status = json(try cli.ok(["status", "--json"])) as? [String: Any]
             #expect(status?["conflicts"] as? Int == 0, "the conflicts are closed on every laptop")
         }
-        #expect(try a.ok(["history", "deals", deals[0]]).contains("aigul"), "the record's history shows the admin's resolution")
+        #expect(try a.ok(["history", "deals", deals[0]]).contains("aigul@outpost-admin"), "the record's history shows the admin's resolution")
+        #expect(try b.ok(["show", "deals", deals[0]]).contains("settled by aigul"), "and so does the record")
+        let devices = json(try adminRun(["devices", "list", "--json"])) as? [[String: Any]] ?? []
+        #expect(devices.count == 2 && devices.allSatisfy { ($0["appVersion"] as? String)?.hasPrefix("outpost ") == true })
+        #expect(devices.allSatisfy { $0["pendingUp"] as? Int == 0 })
+        #expect(devices.allSatisfy { $0["pendingDown"] is Int }, "counted from each device's last hello")
         let after = json(try b.ok(["status", "--json"])) as? [String: Any]
         #expect((after?["my_conflicts"] as? [Any])?.isEmpty == true)
         #expect((after?["settled"] as? [[String: Any]])?.count == 4, "bolor hears who settled his edits")
