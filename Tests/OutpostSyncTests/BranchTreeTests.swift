@@ -196,6 +196,32 @@ struct BranchRelayTests {
         #expect(try await tree.fullRound() == 0)
         try await tree.stop()
     }
+
+    /// A clash between a rep under a branch and one at head office reaches the admin with the
+    /// branch each side came up through, and `--branch` narrows the listing to it.
+    @Test func theAdminSeesWhichBranchEachSideCameThrough() async throws {
+        let tree = try await TestTree(seed: 2, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 1)
+        let almaty = tree.reps[0].replica, hqRep = tree.reps[1].replica
+        let id = try almaty.insert("accounts", ["name": s("Тумэн ХХК")])
+        _ = try await tree.fullRound()
+        _ = try await tree.fullRound()
+        let deal = try hqRep.insert("deals", ["account_id": .reference(id), "title": s("Fleet"), "stage": s("lead")])
+        _ = try await tree.fullRound()
+        _ = try await tree.fullRound()
+        try almaty.update("deals", id: deal, [.set("stage", s("won"))])
+        try hqRep.update("deals", id: deal, [.set("stage", s("lost"))])
+        _ = try await tree.fullRound()
+        let service = ConflictService(storage: tree.hq.storage)
+        let listed = try service.list(.init())
+        let conflict = try #require(listed.first)
+        #expect(listed.count == 1)
+        #expect(conflict.sides.first { $0.user == "almaty-rep0" }?.branch == "almaty-branch")
+        #expect(conflict.sides.first { $0.user == "hq-rep0" }?.branch == nil)
+        #expect(try service.list(.init(branch: "almaty-branch")).count == 1)
+        #expect(try service.list(.init(branch: "head-office")).count == 1)
+        #expect(try service.list(.init(branch: "tashkent-branch")).isEmpty)
+        try await tree.stop()
+    }
 }
 
 /// The door check of the tree: what a branch may relay, and what only a branch may ask.
