@@ -111,4 +111,12 @@ public struct Schema: Sendable, Equatable {
         }
         return c
     }
+
+    /// The collection scopes are decided on (the one that declares scope fields), if any.
+    public var scopeRoot: CollectionSpec? { collections.first { !$0.scopeFields.isEmpty } }
+
+    /// Parses a user's scope against this schema's scope fields.
+    public func scope(_ text: String) throws(ScopeError) -> Scope {
+        try Scope(parsing: text, fields: scopeRoot?.scopeFields ?? [])
+    }
 }
