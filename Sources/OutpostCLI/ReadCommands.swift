@@ -189,10 +189,11 @@ struct StatusCommand: ParsableCommand {
         let local = try replica.changesMadeHere()
         let total = try replica.changeCount()
         let previous = try replica.previousReplicaIDs()
-        let conflicts = try replica.conflicts().count
+        let open = try replica.openConflicts()
+        let conflicts = open.count
         // What the rep should hear about their own edits: clashes waiting for an admin, and
         // what an admin settled or merged.
-        let mine = try replica.openConflicts().filter { $0.sides.contains { $0.author.user == replica.author.user } }
+        let mine = open.filter { $0.sides.contains { $0.author.user == replica.author.user } }
         let settled = try replica.settlementsTouchingMyEdits()
         let orphans = try replica.orphans()
         let rejected = try replica.rejections()
@@ -235,14 +236,16 @@ struct StatusCommand: ParsableCommand {
         print("Conflicts waiting for an admin: " + (conflicts == 0 ? "0" : Style.alert("\(conflicts)")))
         for c in mine {
             if c.kind == .orphan, let deletion = c.sides.first(where: { $0.value == .bool(false) }) {
-                print("  your \(c.collection) \(c.recordID) stands under a record \(deletion.author.user) deleted; an admin restores it, moves yours or deletes it")
+                let who = deletion.author.user == replica.author.user ? "you" : deletion.author.user
+                print("  \(c.collection) \(c.recordID) stands under a record \(who) deleted; an admin restores that record, moves this one or deletes it")
                 continue
             }
             let sides = c.sides.map { "\(CollectionSpec.format($0.value)) (\($0.author.user == replica.author.user ? "yours" : $0.author.user))" }
             print("  your edit of \(c.collection).\(c.key) on \(c.recordID): \(sides.joined(separator: " vs ")); an admin decides")
         }
         for s in settled {
-            let what = s.deleted ? "retired it (merged into another record)" : "set \(s.fields.joined(separator: ", "))"
+            let what = s.deleted ? "deleted it (merged into another record, or settled a clash so)"
+                : s.fields.isEmpty ? "restored it" : "set \(s.fields.joined(separator: ", "))"
             print(Style.ok("Settled by \(s.admin)") + " at \(CivilTime.iso8601(millis: s.at)) on \(s.collection) \(s.recordID), which you edited: \(what) (`outpost show \(s.collection) \(s.recordID)`)")
         }
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }

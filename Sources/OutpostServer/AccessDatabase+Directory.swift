@@ -132,14 +132,19 @@ extension AccessDatabase {
         }
     }
 
-    /// For each replica relayed by a branch: the branch's user name (the branch it came up through).
+    /// For each replica of a device enrolled beneath a child branch, that branch's user name
+    /// (the device's home branch, whatever server it synced with since); for a branch server's
+    /// own replicas, its own name. Replicas of devices enrolled here are absent.
     func replicaBranches() throws -> [String: String] {
         try pool.read { db in
             var branches: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT r.replica, d.user FROM relays r JOIN replicas v ON v.id = r.via JOIN devices d ON d.id = v.device
+                SELECT r.id AS replica, b.user AS branch FROM replicas r JOIN devices d ON d.id = r.device
+                    JOIN replicas v ON v.id = d.source JOIN devices b ON b.id = v.device
+                UNION ALL
+                SELECT r.id, d.user FROM replicas r JOIN devices d ON d.id = r.device JOIN users u ON u.name = d.user WHERE u.role = 'branch'
                 """) {
-                branches[row["replica"]] = row["user"]
+                branches[row["replica"]] = row["branch"]
             }
             return branches
         }

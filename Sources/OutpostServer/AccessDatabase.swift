@@ -441,10 +441,12 @@ final class AccessDatabase: Sendable {
         }
     }
 
-    /// Keeps the software a device last synced with (at most 64 characters of it).
+    /// Keeps the software a device last synced with: at most 64 characters, printable ASCII
+    /// only (it is shown in an admin's terminal).
     func noteClient(device: String, version: String) throws {
+        let clean = String(String.UnicodeScalarView(version.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(64)))
         try pool.write { db in
-            try db.execute(sql: "UPDATE devices SET app_version = ? WHERE id = ?", arguments: [String(version.prefix(64)), device])
+            try db.execute(sql: "UPDATE devices SET app_version = ? WHERE id = ?", arguments: [clean, device])
         }
     }
 

@@ -103,7 +103,14 @@ public struct ConflictService: Sendable {
             guard spec.field(field) != nil || spec.groups.contains(where: { $0.name == field }) || field == RecordState.presenceKey else {
                 throw WireError(code: "malformed-request", message: "\(collection) has no field '\(field)'.")
             }
-            targets = all.filter { $0.collection == collection && $0.key == field }
+            // Orphans are settled in bulk only by restoring or deleting: a time or a value
+            // means nothing between a placement and a deletion. Those two words settle only
+            // deletions and orphans.
+            let restoreOrDelete = request.take == "restore" || request.take == "delete"
+            targets = all.filter {
+                $0.collection == collection && $0.key == field
+                    && (restoreOrDelete ? $0.kind != .concurrentValues : $0.kind != .orphan)
+            }
         }
         // Every choice is made before anything is written: a bulk settlement that cannot take
         // its side in one conflict writes nothing at all.
@@ -112,8 +119,11 @@ public struct ConflictService: Sendable {
         for (conflict, choice) in zip(targets, choices) {
             let resolution: ConflictResolution
             do {
-                resolution = try storage.resolve(conflict: conflict.id, choice: choice, author: Author(user: admin, device: Replica.adminDevice))
+                resolution = try storage.resolve(conflict, choice: choice, author: Author(user: admin, device: Replica.adminDevice))
             } catch let error as StoreError {
+                // In bulk, a conflict an earlier settlement of the same run closed (two orphans
+                // of one parent, restored once) is skipped, not an error.
+                if request.id == nil && error.code == .notFound { continue }
                 throw WireError(code: Self.code(error), message: error.description)
             }
             let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "conflict-resolved",

@@ -25,7 +25,7 @@ public protocol ServerStorage: Sendable {
     /// Applies a page pushed by the child `sender` with its new acknowledgement, in one transaction
     /// (``Replica/applyPush(_:sender:declared:screen:)``).
     func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
-                   screen: (Change) -> PushScreening?) throws -> PushReport
+                   screen: (Change, PushView) throws -> PushScreening?) throws -> PushReport
     /// The feed position before the first write a replica that has seen `seen` lacks.
     func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64
     /// What `replica` said it had seen at its last hello.
@@ -71,7 +71,7 @@ public protocol ServerStorage: Sendable {
     /// For each replica a branch relays, that branch's user name.
     func replicaBranches() throws -> [String: String]
     /// Settles a conflict with a write of the server's replica stamped with `author`.
-    func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution
+    func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) throws -> ConflictResolution
     /// A record's visible values (nil if never seen here).
     func recordValues(_ collection: String, id: String) throws -> [String: FieldValue]?
     /// Probable duplicates in the server's replica, without dismissed pairs.
@@ -186,7 +186,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func acknowledged(of replica: String) throws -> UInt64 { try self.replica.acknowledged(of: try ReplicaID(replica)) }
     public func seenCounter(of replica: String) throws -> UInt64 { try self.replica.seenCounter(of: replica) }
     public func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
-                          screen: (Change) -> PushScreening?) throws -> PushReport {
+                          screen: (Change, PushView) throws -> PushScreening?) throws -> PushReport {
         try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared,
                               relayable: { relayable.contains($0.rawValue) }, screen: screen)
     }
@@ -207,7 +207,7 @@ public final class SQLiteServerStorage: ServerStorage {
         let counts = try counts()
         var stats = ServerStats(server: serverReplica, role: role.rawValue, schemaVersion: schema.version,
                                 users: counts.users, devices: counts.devices, feedChanges: counts.feed)
-        stats.openConflicts = try replica.openConflicts().count
+        stats.openConflicts = try openConflicts().count
         stats.probableDuplicates = try probableDuplicates(in: nil).count
         stats.rejectedChanges = try replica.rejections().count
         let folder = URL(fileURLWithPath: replica.path).deletingLastPathComponent()
@@ -237,7 +237,20 @@ public final class SQLiteServerStorage: ServerStorage {
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }
-    public func openConflicts() throws -> [Conflict] { try replica.openConflicts() }
+    /// Open conflicts, without orphans whose parent was merged away: head office moves those
+    /// to the record it was merged into after each push, and restoring the parent would bring
+    /// a retired duplicate back.
+    public func openConflicts() throws -> [Conflict] {
+        let retired = Set(try access.redirects().map { $0.collection + "\u{1F}" + $0.from })
+        let parents = Dictionary(uniqueKeysWithValues: replica.schema.collections.compactMap { c in
+            c.parentField.flatMap { p in c.field(p)?.references.map { (c.name, $0) } }
+        })
+        return try replica.openConflicts().filter { c in
+            guard c.kind == .orphan, let parentCollection = parents[c.collection],
+                  case .reference(let parent)? = c.sides.first(where: { $0.value != .bool(false) })?.value else { return true }
+            return !retired.contains(parentCollection + "\u{1F}" + parent)
+        }
+    }
     public func closedConflicts() throws -> [ClosedConflict] { try replica.closedConflicts() }
     public func replicaBranches() throws -> [String: String] { try access.replicaBranches() }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
@@ -261,7 +274,7 @@ public final class SQLiteServerStorage: ServerStorage {
         let redirects = try access.redirects()
         guard !redirects.isEmpty else { return 0 }
         let byRetired = Dictionary(redirects.map { ($0.collection + "\u{1F}" + $0.from, $0.to) }, uniquingKeysWith: { _, last in last })
-        return try replica.repairOrphans(redirects: byRetired, author: Author(user: "head-office", device: Replica.adminDevice))
+        return try replica.repairOrphans(redirects: byRetired, author: Author(user: "head-office", device: Replica.repairDevice))
     }
     public func collectionHolding(_ id: String) throws -> String? {
         for spec in replica.schema.collections where !spec.duplicateKeys.isEmpty {
@@ -269,8 +282,8 @@ public final class SQLiteServerStorage: ServerStorage {
         }
         return nil
     }
-    public func resolve(conflict id: String, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
-        try replica.resolve(conflict: id, choice: choice, author: author)
+    public func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
+        try replica.resolve(conflict, choice: choice, author: author)
     }
     public func recordValues(_ collection: String, id: String) throws -> [String: FieldValue]? {
         try replica.resolved(collection, id: id)?.values
@@ -294,6 +307,9 @@ public final class SQLiteServerStorage: ServerStorage {
         return try access.devices().map { device in
             var device = device
             device.pendingUp = max(0, Int(try access.declaredCounter(replica: device.replica)) - Int(try acknowledged(of: device.replica)))
+            // Counted only for a device that said hello here (one learned from a branch has no
+            // position here), from what it had seen at that hello.
+            guard device.lastSeen != nil else { return device }
             let seen = try access.seen(of: device.replica)
             device.pendingDown = writers.reduce(0) { total, writer in
                 writer.replica == device.replica ? total : total + min(writer.count, max(0, Int(writer.newest) - Int(seen[writer.replica] ?? 0)))

@@ -103,7 +103,7 @@ public struct SyncService: Sendable {
         let schema = storage.schema
         let report: PushReport
         do {
-            report = try storage.applyPush(changes, sender: sender, declared: declared, relayable: relayable) { change -> PushScreening? in
+            report = try storage.applyPush(changes, sender: sender, declared: declared, relayable: relayable) { change, view -> PushScreening? in
                 for state in Array(change.fields.values) + [change.presence] {
                     for (replica, counter) in state.context.counters {
                         if replica == change.dot.replica, counter > change.dot.counter {

@@ -81,18 +81,19 @@ enum RecordIO {
         return resolved
     }
 
-    /// Keeps `outpost_orphans` true: a live child whose parent is not live here is an orphan.
     /// Keeps each conflict that is no longer open with the write that closed it: the newest
-    /// write on its key that is not one of its sides. A conflict that only grew (a new
-    /// concurrent side on the same key) is not closed.
+    /// write on its key that is not one of its sides. A conflict that only grew (every side is
+    /// still in an open conflict on the key) is not closed.
     private static func noteClosedConflicts(_ db: Database, collection: String, id: String, state: RecordState, open: [Conflict]) throws {
-        let openKeys = Set(open.map(\.key))
+        let openSides = open.map { (key: $0.key, dots: Set($0.sides.map(\.dot))) }
         let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, key, kind, detail FROM outpost_conflicts WHERE collection = ? AND record_id = ?"),
                                     arguments: [collection, id])
         for row in rows {
             let key: String = row["key"]
-            guard !openKeys.contains(key), let conflict = try? Conflict(json: JSONValue.parse(Array((row["detail"] as String).utf8))) else { continue }
+            guard let conflict = try? Conflict(json: JSONValue.parse(Array((row["detail"] as String).utf8))) else { continue }
             let sides = Set(conflict.sides.map(\.dot))
+            // Grown, not closed: an open conflict on the key still holds every side.
+            if openSides.contains(where: { $0.key == key && sides.isSubset(of: $0.dots) }) { continue }
             let field = key == RecordState.presenceKey ? state.presence : state.fields[key]
             guard let closer = field?.sortedEntries.filter({ !sides.contains($0.dot) }).max(by: FieldEntry.lwwPrecedes) else { continue }
             try db.cachedStatement(sql: """
@@ -105,6 +106,7 @@ enum RecordIO {
         }
     }
 
+    /// Keeps `outpost_orphans` true: a live child whose parent is not live here is an orphan.
     private static func markOrphans(_ db: Database, spec: CollectionSpec, id: String, resolved: ResolvedRecord, old: LoadedRecord,
                                     new state: RecordState, children: [String: [(collection: String, field: String)]],
                                     tables: [String: CollectionTable]) throws {

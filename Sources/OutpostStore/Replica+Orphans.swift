@@ -19,9 +19,10 @@ public struct ClosedConflict: Hashable, Sendable {
 }
 
 extension Replica {
-    /// Orphans whose parent was deleted (not merely not arrived yet), as conflicts: side one is
-    /// the child's write that put it under the parent (taking it restores the parent), side two
-    /// the parent's deletion (taking it deletes the child too). An admin may also re-parent.
+    /// Orphans whose parent was deleted (not merely not arrived yet), as conflicts with two
+    /// sides (in dot order, like every conflict): the child's write that put it under the parent
+    /// (taking it restores the parent) and the parent's deletion (taking it deletes the child
+    /// too). An admin may also re-parent.
     func orphanConflicts() throws -> [Conflict] {
         try read { db in
             let rows = try Row.fetchAll(db, sql: """
@@ -80,8 +81,18 @@ extension Replica {
                 throw StoreError(.notFound, "Conflict \(conflict.id) changed while it was being settled (the record or its parent was written since); look at it again.")
             }
             let outcome: FieldValue
+            var alsoClosed: [Conflict] = []
             switch action {
             case .restore:
+                // Restoring the parent closes its other orphans too; they are noted as closed by the same write.
+                for row in try Row.fetchAll(db, sql: "SELECT collection, record_id FROM outpost_orphans WHERE parent_collection = ? AND parent_id = ?",
+                                            arguments: [parentCollection, parentID]) {
+                    let (collection, child): (String, String) = (row["collection"], row["record_id"])
+                    guard collection != conflict.collection || child != conflict.recordID,
+                          let sibling = try orphanConflict(db, collection: collection, id: child, parentCollection: parentCollection, parentID: parentID)
+                    else { continue }
+                    alsoClosed.append(sibling)
+                }
                 let parent = try RecordIO.load(db, table: parentTable, collection: parentCollection, id: parentID)
                 try commitLocal(db, table: parentTable, id: parentID, loaded: parent, author: author) { state, stamp in
                     try state.write([], stamp: stamp, rules: parentTable.rules, recordID: parentID)
@@ -105,14 +116,17 @@ extension Replica {
             }
             let counter = try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0
             let dot = Dot(try Self.currentID(db), counter)
-            // An orphan is not in the conflict index, so its closing is noted here.
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO outpost_closed_conflicts
-                    (id, collection, record_id, key, kind, detail, closed_dot, closed_user, closed_device, closed_at, outcome)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [conflict.id, conflict.collection, conflict.recordID, conflict.key, conflict.kind.rawValue,
-                                 conflict.json.canonicalText, dot.description, author.user, author.device,
-                                 Int64(try storedHLC(db).wallMillis), outcome.json.canonicalText])
+            // An orphan is not in the conflict index, so its closing is noted here (orphans
+            // closed on other replicas, or by a rep's own move or delete, are not kept).
+            let at = Int64(try storedHLC(db).wallMillis)
+            for closed in [conflict] + alsoClosed {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO outpost_closed_conflicts
+                        (id, collection, record_id, key, kind, detail, closed_dot, closed_user, closed_device, closed_at, outcome)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [closed.id, closed.collection, closed.recordID, closed.key, closed.kind.rawValue,
+                                     closed.json.canonicalText, dot.description, author.user, author.device, at, outcome.json.canonicalText])
+            }
             return (dot, outcome)
         }
         return ConflictResolution(conflict: conflict, chosen: outcome, dot: dot)

@@ -92,8 +92,9 @@ extension Replica {
     /// rather than failing the page, since the branch cannot heal a folder beneath it.
     public func applyPush(_ changes: [Change], sender: ReplicaID, declared: UInt64,
                           relayable: (ReplicaID) -> Bool = { _ in false },
-                          screen: (Change) -> PushScreening?) throws -> PushReport {
+                          screen: (Change, PushView) throws -> PushScreening?) throws -> PushReport {
         try write { db in
+            let view = PushView(db: db, tables: tables)
             var acknowledged = try Self.acknowledged(db, sender)
             var relayed: [ReplicaID: UInt64] = [:]
             let clock = HybridLogicalClock(last: try storedHLC(db))
@@ -154,14 +155,14 @@ extension Replica {
                         throw StoreError(.replicaForked, "Replica \(sender) sent \(change.dot) with other content than the change stored under that name: its folder was copied or restored.")
                     }
                 } else {
-                    switch screen(change) {
+                    switch try screen(change, view) {
                     case .deferral(let code, let reason)?:
                         outcomes[i] = .deferred(code: code, reason: reason)
                         continue
                     case .reject(let code, let reason)?:
                         refusals[change.dot] = (code, reason)
                     case nil:
-                        break
+                        try view.admit(change)
                     }
                     admitted.append(change)
                     admittedIndex.append(i)

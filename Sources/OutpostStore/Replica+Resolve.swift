@@ -49,6 +49,13 @@ extension Replica {
         guard let conflict = try conflict(id: id) else {
             throw StoreError(.notFound, "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
         }
+        return try resolve(conflict, choice: choice, author: author)
+    }
+
+    /// Settles a conflict already looked up (``openConflicts()``); it is derived again inside
+    /// the write's transaction, so one settled or changed since is refused (`notFound`).
+    public func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) throws -> ConflictResolution {
+        let id = conflict.id
         if conflict.kind == .orphan { return try resolveOrphan(conflict, choice: choice, author: author) }
         let table = try table(conflict.collection)
         let chosen: FieldValue
@@ -128,19 +135,28 @@ public struct Settlement: Hashable, Sendable {
 extension Replica {
     /// The device name admins' settlements and merges are stamped with.
     public static let adminDevice = "outpost-admin"
+    /// The device name head office's automatic repairs are stamped with (a child moved to the
+    /// record its parent was merged into).
+    public static let repairDevice = "outpost-repair"
+    /// Device names no replica below head office may write under.
+    public static let reservedDevices: Set<String> = [adminDevice, repairDevice]
 
     /// Admins' settlements and merges among the newest `window` writes held here, on records
     /// written on this replica: what the rep should hear about their own edits.
     public func settlementsTouchingMyEdits(window: Int = 5_000) throws -> [Settlement] {
         try read { db in
-            let mine = Set(try Row.fetchAll(db, sql: "SELECT DISTINCT collection, record_id FROM outpost_feed WHERE origin = 'local'").map {
-                ($0["collection"] as String) + "\u{1F}" + ($0["record_id"] as String)
-            })
-            guard !mine.isEmpty else { return [] }
             var found: [Settlement] = []
+            var mine: [String: Bool] = [:]
+            // The window first (newest writes received), then one indexed look per candidate:
+            // no scan of the whole feed.
             for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE origin <> 'local' ORDER BY seq DESC LIMIT ?", arguments: [window]) {
-                guard let change = try? BinaryCodec.decodeChange([UInt8](blob)), change.author.device == Self.adminDevice,
-                      mine.contains(change.collection + "\u{1F}" + change.recordID) else { continue }
+                guard let change = try? BinaryCodec.decodeChange([UInt8](blob)), change.author.device == Self.adminDevice else { continue }
+                let key = change.collection + "\u{1F}" + change.recordID
+                if mine[key] == nil {
+                    mine[key] = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin = 'local' LIMIT 1"),
+                                                  arguments: [change.collection, change.recordID]) ?? false
+                }
+                guard mine[key] == true else { continue }
                 let deleted = change.presence.entries.values.contains { $0.dot == change.dot && $0.value == .bool(false) }
                 found.append(Settlement(collection: change.collection, recordID: change.recordID, admin: change.author.user,
                                         at: Int64(change.hlc.wallMillis), fields: change.fields.keys.sorted(), deleted: deleted))

@@ -38,6 +38,7 @@ extension Replica {
             try db.execute(sql: "DELETE FROM outpost_meta WHERE key = 'previous_ids'")
             try db.execute(sql: "DELETE FROM outpost_checkpoints")
             try db.execute(sql: "DELETE FROM outpost_rejected")
+            try db.execute(sql: "DELETE FROM outpost_closed_conflicts")
             try Self.setSetting(db, "server.id", server)
             try Self.setSetting(db, "sync.cursor", String(cursor))
             let records = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 1") ?? 0

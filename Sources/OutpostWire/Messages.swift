@@ -1,12 +1,11 @@
 import OutpostCore
 
-/// The protocol version this build speaks; every request carries it.
 /// This build of Outpost (sent in hello as `client`, shown by `outpost-admin devices list`).
 public enum OutpostRelease {
     public static let version = "0.10.0"
 }
 
-/// The wire protocol's version.
+/// The protocol version this build speaks; every request carries it.
 public enum ProtocolVersion {
     /// The current version.
     public static let current = 1

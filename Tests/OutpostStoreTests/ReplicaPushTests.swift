@@ -15,7 +15,7 @@ struct ReplicaPushTests {
         let changes = try child.localChanges(after: 0, limit: 10)
         try parent.apply([changes[0], changes[3]], from: "b")
         #expect(try parent.acknowledged(of: try ReplicaID("b")) == 1)
-        let report = try parent.applyPush(Array(changes[1...]), sender: try ReplicaID("b"), declared: 4) { _ in nil }
+        let report = try parent.applyPush(Array(changes[1...]), sender: try ReplicaID("b"), declared: 4) { _, _ in nil }
         #expect(report.outcomes == [.applied, .applied, .duplicate])
         #expect(report.acknowledged == 4)
         #expect(try parent.count("tasks") == 4)
@@ -29,7 +29,7 @@ struct ReplicaPushTests {
         let parent = try makeReplica(folder, "hq", role: .headOffice)
         for n in 1...4 { _ = try child.insert("tasks", ["title": .string("B\(n)")]) }
         let changes = try child.localChanges(after: 0, limit: 10)
-        let report = try parent.applyPush([changes[0], changes[2], changes[3]], sender: try ReplicaID("b"), declared: 3) { _ in nil }
+        let report = try parent.applyPush([changes[0], changes[2], changes[3]], sender: try ReplicaID("b"), declared: 3) { _, _ in nil }
         #expect(report.acknowledged == 1)
         #expect(report.outcomes.count == 3)
         guard case .deferred(let gap, _) = report.outcomes[1], case .deferred(let beyond, _) = report.outcomes[2] else {
