@@ -84,7 +84,7 @@ struct DemoCommand: AsyncParsableCommand {
 
             say("== The trip: both reps work offline")
             let tumen1 = try aigerim.insert("accounts", ["name": .string("Тумэн ХХК"), "kind": .string("prospect"), "city": .string("Улаанбаатар"),
-                                                         "phone": .string("+976 9911 2233")])
+                                                         "phone": .string("+976 9911 2233"), "branch": .string("almaty"), "owner": .string("aigerim")])
             _ = try aigerim.insert("contacts", ["account_id": .reference(tumen1), "name": .string("Болормаа Батсүх"), "position": .string("Санхүүгийн захирал")])
             _ = try aigerim.insert("activities", ["account_id": .reference(altynAi), "kind": .string("meeting"), "at": .timestamp(Int64(Replica.systemClock())),
                                                   "summary": .string("Обсудили график поставок на 2027 год"), "duration_min": .integer(45)])
@@ -95,7 +95,7 @@ struct DemoCommand: AsyncParsableCommand {
             say("   aigerim: new prospect Тумэн ХХК with a contact, a meeting, a task; deal → negotiation")
 
             _ = try bolor.insert("accounts", ["name": .string("Тумэн  ХХК"), "kind": .string("customer"), "city": .string("Улаанбаатар"),
-                                              "phone": .string("9911-2233")])
+                                              "phone": .string("9911-2233"), "branch": .string("almaty")])
             _ = try bolor.insert("activities", ["account_id": .reference(altynAi), "kind": .string("call"), "at": .timestamp(Int64(Replica.systemClock())),
                                                 "summary": .string("Gọi điện xác nhận đơn hàng"), "duration_min": .integer(10)])
             try bolor.update("deals", id: deal, [.set("stage", .string("won")), .set("amount", .decimal(try DecimalNumber("13100000"))), .set("currency", .string("KZT"))])

@@ -25,6 +25,8 @@ public enum ClientSettings {
     /// The first sync token of the id this folder took when it healed: the id is derived from
     /// it, so a server restored from an older backup can learn the id again.
     public static let idProof = "sync.id_proof"
+    /// Where this folder stands in the server's scope log: `SERVER LOG-POSITION TOKEN`.
+    public static let scopePosition = "sync.scope_position"
 }
 
 extension Replica {
@@ -224,6 +226,9 @@ public struct SyncEngine: Sendable {
         // that is not used costs nothing but the bandwidth.
         var prefetch: (cursor: Int64, task: Task<FetchedPage, any Error>)?
         var decoded: [Int64: [Change]] = [:]
+        var scoped = false
+        var scopeChecked = false
+        var pageStart: [Int64: Int64] = [:]
         defer { prefetch?.task.cancel() }
         while true {
             switch action {
@@ -241,6 +246,7 @@ public struct SyncEngine: Sendable {
                     replica = try await takeSchema(of: replica)
                 }
                 try await relay?.afterHello(response)
+                scoped = response.scoped == true
                 action = try session.received(response)
             case .loadRelayPage(let after, let acknowledged, let blocked, let limit):
                 guard let relay else { throw TransportError.server(WireError(code: "internal", message: "A relay page was asked for outside a relay."), status: 0) }
@@ -264,6 +270,12 @@ public struct SyncEngine: Sendable {
                 action = try session.pushRecorded()
                 progress(session.progress)
             case .sendPull(let request):
+                // After the push (a write to a record leaving the scope went up first), before
+                // the first page: evict what left the scope, fetch what entered it.
+                if scoped && !scopeChecked {
+                    try await reconcileScope(replica, server: serverID ?? "", cursor: request.cursor)
+                    scopeChecked = true
+                }
                 let fetched: FetchedPage
                 if let p = prefetch, p.cursor == request.cursor {
                     fetched = try await p.task.value
@@ -274,6 +286,7 @@ public struct SyncEngine: Sendable {
                 prefetch = nil
                 session.countBytes(up: fetched.up, down: fetched.down)
                 decoded = [fetched.page.cursor: fetched.changes]
+                pageStart = [fetched.page.cursor: request.cursor]
                 action = try session.received(fetched.page)
             case .commitPull(let page):
                 if page.more {
@@ -282,6 +295,9 @@ public struct SyncEngine: Sendable {
                     prefetch = (page.cursor, Task { try await engine.fetchPage(next) })
                 }
                 let changes = decoded[page.cursor] ?? []
+                if let older = page.older, !older.isEmpty {
+                    try await fetchEntered(replica, older, of: changes, through: pageStart[page.cursor] ?? 0, from: serverID ?? "server")
+                }
                 let applied = try replica.apply(changes, from: serverID ?? "server", settings: [ClientSettings.cursor: String(page.cursor)])
                 session.countAlreadyHeld(applied.alreadyApplied)
                 action = try session.pullCommitted(page)
@@ -290,6 +306,71 @@ public struct SyncEngine: Sendable {
                 try replica.setSettings([ClientSettings.lastSuccess: ISO8601DateFormatter().string(from: Date())])
                 return summary
             }
+        }
+    }
+
+    /// Asks the server what of this folder's records left or entered its scope since the last
+    /// answer, evicts the first and fetches the history of the second (`protocol/scopes.md`).
+    func reconcileScope(_ replica: Replica, server: String, cursor: Int64) async throws {
+        let parts = (try replica.setting(ClientSettings.scopePosition) ?? "").split(separator: " ").map(String.init)
+        let same = parts.count == 3 && parts[0] == server
+        let request = ScopeRequest(replica: replica.replicaID.rawValue, since: same ? Int64(parts[1]) : nil, token: same ? parts[2] : nil)
+        let answer = try await call("/v1/sync/scope", request, ScopeResponse.self).0
+        guard let root = replica.schema.scopeRoot?.name else { return }
+        var evict: [(collection: String, id: String)] = []
+        var fetch: [RecordRef] = []
+        if answer.full {
+            let inScope = Set(answer.inScope ?? [])
+            let held = try replica.scopeRoots().map(\.id)
+            evict = held.filter { !inScope.contains($0) }.map { (root, $0) }
+            let heldSet = Set(held)
+            fetch = inScope.filter { !heldSet.contains($0) }.sorted().map { RecordRef(collection: root, id: $0) }
+        } else {
+            evict = (answer.left ?? []).map { ($0.collection, $0.id) }
+            fetch = try (answer.entered ?? []).filter { !(try replica.holds($0.collection, $0.id)) }
+        }
+        if !evict.isEmpty {
+            let removed = try replica.evict(evict, acknowledged: try replica.acknowledgedByServer())
+            logger.notice("records left this replica's scope", metadata: ["outpost.evicted": .stringConvertible(removed.count)])
+        }
+        // Up to the committed cursor: what comes after arrives in the pull pages.
+        if cursor > 0 { try await fetchHistory(replica, fetch, through: cursor, from: server) }
+        try replica.setSettings([ClientSettings.scopePosition: "\(server) \(answer.through) \(answer.token)"])
+    }
+
+    /// Before a page is applied: the records it names that existed before it, that this folder
+    /// does not hold (they entered its scope since), are fetched whole, up to the page's start.
+    func fetchEntered(_ replica: Replica, _ older: [OlderRecord], of changes: [Change], through: Int64, from server: String) async throws {
+        guard let root = replica.schema.scopeRoot?.name else { return }
+        var wanted: [RecordRef] = []
+        var asked = Set<RecordRef>()
+        for item in older where changes.indices.contains(item.index) {
+            let change = changes[item.index]
+            let ref: RecordRef
+            if let parent = item.root, !(try replica.holds(root, parent)) {
+                ref = RecordRef(collection: root, id: parent)
+            } else if !(try replica.holds(change.collection, change.recordID)) {
+                ref = RecordRef(collection: change.collection, id: change.recordID)
+            } else {
+                continue
+            }
+            if asked.insert(ref).inserted { wanted.append(ref) }
+        }
+        try await fetchHistory(replica, wanted, through: through, from: server)
+    }
+
+    /// Fetches and applies the history of records, a bounded batch at a time.
+    func fetchHistory(_ replica: Replica, _ records: [RecordRef], through: Int64, from server: String) async throws {
+        var start = 0
+        while start < records.count {
+            let batch = Array(records[start..<min(records.count, start + RecordsRequest.limit)])
+            start += batch.count
+            let answer = try await call("/v1/sync/records", RecordsRequest(replica: replica.replicaID.rawValue, records: batch, through: through), RecordsResponse.self).0
+            let changes: [Change]
+            do { changes = try answer.changes.map { try Change(json: $0) } } catch {
+                throw TransportError.server(WireError(code: "malformed-page", message: "The server sent a change this client cannot read: \(error)."), status: 0)
+            }
+            if !changes.isEmpty { _ = try replica.apply(changes, from: server) }
         }
     }
 

@@ -149,4 +149,14 @@ extension AccessDatabase {
             return branches
         }
     }
+
+    /// For each replica id known here, the user of its device.
+    func replicaUsers() throws -> [String: String] {
+        try pool.read { db in
+            var users: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT r.id, d.user FROM replicas r JOIN devices d ON d.id = r.device") { users[row[0]] = row[1] }
+            for row in try Row.fetchAll(db, sql: "SELECT replica, user FROM devices") where users[row[0] as String] == nil { users[row[0]] = row[1] }
+            return users
+        }
+    }
 }

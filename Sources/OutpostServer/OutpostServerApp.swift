@@ -118,6 +118,20 @@ public enum OutpostServerApp {
             return try Envelope.response(response, request: request)
         }
 
+        router.post("v1/sync/scope") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(ScopeRequest.self, from: &request)
+            return try Envelope.response(try wire { try sync.scope(body, device: device) }, request: request)
+        }
+
+        router.post("v1/sync/records") { request, _ -> Response in
+            var request = request
+            let device = try authenticateDevice(request, storage)
+            let body = try await Envelope.decode(RecordsRequest.self, from: &request)
+            return try Envelope.response(try wire { try sync.records(body, device: device) }, request: request)
+        }
+
         router.post("v1/sync/fork") { request, _ -> Response in
             var request = request
             let device = try authenticateDevice(request, storage)
@@ -141,6 +155,7 @@ public enum OutpostServerApp {
             if let channel = body.channel, !Self.channels.contains(channel) {
                 throw APIError(WireError(code: "malformed-request", message: "Channel must be both, head-office or branch, not '\(channel)'."))
             }
+            try Self.checkScope(body.scope, storage)
             guard !body.name.isEmpty, !body.scope.isEmpty else {
                 throw APIError(WireError(code: "malformed-request", message: "A user needs a name and a scope (for example --scope all)."))
             }
@@ -162,6 +177,7 @@ public enum OutpostServerApp {
             if let channel = body.channel, !Self.channels.contains(channel) {
                 throw APIError(WireError(code: "malformed-request", message: "Channel must be both, head-office or branch, not '\(channel)'."))
             }
+            if let scope = body.scope { try Self.checkScope(scope, storage) }
             return try Envelope.response(try wire { try storage.editUser(body) }, request: request)
         }
 
@@ -295,6 +311,13 @@ public enum OutpostServerApp {
     }
 
     /// Where a user may sync from (1C:CRM's "internet only / office only / both").
+    /// Refuses a scope that does not parse against the schema's scope fields, with the column.
+    static func checkScope(_ scope: String, _ storage: any ServerStorage) throws {
+        do { _ = try storage.schema.scope(scope) } catch {
+            throw APIError(WireError(code: "malformed-scope", message: error.description))
+        }
+    }
+
     static let channels: Set<String> = ["both", "head-office", "branch"]
 
     static func bearer(_ request: Request) -> String? {

@@ -70,6 +70,20 @@ public protocol ServerStorage: Sendable {
     func closedConflicts() throws -> [ClosedConflict]
     /// For each replica a branch relays, that branch's user name.
     func replicaBranches() throws -> [String: String]
+    /// For each replica id known here, the user of its device.
+    func replicaUsers() throws -> [String: String]
+
+    /// What a record's scope is decided on, as the server's replica holds it now.
+    func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject
+    /// Every root held, with its scope-field values.
+    func scopeRoots() throws -> [(id: String, values: [String: String])]
+    /// Whether the record existed here at or before feed position `seq`.
+    func heldBefore(_ collection: String, _ id: String, seq: Int64) throws -> Bool
+    /// The feed entries up to `through` of these records (and a root's current children).
+    func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change]
+    /// The scope log after `seq`, and its end.
+    func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)]
+    func scopeLogEnd() throws -> Int64
     /// Settles a conflict with a write of the server's replica stamped with `author`.
     func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) throws -> ConflictResolution
     /// A record's visible values (nil if never seen here).
@@ -253,6 +267,17 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func closedConflicts() throws -> [ClosedConflict] { try replica.closedConflicts() }
     public func replicaBranches() throws -> [String: String] { try access.replicaBranches() }
+    public func replicaUsers() throws -> [String: String] { try access.replicaUsers() }
+    public func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject { try replica.scopeSubject(collection, id) }
+    public func scopeRoots() throws -> [(id: String, values: [String: String])] { try replica.scopeRoots() }
+    public func heldBefore(_ collection: String, _ id: String, seq: Int64) throws -> Bool { try replica.heldBefore(collection, id, seq: seq) }
+    public func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change] {
+        try replica.history(of: records, through: through)
+    }
+    public func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)] {
+        try replica.scopeLog(after: seq, limit: limit)
+    }
+    public func scopeLogEnd() throws -> Int64 { try replica.scopeLogEnd() }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
         guard try access.users().contains(where: { $0.name == user }) else {
             throw WireError(code: "unknown-user", message: "There is no user named \(user); add one with `outpost-admin users add`.")

@@ -57,9 +57,11 @@ public struct SyncService: Sendable {
             relayAcknowledged = [:]
             for id in relaying where ReplicaID.isValid(id) { relayAcknowledged?[id] = try storage.acknowledged(of: id) }
         }
-        return HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
-                             acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
-                             relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try storage.directoryVersion() : nil)
+        var response = HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
+                                     acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
+                                     relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try storage.directoryVersion() : nil)
+        if !(try ScopePolicy.make(for: device, storage: storage).receivesAll) { response.scoped = true }
+        return response
     }
 
     /// A child branch's directory exchange: takes in the devices enrolled beneath it and the
@@ -101,6 +103,8 @@ public struct SyncService: Sendable {
         let relayable = device.isBranch ? try storage.relayable(device: device.id) : []
         var known: [String: UInt64] = [:]
         let schema = storage.schema
+        let policy = try ScopePolicy.make(for: device, storage: storage)
+        let owners = device.isBranch ? try storage.replicaUsers() : [:]
         let report: PushReport
         do {
             report = try storage.applyPush(changes, sender: sender, declared: declared, relayable: relayable) { change, view -> PushScreening? in
@@ -137,7 +141,7 @@ public struct SyncService: Sendable {
                     }
                     return .reject(code: "unknown-collection", reason: "This server has no collection '\(change.collection)'.")
                 }
-                return nil
+                return try policy.screen(change, writer: policy.writer(of: change, device: device, sender: sender, owners: owners), view: view)
             }
         } catch let error as StoreError where error.code == .replicaForked {
             throw WireError(code: "replica-forked", message: "\(error.description) Nothing of this page was applied; the client takes a new replica id and sends what the server lacks.")
@@ -166,6 +170,9 @@ public struct SyncService: Sendable {
     public func pull(_ request: PullRequest, device: AuthenticatedDevice) throws -> PullResponse {
         try requireOwnership(request.replica, device)
         let seen = try storage.seen(of: request.replica)
+        let policy = try ScopePolicy.make(for: device, storage: storage)
+        var subjects: [String: ScopeSubject] = [:]
+        var older: [OlderRecord] = []
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
         let page = try storage.feedPage(after: request.cursor, limit: limit)
         var changes: [JSONValue] = []
@@ -180,12 +187,27 @@ public struct SyncService: Sendable {
                 cursor = entry.seq
                 continue
             }
+            var root: String?
+            if !policy.receivesAll {
+                let key = entry.change.collection + "\u{1F}" + entry.change.recordID
+                let subject = try subjects[key] ?? storage.scopeSubject(entry.change.collection, entry.change.recordID)
+                subjects[key] = subject
+                // Out of the puller's scope now: not sent (it is evicted there if held).
+                guard policy.receives(subject) else {
+                    cursor = entry.seq
+                    continue
+                }
+                if case .root(let id, _) = subject { root = id }
+            }
             let json = entry.change.json
             // Exact only for ASCII-heavy text, which is what the bound is for.
             let size = 200 + 60 * (entry.change.fields.count + 1)
             if !changes.isEmpty && bytes + size > WireLimits.pageBytes {
                 stoppedForSize = true
                 break
+            }
+            if !policy.receivesAll, try storage.heldBefore(entry.change.collection, entry.change.recordID, seq: request.cursor) {
+                older.append(OlderRecord(index: changes.count, root: root))
             }
             changes.append(json)
             bytes += size
@@ -194,7 +216,47 @@ public struct SyncService: Sendable {
         let more = stoppedForSize || page.count == limit
         // The feed's sequence numbers are dense, so the last one minus the cursor is the backlog
         // (counting this replica's own changes, which are skipped): cheap, and enough for progress.
-        return PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try storage.feedCount(after: cursor) : 0)
+        var response = PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try storage.feedCount(after: cursor) : 0)
+        if !older.isEmpty { response.older = older }
+        return response
+    }
+
+    /// Most scope-log entries an incremental scope answer covers; beyond, the answer is full.
+    static let scopeLogLimit = 10_000
+
+    /// What of the puller's holdings left or entered its scope since its last scope call here
+    /// (`protocol/scopes.md`, Eviction).
+    public func scope(_ request: ScopeRequest, device: AuthenticatedDevice) throws -> ScopeResponse {
+        try requireOwnership(request.replica, device)
+        let policy = try ScopePolicy.make(for: device, storage: storage)
+        let end = try storage.scopeLogEnd()
+        if let since = request.since, request.token == policy.token, since <= end {
+            let log = try storage.scopeLog(after: since, limit: Self.scopeLogLimit + 1)
+            if log.count <= Self.scopeLogLimit {
+                var entered: [RecordRef] = [], left: [RecordRef] = []
+                var judged = Set<String>()
+                for entry in log where judged.insert(entry.collection + "\u{1F}" + entry.id).inserted {
+                    let ref = RecordRef(collection: entry.collection, id: entry.id)
+                    if policy.receives(try storage.scopeSubject(entry.collection, entry.id)) { entered.append(ref) } else { left.append(ref) }
+                }
+                return ScopeResponse(through: end, token: policy.token, full: false, entered: entered, left: left)
+            }
+        }
+        let inScope = try storage.scopeRoots().filter { policy.receives(.root(id: $0.id, values: $0.values)) }.map(\.id)
+        return ScopeResponse(through: end, token: policy.token, full: true, inScope: inScope)
+    }
+
+    /// The history, up to `through`, of records that entered the puller's scope; records out of
+    /// its scope are left out.
+    public func records(_ request: RecordsRequest, device: AuthenticatedDevice) throws -> RecordsResponse {
+        try requireOwnership(request.replica, device)
+        guard request.records.count <= RecordsRequest.limit else {
+            throw WireError(code: "malformed-request", message: "A records request names at most \(RecordsRequest.limit) records; this one names \(request.records.count).")
+        }
+        let policy = try ScopePolicy.make(for: device, storage: storage)
+        let allowed = try request.records.filter { policy.receives(try storage.scopeSubject($0.collection, $0.id)) }
+        let changes = try storage.history(of: allowed.map { ($0.collection, $0.id) }, through: request.through)
+        return RecordsResponse(changes: changes.map(\.json))
     }
 
     /// Gives a copied or restored folder a new replica id for the same device, and says which

@@ -78,6 +78,7 @@ enum RecordIO {
         }
 
         try markOrphans(db, spec: table.spec, id: id, resolved: resolved, old: old, new: state, children: children, tables: tables)
+        try logScopeChange(db, spec: table.spec, id: id, old: old.state, new: state)
         return resolved
     }
 
@@ -104,6 +105,15 @@ enum RecordIO {
                                          closer.dot.description, closer.author.user, closer.author.device,
                                          Int64(closer.hlc.wallMillis), closer.value.json.canonicalText])
         }
+    }
+
+    /// Notes a record whose scope may have changed: a root whose scope field was written, a
+    /// child whose parent was. A new record is not noted (it reaches replicas by the feed).
+    private static func logScopeChange(_ db: Database, spec: CollectionSpec, id: String, old: RecordState, new state: RecordState) throws {
+        guard !old.presence.isEmpty else { return }
+        let watched = spec.scopeFields + (spec.parentField.map { [$0] } ?? [])
+        guard watched.contains(where: { old.fields[$0] != state.fields[$0] }) else { return }
+        try db.cachedStatement(sql: "INSERT INTO outpost_scope_log (collection, record_id) VALUES (?, ?)").execute(arguments: [spec.name, id])
     }
 
     /// Keeps `outpost_orphans` true: a live child whose parent is not live here is an orphan.

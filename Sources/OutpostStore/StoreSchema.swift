@@ -62,6 +62,13 @@ enum StoreSchema {
                     closed_device TEXT NOT NULL, closed_at INTEGER NOT NULL, outcome TEXT NOT NULL) STRICT;
                 """)
         }
+        m.registerMigration("v4-scope-log") { db in
+            // Records whose scope may have changed (a root's scope field, a child's parent), in
+            // order: what a replica below asks about before pulling (`protocol/scopes.md`).
+            try db.execute(sql: """
+                CREATE TABLE outpost_scope_log (seq INTEGER PRIMARY KEY, collection TEXT NOT NULL, record_id TEXT NOT NULL) STRICT;
+                """)
+        }
         return m
     }
 

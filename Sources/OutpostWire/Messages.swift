@@ -149,6 +149,9 @@ public struct HelloResponse: Codable, Sendable {
     /// For a branch: a fingerprint of the server's users and devices; when it changes, the
     /// branch exchanges directories again (`POST /v1/sync/directory`).
     public var directoryVersion: String?
+    /// The device receives only part of the records (`protocol/scopes.md`): it asks
+    /// `/v1/sync/scope` before pulling and `/v1/sync/records` for records that entered its scope.
+    public var scoped: Bool?
 
     public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
                 relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {
@@ -253,6 +256,10 @@ public struct PullResponse: Codable, Sendable {
     public var more: Bool
     /// How many changes remain after this page (for progress), when known.
     public var remaining: Int?
+    /// For a scoped puller: the changes (by index) whose record existed before the request's
+    /// cursor, with the root its scope is decided on. One the client does not hold entered its
+    /// scope since: it asks `/v1/sync/records` for its history before applying the page.
+    public var older: [OlderRecord]?
 
     public init(changes: [JSONValue], cursor: Int64, more: Bool, remaining: Int?) {
         self.changes = changes

@@ -86,7 +86,7 @@ struct EndToEndTests {
         let reused = try scratch.cli("thief").run(["enroll", "--server", url, "--code", code])
         #expect(reused.status != 0 && reused.stderr.contains("unknown, used or expired"))
 
-        let account = try a.ok(["add", "accounts", "name=Тумэн ХХК", "city=Улаанбаатар"])
+        let account = try a.ok(["add", "accounts", "name=Тумэн ХХК", "city=Улаанбаатар", "branch=almaty"])
         let deal = try a.ok(["add", "deals", "account_id=\(account)", "title=Fleet", "stage=lead"])
         let summary = try JSONSerialization.jsonObject(with: Data(try a.ok(["sync", "--json"]).utf8)) as! [String: Any]
         #expect(summary["pushed"] as? Int == 2)

@@ -33,7 +33,7 @@ struct BadInputTests {
     func validChange(_ replica: String, counter: UInt64, collection: String = "deals", field: String = "title", value: FieldValue = .string("ok"),
                      context extra: [ReplicaID: UInt64] = [:]) throws -> String {
         var change = try RecordState().write([.set(field, value)],
-                                             stamp: WriteStamp(dot: Dot(try ReplicaID(replica), counter), hlc: HLCTimestamp(wallMillis: UInt64(Date().timeIntervalSince1970 * 1000)), author: Author(user: "u", device: "d")),
+                                             stamp: WriteStamp(dot: Dot(try ReplicaID(replica), counter), hlc: HLCTimestamp(wallMillis: UInt64(Date().timeIntervalSince1970 * 1000)), author: Author(user: "aigerim", device: "d")),
                                              rules: CollectionRules(collection: collection, fields: [field: .lww]), recordID: "0190a000-0000-7000-8000-00000000beef")
         if !extra.isEmpty {
             var presence = change.presence.context

@@ -1,0 +1,128 @@
+import Foundation
+import OutpostCore
+import OutpostSchema
+import OutpostStore
+import OutpostWire
+
+/// What one device may receive and what a writer may write (`protocol/scopes.md`), judged on
+/// records as this server holds them now.
+struct ScopePolicy {
+    /// One writer: a user with a role and a scope.
+    struct Writer {
+        let user: String
+        let role: String
+        let scope: Scope?
+
+        var isAdmin: Bool { role == "admin" }
+        /// Whether no scope check applies (an admin, or a scope of `all`).
+        var seesAll: Bool { isAdmin || scope?.isAll == true }
+    }
+
+    /// What the device receives.
+    let reader: ScopeUnion
+    /// The users whose scopes make it up (a child without a parent goes to its writer).
+    let readerUsers: Set<String>
+    /// Changes when what the device receives may have changed without a logged write (a
+    /// user's scope or role edited, a rep enrolled beneath a branch).
+    let token: String
+    let schema: Schema
+    /// Every user by name, for judging relayed writers.
+    let users: [String: UserInfo]
+
+    /// Whether the device receives everything (no filtering, no scope calls).
+    var receivesAll: Bool { reader.isAll }
+
+    /// The policy for a device: an admin receives everything; a rep or manager their scope; a
+    /// branch the union of its own scope and those of the users whose devices it relays.
+    static func make(for device: AuthenticatedDevice, storage: any ServerStorage) throws -> ScopePolicy {
+        let schema = storage.schema
+        let users = Dictionary(try storage.users().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var members: [UserInfo] = users[device.user].map { [$0] } ?? []
+        if device.isBranch {
+            let relayed = try storage.relayable(device: device.id)
+            let owners = try storage.replicaUsers()
+            for name in Set(relayed.compactMap { owners[$0] }).sorted() where name != device.user {
+                if let user = users[name] { members.append(user) }
+            }
+        }
+        var scopes: [(scope: Scope, user: String)] = []
+        for member in members {
+            if member.role == "admin" { scopes.append((.all, member.name)); continue }
+            // A stored scope that does not parse admits nothing (users add/edit refuse one).
+            if let scope = try? schema.scope(member.scope) { scopes.append((scope, member.name)) }
+        }
+        let token = Secrets.hash(([device.role] + members.map { "\($0.name)|\($0.role)|\($0.scope)" }).joined(separator: "\n"))
+        return ScopePolicy(reader: Scope.union(scopes), readerUsers: Set(members.map(\.name)), token: String(token.prefix(16)),
+                           schema: schema, users: users)
+    }
+
+    /// Whether the device receives a record whose scope is decided on `subject`.
+    func receives(_ subject: ScopeSubject) -> Bool {
+        switch subject {
+        case .everyone: true
+        case .root(_, let values): values.map(reader.admits) ?? reader.isAll
+        case .unrooted(let creator): reader.isAll || creator.map(readerUsers.contains) == true
+        }
+    }
+
+    /// The writer of a pushed change: the device's user, or for a branch relaying another
+    /// replica's write, that replica's user.
+    func writer(of change: Change, device: AuthenticatedDevice, sender: String, owners: [String: String]) -> Writer? {
+        let name = change.dot.replica.rawValue == sender ? device.user : owners[change.dot.replica.rawValue]
+        guard let name, let user = users[name] else { return nil }
+        return Writer(user: user.name, role: user.role, scope: try? schema.scope(user.scope))
+    }
+
+    /// Checks one pushed change against its writer's rights; nil admits it.
+    func screen(_ change: Change, writer: Writer?, view: PushView) throws -> PushScreening? {
+        if Replica.reservedDevices.contains(change.author.device) {
+            return .reject(code: "wrong-author", reason: "The change is stamped as written on \(change.author.device), a name kept for head office's own writes.")
+        }
+        guard let writer else {
+            return .reject(code: "wrong-author", reason: "The replica that wrote this change belongs to no user this server knows.")
+        }
+        guard change.author.user == writer.user else {
+            return .reject(code: "wrong-author", reason: "The change names \(change.author.user) as its author, but it was written on a device of \(writer.user).")
+        }
+        guard let spec = try? schema.collection(change.collection) else { return nil }
+        if spec.isReferenceData && !writer.isAdmin {
+            return .reject(code: "read-only", reason: "\(change.collection) is reference data: only head office's admins write it.")
+        }
+        guard let root = schema.scopeRoot else { return nil }
+        if spec.name == root.name {
+            let before = try view.record(root.name, change.recordID)
+            guard let after = try view.recordAfter(change) else { return nil }
+            let beforeValues = before.map { Replica.scopeText($0.values, fields: root.scopeFields) }
+            let afterValues = Replica.scopeText(after.values, fields: root.scopeFields)
+            if writer.role == "rep", let beforeValues, beforeValues != afterValues {
+                let fields = root.scopeFields.filter { beforeValues[$0] != afterValues[$0] }.joined(separator: ", ")
+                return .reject(code: "forbidden-field", reason: "A rep may not change \(fields) of an existing \(root.name) record (a manager or admin reassigns it).")
+            }
+            guard !writer.seesAll, let scope = writer.scope else { return writer.seesAll ? nil : Self.noScope(writer) }
+            if let beforeValues, !scope.admits(beforeValues, user: writer.user) {
+                return .reject(code: "out-of-scope", reason: "\(root.name) \(change.recordID) is outside \(writer.user)'s scope (\(scope)).")
+            }
+            if !scope.admits(afterValues, user: writer.user) {
+                return .reject(code: "out-of-scope", reason: "The change would move \(root.name) \(change.recordID) out of \(writer.user)'s scope (\(scope)).")
+            }
+            return nil
+        }
+        guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name, !writer.seesAll else { return nil }
+        guard let scope = writer.scope else { return Self.noScope(writer) }
+        var parents: [String] = []
+        if case .reference(let p)? = try view.record(spec.name, change.recordID)?.values[parentField] { parents.append(p) }
+        if case .reference(let p)? = try view.recordAfter(change)?.values[parentField], !parents.contains(p) { parents.append(p) }
+        for parent in parents {
+            // A parent this server does not hold cannot be judged; the child is its writer's.
+            guard let record = try view.record(root.name, parent) else { continue }
+            if !scope.admits(Replica.scopeText(record.values, fields: root.scopeFields), user: writer.user) {
+                return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) belongs to \(root.name) \(parent), which is outside \(writer.user)'s scope (\(scope)).")
+            }
+        }
+        return nil
+    }
+
+    static func noScope(_ writer: Writer) -> PushScreening {
+        .reject(code: "out-of-scope", reason: "\(writer.user)'s scope cannot be read; an admin sets it again with `outpost-admin users edit \(writer.user) --scope …`.")
+    }
+}

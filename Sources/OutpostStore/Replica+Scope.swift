@@ -1,0 +1,186 @@
+import Foundation
+import GRDB
+import OutpostCore
+import OutpostSchema
+
+/// What a record's scope is decided on (`protocol/scopes.md`).
+public enum ScopeSubject: Hashable, Sendable {
+    /// Reference data, or a collection that is neither the scope root nor a child of it: everyone's.
+    case everyone
+    /// The scope root `id` (the record itself, or a child's parent), with its scope-field values
+    /// as text; nil when this replica does not hold that root.
+    case root(id: String, values: [String: String]?)
+    /// A child whose parent field is empty: its first writer's.
+    case unrooted(creator: String?)
+}
+
+extension Replica {
+    /// The collection scopes are decided on, and its scope fields.
+    var scopeRoot: CollectionSpec? { schema.scopeRoot }
+
+    /// What the scope of a record held here is decided on, as this replica holds it now.
+    public func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject {
+        try read { db in try scopeSubject(db, collection, id) }
+    }
+
+    func scopeSubject(_ db: Database, _ collection: String, _ id: String) throws -> ScopeSubject {
+        guard let root = scopeRoot, let spec = tables[collection]?.spec, !spec.isReferenceData else { return .everyone }
+        if collection == root.name { return .root(id: id, values: try scopeValues(db, root, id)) }
+        guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name else { return .everyone }
+        let parent: String?
+        if let live = try String.fetchOne(db.cachedStatement(sql: "SELECT \(parentField.quotedDatabaseIdentifier) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?"),
+                                          arguments: [id]) {
+            parent = live
+        } else if let record = try resolvedRecord(db, collection, id), case .reference(let p)? = record.values[parentField] {
+            parent = p
+        } else {
+            parent = nil
+        }
+        guard let parent, !parent.isEmpty else { return .unrooted(creator: try creator(db, collection, id)) }
+        return .root(id: parent, values: try scopeValues(db, root, parent))
+    }
+
+    /// The scope-field values of a root held here (live, or deleted), as text.
+    func scopeValues(_ db: Database, _ root: CollectionSpec, _ id: String) throws -> [String: String]? {
+        let columns = root.scopeFields.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM \(root.name.quotedDatabaseIdentifier) WHERE id = ?"), arguments: [id]) {
+            var values: [String: String] = [:]
+            for (i, field) in root.scopeFields.enumerated() { if let text = row[i] as String? { values[field] = text } }
+            return values
+        }
+        guard let record = try resolvedRecord(db, root.name, id) else { return nil }
+        return Self.scopeText(record.values, fields: root.scopeFields)
+    }
+
+    /// Scope-field values as the text a scope compares.
+    public static func scopeText(_ values: [String: FieldValue], fields: [String]) -> [String: String] {
+        var text: [String: String] = [:]
+        for field in fields {
+            guard let value = values[field], value != .null else { continue }
+            text[field] = CollectionSpec.format(value)
+        }
+        return text
+    }
+
+    func resolvedRecord(_ db: Database, _ collection: String, _ id: String) throws -> ResolvedRecord? {
+        guard let table = tables[collection],
+              try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_records WHERE collection = ? AND id = ?"), arguments: [collection, id]) != nil
+        else { return nil }
+        return try RecordIO.load(db, table: table, collection: collection, id: id).state.resolve(table.rules, recordID: id)
+    }
+
+    /// The user who wrote the record's first change held here.
+    func creator(_ db: Database, _ collection: String, _ id: String) throws -> String? {
+        guard let blob = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq LIMIT 1"),
+                                           arguments: [collection, id]) else { return nil }
+        return try? BinaryCodec.decodeChange([UInt8](blob)).author.user
+    }
+
+    /// Every root held here (live or deleted) with its scope-field values: what a full scope
+    /// answer is computed from.
+    public func scopeRoots() throws -> [(id: String, values: [String: String])] {
+        guard let root = scopeRoot else { return [] }
+        return try read { db in
+            var roots: [(String, [String: String])] = []
+            for id in try String.fetchAll(db, sql: "SELECT id FROM outpost_records WHERE collection = ? ORDER BY id", arguments: [root.name]) {
+                roots.append((id, try scopeValues(db, root, id) ?? [:]))
+            }
+            return roots
+        }
+    }
+
+    /// Whether the record existed here at or before feed position `seq`.
+    public func heldBefore(_ collection: String, _ id: String, seq: Int64) throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ? LIMIT 1"),
+                              arguments: [collection, id, seq]) != nil
+        }
+    }
+
+    /// Whether this replica holds the record (live or deleted).
+    public func holds(_ collection: String, _ id: String) throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_records WHERE collection = ? AND id = ?"), arguments: [collection, id]) != nil
+        }
+    }
+
+    /// The feed entries, up to position `through`, of each record named and, for a root, of its
+    /// current children: what a replica lacks of records that entered its scope, in feed order.
+    public func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change] {
+        try read { db in
+            var keys: [(String, String)] = []
+            var seen = Set<String>()
+            func add(_ collection: String, _ id: String) {
+                if seen.insert(collection + "\u{1F}" + id).inserted { keys.append((collection, id)) }
+            }
+            for (collection, id) in records {
+                add(collection, id)
+                guard collection == scopeRoot?.name else { continue }
+                for child in children[collection] ?? [] {
+                    let sql = "SELECT id FROM \(child.0.quotedDatabaseIdentifier) WHERE \(child.1.quotedDatabaseIdentifier) = ?"
+                    for kid in try String.fetchAll(db.cachedStatement(sql: sql), arguments: [id]) { add(child.0, kid) }
+                }
+            }
+            var entries: [(Int64, Data)] = []
+            for (collection, id) in keys {
+                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ? ORDER BY seq"),
+                                            arguments: [collection, id, through]) {
+                    entries.append((row[0], row[1]))
+                }
+            }
+            return try entries.sorted { $0.0 < $1.0 }.map { try BinaryCodec.decodeChange([UInt8]($0.1)) }
+        }
+    }
+
+    /// The scope log: records whose root scope fields or parent changed here, after `seq`.
+    public func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, collection, record_id FROM outpost_scope_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                .map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// The last position of the scope log (0 when empty).
+    public func scopeLogEnd() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_scope_log") ?? 0 }
+    }
+
+    /// Removes records that left this replica's scope, with their children for a root: plain
+    /// rows, states, conflict and orphan marks. Not a delete: nothing is written to the feed,
+    /// nothing travels. A field replica also drops their feed entries (a server keeps them: it
+    /// relays from its feed). A record with one of this replica's own writes after
+    /// `acknowledged` stays: that write is pushed first. Returns the records removed.
+    @discardableResult
+    public func evict(_ records: [(collection: String, id: String)], acknowledged: UInt64) throws -> [(collection: String, id: String)] {
+        try write { db in
+            let me = try Self.currentID(db)
+            var removed: [(String, String)] = []
+            var queue = records
+            var seen = Set<String>()
+            while let (collection, id) = queue.popLast() {
+                guard seen.insert(collection + "\u{1F}" + id).inserted, let table = tables[collection] else { continue }
+                if collection == scopeRoot?.name {
+                    for child in children[collection] ?? [] {
+                        let sql = "SELECT id FROM \(child.0.quotedDatabaseIdentifier) WHERE \(child.1.quotedDatabaseIdentifier) = ?"
+                        for kid in try String.fetchAll(db.cachedStatement(sql: sql), arguments: [id]) { queue.append((child.0, kid)) }
+                    }
+                }
+                let unpushed = try Bool.fetchOne(db.cachedStatement(sql: """
+                    SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin = 'local' AND replica = ? AND counter > ? LIMIT 1
+                    """), arguments: [collection, id, me.rawValue, acknowledged]) != nil
+                guard !unpushed else { continue }
+                try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [id])
+                try db.cachedStatement(sql: "DELETE FROM outpost_records WHERE collection = ? AND id = ?").execute(arguments: [collection, id])
+                try db.cachedStatement(sql: "DELETE FROM outpost_conflicts WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
+                try db.cachedStatement(sql: "DELETE FROM outpost_orphans WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
+                if role == .field {
+                    try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
+                }
+                // A server's own children learn of it at their next scope call.
+                try db.cachedStatement(sql: "INSERT INTO outpost_scope_log (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])
+                removed.append((collection, id))
+            }
+            return removed
+        }
+    }
+}
