@@ -47,10 +47,15 @@ public struct SyncService: Sendable {
         // lacks. One ahead of this very server (restored from a backup, its feed positions and
         // perhaps some names reused) pulls from the start, and what it has is a no-op.
         let cursor: Int64
+        let scoped = !(try ScopePolicy.make(for: device, storage: storage).receivesAll)
         if sameServer && serverBehind {
             cursor = 0
+        } else if sameServer {
+            cursor = request.position.cursor
         } else {
-            cursor = sameServer ? request.position.cursor : try storage.firstUnseenFeedPosition(seen: request.position.seen)
+            // A scoped replica's `seen` has holes (writes out of its scope were never sent to
+            // it), so it cannot say where to start here: it walks this feed from the start.
+            cursor = scoped ? 0 : try storage.firstUnseenFeedPosition(seen: request.position.seen)
         }
         var relayAcknowledged: [String: UInt64]?
         if let relaying = request.relaying {
@@ -60,7 +65,7 @@ public struct SyncService: Sendable {
         var response = HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
                                      acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
                                      relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try storage.directoryVersion() : nil)
-        if !(try ScopePolicy.make(for: device, storage: storage).receivesAll) { response.scoped = true }
+        if scoped { response.scoped = true }
         return response
     }
 
@@ -173,6 +178,9 @@ public struct SyncService: Sendable {
         let policy = try ScopePolicy.make(for: device, storage: storage)
         var subjects: [String: ScopeSubject] = [:]
         var older: [OlderRecord] = []
+        // A scoped puller's `seen` has holes (writes out of its scope were never sent), so it
+        // does not say what it lacks: only what it wrote or relays is held back from it.
+        let relayed = !policy.receivesAll && device.isBranch ? try storage.relayable(device: device.id) : []
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
         let page = try storage.feedPage(after: request.cursor, limit: limit)
         var changes: [JSONValue] = []
@@ -183,7 +191,9 @@ public struct SyncService: Sendable {
             // Nothing goes back where it came from. A copy of a folder that took a new id has
             // seen the original's writes only up to where it kept the old name, so it still
             // receives what the original wrote after.
-            if entry.change.dot.replica.rawValue == request.replica || entry.change.dot.counter <= seen[entry.change.dot.replica.rawValue] ?? 0 {
+            let writer = entry.change.dot.replica.rawValue
+            let held = policy.receivesAll ? entry.change.dot.counter <= seen[writer] ?? 0 : relayed.contains(writer)
+            if writer == request.replica || held {
                 cursor = entry.seq
                 continue
             }
