@@ -27,7 +27,7 @@ public struct OutpostCommand: AsyncParsableCommand {
         subcommands: [
             EnrollCommand.self, SyncCommand.self, DemoCommand.self, InitCommand.self, AddCommand.self, EditCommand.self, DeleteCommand.self, ListCommand.self, ShowCommand.self,
             HistoryCommand.self, TasksCommand.self, ImportCommand.self, ExportCommand.self, StatusCommand.self,
-            SchemaCommand.self, ApplyFileCommand.self,
+            SchemaCommand.self, ApplyFileCommand.self, RejectedCommand.self,
         ]
     )
 

@@ -251,7 +251,8 @@ struct StatusCommand: ParsableCommand {
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
         if !rejected.isEmpty {
             print(Style.alert("Rejected changes (kept here; an admin or you must act): \(rejected.count)"))
-            for r in rejected { print("  \(r.collection) \(r.recordID) [\(r.dot)]: \(r.reason)") }
+            for r in rejected { print("  \(r.collection) \(r.recordID) [\(r.dot)] \(r.code): \(r.reason)") }
+            print("  Send one again after your rights change: outpost rejected retry DOT; drop it: outpost rejected discard DOT")
         }
     }
 }
