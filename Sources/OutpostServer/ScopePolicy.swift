@@ -107,17 +107,17 @@ struct ScopePolicy {
             }
             return nil
         }
-        guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name else { return nil }
+        guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name, !writer.seesAll else { return nil }
         var parents: [String] = []
         if case .reference(let p)? = try view.record(spec.name, change.recordID)?.values[parentField] { parents.append(p) }
         if case .reference(let p)? = try view.recordAfter(change)?.values[parentField], !parents.contains(p) { parents.append(p) }
         for parent in parents {
-            // A child under an account this server does not hold (refused, or never sent here)
-            // could be judged by no one: refused, and kept by its writer.
+            // A scoped writer's child under an account this server does not hold (refused, or
+            // never sent here) could be judged by no one: refused, and kept by its writer. (One
+            // who sees everything writes an orphan, as before scopes.)
             guard let record = try view.record(root.name, parent) else {
                 return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) belongs to \(root.name) \(parent), which this server does not hold (it was refused, or never reached it).")
             }
-            guard !writer.seesAll else { continue }
             guard let scope = writer.scope else { return Self.noScope(writer) }
             if !scope.admits(Replica.scopeText(record.values, fields: root.scopeFields), user: writer.user) {
                 return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) belongs to \(root.name) \(parent), which is outside \(writer.user)'s scope (\(scope)).")
