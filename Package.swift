@@ -137,6 +137,7 @@ let package = Package(
             dependencies: [
                 "OutpostCore", "OutpostSchema", "OutpostStore", "OutpostWire", "OutpostServer", "OutpostClient", "OutpostTestSupport", "OutpostBranch",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

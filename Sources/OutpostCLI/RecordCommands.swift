@@ -31,8 +31,9 @@ struct InitCommand: ParsableCommand {
             guard !FileManager.default.fileExists(atPath: root.replicaFile) else {
                 throw CLIError("A replica already exists in \(root.replicaFolder); choose another folder with --replica (nothing was changed).")
             }
-            try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try FileManager.default.copyItem(atPath: fromSnapshot, toPath: root.replicaFile)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: root.replicaFile)
             let replica: Replica
             do { replica = try Replica.open(at: root.replicaFile) } catch {
                 try? FileManager.default.removeItem(atPath: root.replicaFile)
@@ -43,7 +44,7 @@ struct InitCommand: ParsableCommand {
         }
         guard let role = ReplicaRole(rawValue: role) else { throw ValidationError("--role must be field, branch or head-office.") }
         let chosen = try schema.map { try Schema(contentsOf: URL(fileURLWithPath: $0)) } ?? .crm
-        try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root.replicaFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let replica = try Replica.create(at: root.replicaFile, schema: chosen, options: ReplicaOptions(user: user, device: device, role: role))
         print("Created replica \(replica.replicaID) for \(user) in \(root.replicaFolder).")
     }

@@ -233,7 +233,17 @@ public struct SyncEngine: Sendable {
         while true {
             switch action {
             case .sendHello(let request):
-                let (response, up, down) = try await call("/v1/sync/hello", request, HelloResponse.self, opening: true)
+                let (response, up, down): (HelloResponse, Int, Int)
+                do {
+                    (response, up, down) = try await call("/v1/sync/hello", request, HelloResponse.self, opening: true)
+                } catch TransportError.server(let error, let status) where error.error.code == "device-revoked" {
+                    // Pushing nothing more: a revoked device keeps no customer base.
+                    let unsent = try replica.wipe(acknowledged: acknowledged,
+                                                  settings: [ClientSettings.token, ClientSettings.cursor, ClientSettings.scopePosition])
+                    logger.warning("device revoked; local data removed", metadata: ["outpost.unsent": .stringConvertible(unsent)])
+                    let lost = unsent == 0 ? "" : " \(unsent) changes made here had not reached the server; they were removed with it."
+                    throw TransportError.server(WireError(code: "device-revoked", message: "An admin revoked this device: the customer data it held was removed from it.\(lost) Ask an admin for a new enrollment code to sync again."), status: status)
+                }
                 session.countBytes(up: up, down: down)
                 var settings: [String: String] = [:]
                 if let next = request.nextSyncToken { settings[ClientSettings.syncToken] = next }
@@ -474,7 +484,8 @@ public enum Enrollment {
             replica = existing
         } else {
             let schema = try Schema(json: Data(answer.schema.utf8))
-            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
             replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
                 user: answer.user, device: device, role: role, replicaID: try ReplicaID(id)))
         }

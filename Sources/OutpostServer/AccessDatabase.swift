@@ -221,21 +221,21 @@ final class AccessDatabase: Sendable {
         return try devices().first { $0.id == device }!
     }
 
-    /// A new one-time code for `user`, valid for `days`.
-    func createEnrollmentCode(user: String, days: Double = 7) throws -> String {
+    /// A new one-time code for `user`, valid for `hours` (a day unless said).
+    func createEnrollmentCode(user: String, hours: Double = 24) throws -> String {
         let code = Secrets.enrollmentCode()
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [user]) != nil else {
                 throw WireError(code: "unknown-user", message: "There is no user named \(user); add one with `outpost-admin users add`.")
             }
             try db.execute(sql: "INSERT INTO enrollment_codes (code_hash, user, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                           arguments: [Secrets.hash(Secrets.normalizeCode(code)), user, Self.now, Date().timeIntervalSince1970 + days * 86_400])
+                           arguments: [Secrets.hash(Secrets.normalizeCode(code)), user, Self.now, Date().timeIntervalSince1970 + hours * 3_600])
         }
         return code
     }
 
     /// Spends a code: creates the device and returns its token and user.
-    func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo) {
+    func enroll(code: String, device: String, replica: String, syncToken: String?, serverIsBranch: Bool = false) throws -> (token: String, device: String, user: UserInfo) {
         let token = Secrets.token(prefix: "opd_")
         return try pool.write { db in
             let hash = Secrets.hash(Secrets.normalizeCode(code))
@@ -248,11 +248,13 @@ final class AccessDatabase: Sendable {
                 throw WireError(code: "replica-taken", message: "Replica \(replica) is already enrolled (this folder was copied from an enrolled laptop). Keep it and run `outpost sync`: the copy syncs with the token it carries and takes an id of its own. To enroll a new device, use a new empty folder (--replica DIR); nothing in this folder is deleted.")
             }
             let userName: String = row["user"]
-            guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope FROM users WHERE name = ?", arguments: [userName]).map({
-                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"])
+            guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope, channel FROM users WHERE name = ?", arguments: [userName]).map({
+                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
             }) else {
                 throw WireError(code: "unknown-user", message: "The user this code was made for no longer exists; ask an admin for a new code.")
             }
+            // Checked before the code is spent: the rep enrolls again at the right server.
+            if let refusal = Self.channelRefusal(user, serverIsBranch: serverIsBranch) { throw refusal }
             let id = "dev-" + String(Secrets.token(prefix: "").prefix(12))
             try db.execute(sql: "UPDATE enrollment_codes SET used = 1 WHERE code_hash = ?", arguments: [hash])
             try db.execute(sql: "INSERT INTO devices (id, user, name, replica, token_hash, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -270,6 +272,27 @@ final class AccessDatabase: Sendable {
                 """, arguments: [Secrets.hash(token)]).map {
                 AuthenticatedDevice(id: $0["id"], user: $0["user"], replica: $0["replica"], role: $0["role"])
             }
+        }
+    }
+
+    /// Why `user`'s devices may not sync with this server, if they may not: a user whose
+    /// channel is `branch` syncs only with a branch, `head-office` only with head office.
+    static func channelRefusal(_ user: UserInfo, serverIsBranch: Bool) -> WireError? {
+        guard user.role != "branch" else { return nil }
+        switch (user.channel ?? "both", serverIsBranch) {
+        case ("branch", false):
+            return WireError(code: "wrong-channel", message: "\(user.name) syncs only through their branch server (channel branch), and this is head office; use the branch's address, or ask an admin to change the channel (`outpost-admin users edit \(user.name) --channel both`).")
+        case ("head-office", true):
+            return WireError(code: "wrong-channel", message: "\(user.name) syncs only with head office (channel head-office), and this is a branch server; use head office's address, or ask an admin to change the channel (`outpost-admin users edit \(user.name) --channel both`).")
+        default:
+            return nil
+        }
+    }
+
+    /// Whether the token is a revoked device's.
+    func isRevoked(token: String) throws -> Bool {
+        try pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE token_hash = ? AND revoked = 1", arguments: [Secrets.hash(token)]) != nil
         }
     }
 

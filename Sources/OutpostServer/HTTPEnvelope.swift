@@ -14,7 +14,9 @@ struct APIError: HTTPResponseError {
     init(_ wire: WireError) {
         self.wire = wire
         switch wire.error.code {
-        case "unauthorized": status = .unauthorized
+        case "unauthorized", "device-revoked": status = .unauthorized
+        case "wrong-channel": status = .forbidden
+        case "too-many-attempts": status = .tooManyRequests
         case "forbidden", "invalid-code", "users-at-head-office", "schema-at-head-office", "head-office-only": status = .forbidden
         case "body-too-large": status = .contentTooLarge
         case "unknown-user", "not-found": status = .notFound
@@ -29,7 +31,9 @@ struct APIError: HTTPResponseError {
     var statusCode: Int { Int(status.code) }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        try Envelope.response(wire, status: status, request: request)
+        var response = try Envelope.response(wire, status: status, request: request)
+        if status == .tooManyRequests, let wait = wire.error.details?.first { response.headers[.retryAfter] = wait }
+        return response
     }
 }
 
@@ -37,18 +41,22 @@ struct APIError: HTTPResponseError {
 /// version check before anything else is decoded.
 enum Envelope {
     /// Decodes a request body, or throws the specific error for what is wrong with it.
-    static func decode<T: Decodable>(_ type: T.Type, from request: inout Request) async throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from request: inout Request, limit: Int = WireLimits.maxBodyBytes) async throws -> T {
         var buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: WireLimits.maxBodyBytes)
+            buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(WireError(code: "body-too-large", message: "The request body is larger than \(WireLimits.maxBodyBytes) bytes; send smaller pages."))
+            throw APIError(WireError(code: "body-too-large", message: "The request body is larger than \(limit) bytes; send smaller pages."))
         }
         if request.headers[.contentEncoding]?.lowercased() == "gzip" {
             do {
-                buffer = try buffer.decompress(with: .gzip(), maxSize: WireLimits.maxBodyBytes)
+                buffer = try buffer.decompress(with: .gzip(), maxSize: limit)
             } catch {
-                throw APIError(WireError(code: "body-too-large", message: "The request body is not valid gzip or inflates beyond \(WireLimits.maxBodyBytes) bytes."))
+                throw APIError(WireError(code: "body-too-large", message: "The request body is not valid gzip or inflates beyond \(limit) bytes."))
+            }
+            // Counted exactly: the inflater's own bound is per piece it writes.
+            guard buffer.readableBytes <= limit else {
+                throw APIError(WireError(code: "body-too-large", message: "The request body inflates to \(buffer.readableBytes) bytes, beyond \(limit); send smaller pages."))
             }
         }
         let bytes = Array(buffer.readableBytesView)

@@ -29,8 +29,10 @@ public enum OutpostServerApp {
         upstream: (@Sendable () -> UpstreamStatus)? = nil,
         changesArrived: @escaping @Sendable () -> Void = {}
     ) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: OutpostRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: UnknownRouteMiddleware())
+        let wrongCodes = FailedAttempts()
         let sync = SyncService(storage: storage, changesArrived: changesArrived)
 
         router.get("v1/health") { _, _ in "ok" }
@@ -77,16 +79,30 @@ public enum OutpostServerApp {
             return try Envelope.response(sync.schemaFile(), request: request)
         }
 
-        router.post("v1/enroll") { request, _ -> Response in
+        router.post("v1/enroll") { request, context -> Response in
             var request = request
-            let body = try await Envelope.decode(EnrollRequest.self, from: &request)
+            let peer = context.remoteAddress?.ipAddress ?? "unknown"
+            if let wait = wrongCodes.wait(for: peer) {
+                logger.warning("enrollment refused: too many wrong codes", metadata: ["outpost.peer": .string(peer)])
+                throw APIError(WireError(code: "too-many-attempts", message: "Too many wrong enrollment codes from this address; try again in \(wait) seconds with the code an admin gave you.",
+                                         details: [String(wait)]))
+            }
+            // Nothing is known of the sender yet: a few KiB is all an enrollment needs.
+            let body = try await Envelope.decode(EnrollRequest.self, from: &request, limit: WireLimits.enrollBodyBytes)
             guard ReplicaID.isValid(body.replica) else {
                 throw APIError(WireError(code: "malformed-request", message: "'\(body.replica)' is not a valid replica id."))
             }
             if let token = body.syncToken, !SyncToken.isValid(token) {
                 throw APIError(WireError(code: "malformed-request", message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits)."))
             }
-            let enrolled = try wire { try storage.enroll(code: body.code, device: body.device, replica: body.replica, syncToken: body.syncToken) }
+            let enrolled: (token: String, device: String, user: UserInfo)
+            do {
+                enrolled = try wire { try storage.enroll(code: body.code, device: body.device, replica: body.replica, syncToken: body.syncToken) }
+            } catch let error as APIError where error.wire.error.code == "invalid-code" {
+                wrongCodes.failed(peer)
+                logger.notice("enrollment code refused", metadata: ["outpost.peer": .string(peer)])
+                throw error
+            }
             logger.info("device enrolled", metadata: [LogKey.device: .string(enrolled.device)])
             return try Envelope.response(EnrollResponse(token: enrolled.token, deviceID: enrolled.device, user: enrolled.user.name,
                                                         role: enrolled.user.role, server: storage.serverReplica,
@@ -199,7 +215,11 @@ public enum OutpostServerApp {
             var request = request
             try authenticateAdmin(request, storage)
             let body = try await Envelope.decode(AdminEnrollRequest.self, from: &request)
-            let code = try wire { try storage.createEnrollmentCode(user: body.user) }
+            let hours = body.expiresHours ?? 24
+            guard hours > 0, hours <= 720 else {
+                throw APIError(WireError(code: "malformed-request", message: "A code may work from a minute to 30 days (720 hours), not \(hours) hours."))
+            }
+            let code = try wire { try storage.createEnrollmentCode(user: body.user, hours: hours) }
             return try Envelope.response(["code": code], status: .created, request: request)
         }
 
@@ -327,7 +347,10 @@ public enum OutpostServerApp {
 
     static func authenticateDevice(_ request: Request, _ storage: any ServerStorage) throws -> AuthenticatedDevice {
         guard let token = bearer(request), let device = try storage.device(token: token) else {
-            throw APIError(WireError(code: "unauthorized", message: "This device is not enrolled here or its token was revoked; enroll it with `outpost enroll --server URL --code CODE`."))
+            if let token = bearer(request), try storage.isRevoked(token: token) {
+                throw APIError(WireError(code: "device-revoked", message: "An admin revoked this device: it no longer syncs with any server of this company, and the customer data it holds is removed from it. Ask an admin for a new enrollment code."))
+            }
+            throw APIError(WireError(code: "unauthorized", message: "This device is not enrolled here; enroll it with `outpost enroll --server URL --code CODE`."))
         }
         return device
     }

@@ -8,6 +8,11 @@ import OutpostWire
 /// Everything the sync and admin logic needs from storage. The embedded SQLite store implements
 /// it today; a PostgreSQL store shared by several server processes can implement it later
 /// without touching ``SyncService``.
+extension ServerStorage {
+    /// A one-time code valid for a day.
+    public func createEnrollmentCode(user: String) throws -> String { try createEnrollmentCode(user: user, hours: 24) }
+}
+
 public protocol ServerStorage: Sendable {
     /// The server's own replica id.
     var serverReplica: String { get }
@@ -113,7 +118,9 @@ public protocol ServerStorage: Sendable {
     /// Revokes a device's token.
     func revoke(device: String) throws -> DeviceInfo
     /// A one-time enrollment code for a user.
-    func createEnrollmentCode(user: String) throws -> String
+    func createEnrollmentCode(user: String, hours: Double) throws -> String
+    /// Whether the token is a revoked device's.
+    func isRevoked(token: String) throws -> Bool
     /// Spends a code and enrolls a device writing as `replica`, whose first sync token is `syncToken`.
     func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo)
     /// The device a token belongs to, unless unknown or revoked.
@@ -318,9 +325,10 @@ public final class SQLiteServerStorage: ServerStorage {
     public func users() throws -> [UserInfo] { try access.users() }
     public func editUser(_ edit: AdminUserEditRequest) throws -> UserInfo { try access.editUser(edit) }
     public func revoke(device: String) throws -> DeviceInfo { try access.revoke(device: device) }
-    public func createEnrollmentCode(user: String) throws -> String { try access.createEnrollmentCode(user: user) }
+    public func createEnrollmentCode(user: String, hours: Double = 24) throws -> String { try access.createEnrollmentCode(user: user, hours: hours) }
+    public func isRevoked(token: String) throws -> Bool { try access.isRevoked(token: token) }
     public func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo) {
-        try access.enroll(code: code, device: device, replica: replica, syncToken: syncToken)
+        try access.enroll(code: code, device: device, replica: replica, syncToken: syncToken, serverIsBranch: role == .branch)
     }
     public func device(token: String) throws -> AuthenticatedDevice? { try access.device(token: token) }
     public func noteClient(device: String, version: String) throws { try access.noteClient(device: device, version: version) }

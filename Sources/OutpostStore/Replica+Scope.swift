@@ -183,4 +183,24 @@ extension Replica {
             return removed
         }
     }
+
+    /// Removes every record this replica holds, with its history, conflicts and refusals, and
+    /// the server settings in `settings`: what a device an admin revoked does (a stolen laptop
+    /// keeps no customer base). Returns how many changes made here had not been acknowledged
+    /// (they are removed too, and the caller says so).
+    @discardableResult
+    public func wipe(acknowledged: UInt64, settings: [String]) throws -> Int {
+        try write { db in
+            let me = try Self.currentID(db)
+            let unsent = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local' AND replica = ? AND counter > ?",
+                                          arguments: [me.rawValue, acknowledged]) ?? 0
+            for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
+            for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
+                          "outpost_closed_conflicts", "outpost_scope_log"] {
+                try db.execute(sql: "DELETE FROM \(table)")
+            }
+            for key in settings { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
+            return unsent
+        }
+    }
 }

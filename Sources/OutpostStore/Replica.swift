@@ -100,6 +100,8 @@ public final class Replica: Sendable {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.replicaExists, "A replica already exists at \(path); use it, or choose another folder with --replica.")
         }
+        // Only its user may read it: it holds the customer base and, once enrolled, the token.
+        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         let pool = try openPool(path)
         let id = options.replicaID ?? (try! ReplicaID(randomReplicaID()))
         try pool.write { db in

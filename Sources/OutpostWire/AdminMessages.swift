@@ -107,8 +107,13 @@ public struct AdminUserRequest: Codable, Sendable {
 public struct AdminEnrollRequest: Codable, Sendable {
     public var `protocol` = ProtocolVersion.current
     public var user: String
+    /// How long the code works, in hours (24 unless said; at most 720).
+    public var expiresHours: Double?
 
-    public init(user: String) { self.user = user }
+    public init(user: String, expiresHours: Double? = nil) {
+        self.user = user
+        self.expiresHours = expiresHours
+    }
 }
 
 /// One side of a conflict, as the admin sees it.

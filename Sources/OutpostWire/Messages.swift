@@ -21,6 +21,8 @@ public enum WireLimits {
     public static let pageBytes = 1 << 20
     /// Largest request body the server reads (after decompression).
     public static let maxBodyBytes = 16 << 20
+    /// The largest enrollment body: it comes before anything is known of the sender.
+    public static let enrollBodyBytes = 8 << 10
 }
 
 /// Where a replica stands with a server: the server's feed offset, plus what the replica has

@@ -141,14 +141,33 @@ struct Devices: AsyncParsableCommand {
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "enroll", abstract: "Print a one-time enrollment code for a user's new device (its only stdout line).",
-            discussion: "Example:\n  outpost-admin devices enroll aigerim")
+            discussion: """
+                The code works once, for a day unless --expires says otherwise (at most 30 days).
+
+                Examples:
+                  outpost-admin devices enroll aigerim
+                  outpost-admin devices enroll aigerim --expires 3d
+                """)
         @ParentCommand var root: OutpostAdminCommand
         @Argument(help: "The user.") var user: String
+        @Option(help: ArgumentHelp("How long the code works: minutes, hours or days (90m, 24h, 3d).", valueName: "DURATION")) var expires: String?
         @OptionGroup var output: JSONFlag
+
+        func validate() throws {
+            if let expires, Self.hours(expires) == nil { throw ValidationError("--expires takes a duration such as 90m, 24h or 3d, not '\(expires)'.") }
+        }
+
+        /// A duration as typed (`90m`, `24h`, `3d`, or hours alone) in hours.
+        static func hours(_ text: String) -> Double? {
+            let units: [Character: Double] = ["m": 1.0 / 60, "h": 1, "d": 24]
+            if let unit = text.last.flatMap({ units[$0] }), let n = Double(text.dropLast()), n > 0 { return n * unit }
+            return Double(text).flatMap { $0 > 0 ? $0 : nil }
+        }
 
         func run() async throws {
             let transport = try root.transport()
-            let answer = try await perform { try await transport.post("/v1/admin/devices", AdminEnrollRequest(user: user), as: [String: String].self).0 }
+            let request = AdminEnrollRequest(user: user, expiresHours: expires.flatMap(Self.hours))
+            let answer = try await perform { try await transport.post("/v1/admin/devices", request, as: [String: String].self).0 }
             guard let code = answer["code"] else { throw AdminError(description: "The server did not return a code.") }
             if output.json { try printJSON(["code": code]) } else { print(code) }
         }
