@@ -59,6 +59,9 @@ extension CollectionSpec {
         guard spec.type.accepts(value) else {
             throw SchemaError(.wrongType, "\(name).\(field) is of type \(spec.type.rawValue), not \(value.typeName).")
         }
+        if let problem = ValueLimits.problem(value, type: spec.type, field: "\(name).\(field)") {
+            throw SchemaError(.tooLarge, problem)
+        }
         if strict, let allowed = spec.allowedValues, case .string(let s) = value, !allowed.contains(s) {
             throw SchemaError(.notAllowedValue, "\(name).\(field) cannot be '\(s)'; use one of: \(allowed.joined(separator: ", ")).")
         }

@@ -36,3 +36,42 @@ public enum FieldType: String, CaseIterable, Sendable {
         }
     }
 }
+
+/// How big a value, a name or a set may be: a change is sent to every replica in scope, so one
+/// oversized value would cost every laptop. `protocol/sync.md` lists them.
+public enum ValueLimits {
+    /// The most UTF-8 bytes of a `text` value (notes), and of a value of a field this schema does not know.
+    public static let textBytes = 256 << 10
+    /// The most UTF-8 bytes of any other value (names, phones, ids, pick-list values).
+    public static let stringBytes = 4 << 10
+    /// The most elements of a set, and the most bytes of one element.
+    public static let setElements = 1_000
+    public static let setElementBytes = 1 << 10
+    /// The longest field or collection name, record id, and author name.
+    public static let nameBytes = 128
+
+    /// The most bytes a value of `type` may take.
+    public static func maxBytes(_ type: FieldType?) -> Int {
+        type == .text || type == nil ? textBytes : stringBytes
+    }
+
+    /// Why `value` is too large for a field of `type` (nil if it fits).
+    public static func problem(_ value: FieldValue, type: FieldType?, field: String) -> String? {
+        switch value {
+        case .string(let s), .date(let s), .uuid(let s), .reference(let s):
+            let limit = maxBytes(type)
+            return s.utf8.count > limit ? "\(field) holds \(s.utf8.count) bytes; a \(type?.rawValue ?? "value") may hold at most \(limit)." : nil
+        case .set(let items):
+            if items.count > setElements { return "\(field) holds \(items.count) elements; a set may hold at most \(setElements)." }
+            if let big = items.first(where: { $0.utf8.count > setElementBytes }) {
+                return "An element of \(field) holds \(big.utf8.count) bytes; at most \(setElementBytes)."
+            }
+            return nil
+        case .group(let parts):
+            for (name, part) in parts { if let p = problem(part, type: type, field: "\(field).\(name)") { return p } }
+            return nil
+        default:
+            return nil
+        }
+    }
+}

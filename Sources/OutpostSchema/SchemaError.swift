@@ -3,7 +3,7 @@
 public struct SchemaError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A stable code for scripts and tests.
     public enum Code: String, Sendable {
-        case malformedSchema, unknownCollection, unknownField, wrongType, missingRequired, notAllowedValue, readOnlyField
+        case malformedSchema, unknownCollection, unknownField, wrongType, missingRequired, notAllowedValue, readOnlyField, tooLarge
     }
 
     /// What went wrong, as a stable code.

@@ -130,6 +130,7 @@ extension Replica {
 
     /// Checks the values of every field this schema knows against its type.
     func validate(_ change: Change) throws {
+        try checkSizes(change)
         guard let table = tables[change.collection] else { return }
         let spec = table.spec
         for (key, state) in change.fields {
@@ -167,7 +168,31 @@ extension Replica {
 
     private func typeCheck(_ spec: CollectionSpec, _ field: String, _ value: FieldValue) throws {
         // Pick lists are not enforced on remote changes: a newer schema may allow more values.
-        do { try spec.check(value, for: field, strict: false) } catch { throw StoreError(error) }
+        do { try spec.check(value, for: field, strict: false) } catch {
+            if error.code == .tooLarge { throw Refusal(code: "too-large", reason: error.description) }
+            throw StoreError(error)
+        }
+    }
+
+    /// Bounds every change, known collection or not, so no oversized value is kept or relayed
+    /// (``ValueLimits``).
+    func checkSizes(_ change: Change) throws {
+        let names = [change.collection, change.recordID, change.author.user, change.author.device] + Array(change.fields.keys)
+        if let long = names.first(where: { $0.utf8.count > ValueLimits.nameBytes }) {
+            throw Refusal(code: "too-large", reason: "A name or id of \(long.utf8.count) bytes; at most \(ValueLimits.nameBytes).")
+        }
+        let spec = tables[change.collection]?.spec
+        for (key, state) in change.fields {
+            var type = spec?.field(key)?.type
+            if type == nil, let group = spec?.groups.first(where: { $0.name == key }) {
+                type = group.members.contains { spec?.field($0)?.type == .text } ? .text : .string
+            }
+            for entry in state.entries.values {
+                if let problem = ValueLimits.problem(entry.value, type: type, field: "\(change.collection).\(key)") {
+                    throw Refusal(code: "too-large", reason: problem)
+                }
+            }
+        }
     }
 
     static func rejectionReason(_ error: any Error) -> (String, String) {

@@ -126,6 +126,9 @@ extension Replica {
                         throw StoreError(.invalidInput, "\(spec.name).\(w.field) is not a set; use \(w.field)=value.")
                     }
                     guard !item.isEmpty else { throw StoreError(.invalidInput, "An empty element cannot be added to or removed from \(spec.name).\(w.field).") }
+                    guard item.utf8.count <= ValueLimits.setElementBytes else {
+                        throw StoreError(.invalidInput, "An element of \(spec.name).\(w.field) may hold at most \(ValueLimits.setElementBytes) bytes; this one holds \(item.utf8.count).")
+                    }
                 case .increment:
                     guard field.rule == .counter else {
                         throw StoreError(.invalidInput, "\(spec.name).\(w.field) is not a counter.")

@@ -51,7 +51,7 @@ struct BadInputTests {
         let token = try replica.setting(ClientSettings.token)!
         let url = server.url
         let syncToken = try replica.setting(ClientSettings.syncToken)!
-        let hello = #"{"protocol":1,"replica":"r-aigerim","counter":5,"schemaVersion":1,"position":{"cursor":0,"seen":{}},"syncToken":""# + syncToken + #""}"#
+        let hello = #"{"protocol":1,"replica":"r-aigerim","counter":10,"schemaVersion":1,"position":{"cursor":0,"seen":{}},"syncToken":""# + syncToken + #""}"#
         #expect(try await post(url + "/v1/sync/hello", hello, token: token).status == 200)
         let feedBefore = try server.storage.replica.feed(after: 0).count
 
@@ -88,8 +88,19 @@ struct BadInputTests {
         #expect(poisoned.status == .deferred && poisoned.code == "unseen-context")
         let foreign = try await pushOne(validChange("r-someone-else", counter: 1))
         #expect(foreign.status == .rejected && foreign.code == "foreign-origin")
+        // Oversized values are refused, known field or not, so no laptop receives them.
+        let hugeName = try await pushOne(validChange("r-aigerim", counter: 3, field: "title", value: .string(String(repeating: "я", count: 3_000))))
+        #expect(hugeName.status == .rejected && hugeName.code == "too-large", "\(hugeName)")
+        let hugeNotes = try await pushOne(validChange("r-aigerim", counter: 4, collection: "contacts", field: "notes", value: .string(String(repeating: "n", count: 300_000))))
+        #expect(hugeNotes.status == .rejected && hugeNotes.code == "too-large")
+        let hugeUnknown = try await pushOne(validChange("r-aigerim", counter: 5, field: "from_a_newer_schema", value: .string(String(repeating: "u", count: 300_000))))
+        #expect(hugeUnknown.status == .rejected && hugeUnknown.code == "too-large")
+        let longNotes = try await pushOne(validChange("r-aigerim", counter: 6, collection: "contacts", field: "notes", value: .string(String(repeating: "n", count: 100_000))))
+        #expect(longNotes.status == .applied, "a long note within the bound is fine: \(longNotes)")
+        let manyTags = try await pushOne(validChange("r-aigerim", counter: 7, collection: "accounts", field: "name", value: .set((0..<1_001).map { "t\($0)" })))
+        #expect(manyTags.status == .rejected && manyTags.code == "too-large")
 
-        #expect(try server.storage.replica.feed(after: 0).count == feedBefore)
+        #expect(try server.storage.replica.feed(after: 0).count == feedBefore + 1, "only the long note within the bound was applied")
         #expect(try server.storage.replica.query("deals").isEmpty)
         try await server.stop()
     }
