@@ -20,11 +20,15 @@ struct BadInputTests {
     static let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
     func post(_ url: String, _ body: String, token: String?, headers: [(String, String)] = []) async throws -> Raw {
+        try await post(url, bytes: Array(body.utf8), token: token, headers: headers)
+    }
+
+    func post(_ url: String, bytes body: [UInt8], token: String?, headers: [(String, String)] = []) async throws -> Raw {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (k, v) in headers { request.headers.add(name: k, value: v) }
-        request.body = .bytes(ByteBuffer(string: body))
+        request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await Self.client.execute(request, timeout: .seconds(30))
         let data = try await response.body.collect(upTo: 1 << 24)
         return Raw(status: Int(response.status.code), body: String(buffer: data))
@@ -63,6 +67,12 @@ struct BadInputTests {
             if let mentions { #expect(r.body.contains(mentions), "\(r.body)", sourceLocation: sourceLocation) }
         }
         try await expectError("/v1/sync/push", "{not json", token: token, status: 400, code: "malformed-request")
+        try await expectError("/v1/sync/push", String(repeating: "[", count: 100_000), token: token, status: 400, code: "malformed-request", mentions: "nesting too deep")
+        let invalidUTF8 = try await post(url + "/v1/sync/push", bytes: Array(#"{"protocol":1,"replica":"r-"#.utf8) + [0xFF, 0xFE] + Array(#"","changes":[]}"#.utf8), token: token)
+        #expect(invalidUTF8.status == 400 && invalidUTF8.body.contains("invalid UTF-8"), "\(invalidUTF8.body)")
+        try await expectError("/v1/sync/pull", #"{"protocol":1,"replica":"r-someone-else","cursor":0,"limit":10}"#, token: token, status: 400, code: "wrong-replica")
+        try await expectError("/v1/admin/users", #"{"protocol":1,"name":"eve","role":"admin","scope":"all"}"#, token: token, status: 401, code: "unauthorized",
+                              mentions: "admin token is required")
         try await expectError("/v1/sync/push", #"{"protocol":2,"replica":"r-aigerim","changes":[]}"#, token: token, status: 400, code: "unsupported-protocol", mentions: "protocol 2; this server speaks 1 to 1")
         try await expectError("/v1/sync/push", #"{"replica":"r-aigerim","changes":[]}"#, token: token, status: 400, code: "missing-protocol")
         try await expectError("/v1/sync/push", #"{"protocol":1,"replica":"r-aigerim","changes":[{"c":"deals"}]}"#, token: token, status: 400, code: "malformed-change")
