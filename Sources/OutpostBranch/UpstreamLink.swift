@@ -56,11 +56,15 @@ public final class UpstreamLink: Sendable {
     /// creates the branch's replica with the parent's schema. Does nothing if the folder is
     /// enrolled already (a restarted branch).
     public static func enroll(directory: String, upstream: String, code: String?, device: String,
-                              timeouts: SyncTimeouts = .standard) async throws {
+                              timeouts: SyncTimeouts = .standard, trustedCA: String? = nil) async throws {
         let path = SQLiteServerStorage.replicaPath(directory)
         if FileManager.default.fileExists(atPath: path) {
             let replica = try Replica.open(at: path)
-            if try replica.setting(ClientSettings.token) != nil { return }
+            if try replica.setting(ClientSettings.token) != nil {
+                // A CA given on a later start replaces the one kept (a certificate renewed by another CA).
+                if let trustedCA { try replica.setSettings([ClientSettings.trustedCA: trustedCA]) }
+                return
+            }
             guard replica.role == .branch else {
                 throw WireError(code: "not-a-branch", message: "\(directory) holds a head-office server; a branch needs a folder of its own (--data NEW-DIR).")
             }
@@ -69,7 +73,8 @@ public final class UpstreamLink: Sendable {
             throw WireError(code: "not-enrolled", message: "This branch is not enrolled with \(upstream) yet: give --enroll-code CODE (from `outpost-admin devices enroll BRANCH-USER` at head office).")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        _ = try await Enrollment.enrollReplica(at: path, serverURL: upstream, code: code, device: device, role: .branch, timeouts: timeouts)
+        _ = try await Enrollment.enrollReplica(at: path, serverURL: upstream, code: code, device: device, role: .branch, timeouts: timeouts,
+                                               trustedCA: trustedCA)
     }
 
     /// How the link stands.
@@ -126,7 +131,8 @@ public final class UpstreamLink: Sendable {
             var engine = try SyncEngine(replica: storage.replica, serverURL: url, timeouts: timeouts, logger: logger)
             engine.attempts = 2
             let storage = self.storage
-            let transport = SyncTransport(baseURL: url, token: try storage.replica.setting(ClientSettings.token), timeouts: timeouts)
+            let transport = SyncTransport(baseURL: url, token: try storage.replica.setting(ClientSettings.token), timeouts: timeouts,
+                                          trustedCA: try storage.replica.setting(ClientSettings.trustedCA))
             engine.upgradeSchema = { _, schema in
                 try storage.upgradeSchema(schema)
                 return storage.replica

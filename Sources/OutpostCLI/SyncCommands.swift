@@ -22,13 +22,15 @@ struct EnrollCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String
     @Option(help: ArgumentHelp("The one-time code (`outpost-admin devices enroll USER` prints it).", valueName: "CODE")) var code: String
     @Option(help: "A name for this device.") var device = ProcessInfo.processInfo.hostName
+    @Option(help: ArgumentHelp("Your company's CA certificate (PEM), if its servers' certificates are signed by its own CA; kept for every sync.", valueName: "FILE"))
+    var ca: String?
     @OptionGroup var network: NetworkOptions
 
     func run() async throws {
         let enrolled: (replica: Replica, answer: EnrollResponse)
         do {
             enrolled = try await Enrollment.enrollReplica(at: root.replicaFile, serverURL: server, code: code, device: device,
-                                                          timeouts: network.timeouts)
+                                                          timeouts: network.timeouts, trustedCA: try ca.map(ClientTLS.readCA))
         } catch let error as TransportError {
             throw CLIError(error.description)
         }

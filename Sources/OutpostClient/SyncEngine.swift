@@ -25,6 +25,8 @@ public enum ClientSettings {
     /// The first sync token of the id this folder took when it healed: the id is derived from
     /// it, so a server restored from an older backup can learn the id again.
     public static let idProof = "sync.id_proof"
+    /// The company CA (PEM) trusted for the server's certificate, besides the system's.
+    public static let trustedCA = "server.ca"
     /// Where this folder stands in the server's scope log: `SERVER LOG-POSITION TOKEN`.
     public static let scopePosition = "sync.scope_position"
 }
@@ -97,7 +99,7 @@ public struct SyncEngine: Sendable {
             throw TransportError.server(WireError(code: "not-enrolled", message: "No server is known; pass --server URL."), status: 0)
         }
         self.replica = replica
-        self.transport = SyncTransport(baseURL: url, token: token, timeouts: timeouts)
+        self.transport = SyncTransport(baseURL: url, token: token, timeouts: timeouts, trustedCA: try replica.setting(ClientSettings.trustedCA))
         self.logger = logger
     }
 
@@ -456,8 +458,8 @@ public struct SyncEngine: Sendable {
 public enum Enrollment {
     /// Enrolls `replicaID` with the server and returns the server's answer (token, user, schema).
     public static func enroll(serverURL: String, code: String, device: String, replicaID: String, syncToken: String? = nil,
-                              timeouts: SyncTimeouts = .standard) async throws -> EnrollResponse {
-        let transport = SyncTransport(baseURL: serverURL, token: nil, timeouts: timeouts)
+                              timeouts: SyncTimeouts = .standard, trustedCA: String? = nil) async throws -> EnrollResponse {
+        let transport = SyncTransport(baseURL: serverURL, token: nil, timeouts: timeouts, trustedCA: trustedCA)
         return try await transport.post("/v1/enroll", EnrollRequest(code: code, device: device, replica: replicaID, syncToken: syncToken),
                                         as: EnrollResponse.self).0
     }
@@ -470,12 +472,13 @@ public enum Enrollment {
     /// A branch server passes `role: .branch`; its code must be for a user of role `branch`.
     public static func enrollReplica(at path: String, serverURL: String, code: String, device: String, replicaID: String? = nil,
                                      role: ReplicaRole = .field,
-                                     timeouts: SyncTimeouts = .standard) async throws -> (replica: Replica, answer: EnrollResponse) {
+                                     timeouts: SyncTimeouts = .standard, trustedCA: String? = nil) async throws -> (replica: Replica, answer: EnrollResponse) {
         let existing = FileManager.default.fileExists(atPath: path) ? try Replica.open(at: path) : nil
         let id = existing?.replicaID.rawValue ?? replicaID ?? "r" + String(UUIDv7.make(millis: Replica.systemClock()).filter(\.isHexDigit).suffix(16))
         var rng = SystemRandomNumberGenerator()
         let syncToken = SyncToken.next(after: nil, using: &rng)
-        let answer = try await enroll(serverURL: serverURL, code: code, device: device, replicaID: id, syncToken: syncToken, timeouts: timeouts)
+        let answer = try await enroll(serverURL: serverURL, code: code, device: device, replicaID: id, syncToken: syncToken, timeouts: timeouts,
+                                      trustedCA: trustedCA)
         if role == .branch, answer.role != "branch" {
             throw TransportError.server(WireError(code: "not-a-branch-user", message: "This code is for \(answer.user), a \(answer.role); a branch server needs a code for a user of role branch (`outpost-admin users add almaty-branch --role branch --scope all`, then `outpost-admin devices enroll almaty-branch`). The code is spent; ask for a new one."), status: 0)
         }
@@ -489,8 +492,10 @@ public enum Enrollment {
             replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
                 user: answer.user, device: device, role: role, replicaID: try ReplicaID(id)))
         }
-        try replica.setSettings([ClientSettings.serverURL: serverURL, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server,
-                                 ClientSettings.syncToken: syncToken], clearing: [ClientSettings.nextSyncToken])
+        var settings = [ClientSettings.serverURL: serverURL, ClientSettings.token: answer.token, ClientSettings.serverID: answer.server,
+                        ClientSettings.syncToken: syncToken]
+        if let trustedCA { settings[ClientSettings.trustedCA] = trustedCA }
+        try replica.setSettings(settings, clearing: [ClientSettings.nextSyncToken])
         return (replica, answer)
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CompressNIO
 import Foundation
 import NIOCore
+import NIOSSL
 import NIOHTTP1
 import OutpostCore
 import OutpostWire
@@ -92,17 +93,25 @@ public struct SyncTransport: Sendable {
     /// `HTTPClient.shared`), so bytes on the wire are counted as sent and the inflation limit is
     /// ours; the pool does not retry failed connections on its own (it would do so until the
     /// request's deadline), because the engine decides what to retry.
-    private static let clients = Mutex<[Duration: HTTPClient]>([:])
+    private static let clients = Mutex<[String: HTTPClient]>([:])
 
-    static func client(connect: Duration) -> HTTPClient {
+    static func client(connect: Duration, trustedCA: String?) -> HTTPClient {
         clients.withLock { clients in
-            if let client = clients[connect] { return client }
+            let key = "\(connect)|\(trustedCA ?? "")"
+            if let client = clients[key] { return client }
             var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
                                                          timeout: .init(connect: TimeAmount(connect)),
                                                          decompression: .disabled)
             configuration.connectionPool.retryConnectionEstablishment = false
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            // The company's own CA, besides the system's (read and checked by ``ClientTLS/readCA(_:)``).
+            if let trustedCA, let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(trustedCA.utf8)) {
+                tls.additionalTrustRoots = [.certificates(certificates)]
+            }
+            configuration.tlsConfiguration = tls
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[connect] = client
+            clients[key] = client
             return client
         }
     }
@@ -113,12 +122,23 @@ public struct SyncTransport: Sendable {
     public let token: String?
     /// How long to wait to connect, and for a whole request.
     public var timeouts: SyncTimeouts
+    /// A CA (PEM) trusted besides the system's: the company's own, for its servers' certificates.
+    public var trustedCA: String?
 
     /// Creates a transport.
-    public init(baseURL: String, token: String?, timeouts: SyncTimeouts = .standard) {
+    public init(baseURL: String, token: String?, timeouts: SyncTimeouts = .standard, trustedCA: String? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.timeouts = timeouts
+        self.trustedCA = trustedCA
+    }
+
+    /// A secret (token or code) goes only over HTTPS, or to this machine: over plain HTTP
+    /// anyone on the way could read it. `OUTPOST_ALLOW_HTTP=1` lifts this on a trusted network.
+    func checkSecretMayGo(_ secret: Bool) throws {
+        guard secret, let url = URL(string: baseURL), url.scheme?.lowercased() == "http",
+              !ClientTLS.isLoopback(url.host ?? ""), ProcessInfo.processInfo.environment["OUTPOST_ALLOW_HTTP"] != "1" else { return }
+        throw TransportError.server(WireError(code: "insecure-server", message: "Refusing to send a token or code to \(baseURL) over plain HTTP: anyone on the network could read it. Use the server's https:// address (set OUTPOST_ALLOW_HTTP=1 only on a network you trust)."), status: 0)
     }
 
     /// POSTs `body` to `path` and decodes the answer; returns it with the bytes sent and received.
@@ -132,6 +152,7 @@ public struct SyncTransport: Sendable {
             payload = try payload.compress(with: .gzip())
             request.headers.add(name: "Content-Encoding", value: "gzip")
         }
+        try checkSecretMayGo(token != nil || path == "/v1/enroll")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let up = payload.readableBytes
         request.body = .bytes(payload)
@@ -142,6 +163,7 @@ public struct SyncTransport: Sendable {
     public func get<Response: Decodable>(_ path: String, as type: Response.Type) async throws -> Response {
         var request = HTTPClientRequest(url: baseURL + path)
         request.headers.add(name: "Accept-Encoding", value: "gzip")
+        try checkSecretMayGo(token != nil)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         return try await send(request, up: 0, as: type).0
     }
@@ -151,8 +173,9 @@ public struct SyncTransport: Sendable {
     /// failed download leaves no file behind.
     public func download(_ path: String, to file: String) async throws -> Int {
         var request = HTTPClientRequest(url: baseURL + path)
+        try checkSecretMayGo(token != nil)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let client = Self.client(connect: timeouts.connect)
+        let client = Self.client(connect: timeouts.connect, trustedCA: trustedCA)
         let response: HTTPClientResponse
         do { response = try await client.execute(request, timeout: .minutes(30)) } catch { throw TransportError.unreachable(classify(error)) }
         guard response.status.code == 200 else {
@@ -182,7 +205,7 @@ public struct SyncTransport: Sendable {
 
     /// Sends the request and collects the whole answer, within the request timeout.
     private func exchange(_ request: HTTPClientRequest) async throws -> (HTTPClientResponse, ByteBuffer) {
-        let client = Self.client(connect: timeouts.connect)
+        let client = Self.client(connect: timeouts.connect, trustedCA: trustedCA)
         let limit = timeouts.request
         let deadline = NIODeadline.now() + TimeAmount(limit)
         return try await withThrowingTaskGroup(of: (HTTPClientResponse, ByteBuffer)?.self) { group in
@@ -211,6 +234,7 @@ public struct SyncTransport: Sendable {
         } catch let error as TransportError {
             throw error
         } catch {
+            if let untrusted = ClientTLS.untrusted(error, url: baseURL) { throw untrusted }
             throw TransportError.unreachable(classify(error))
         }
         let down = body.readableBytes

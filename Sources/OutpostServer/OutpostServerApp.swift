@@ -1,6 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import OutpostCore
@@ -25,6 +28,7 @@ public enum OutpostServerApp {
     /// and `changesArrived` (called when a child's push applied changes, to relay them soon).
     public static func application(
         storage: any ServerStorage, host: String = "127.0.0.1", port: Int = 7420, logger: Logger,
+        tls: TLSConfiguration? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
         upstream: (@Sendable () -> UpstreamStatus)? = nil,
         changesArrived: @escaping @Sendable () -> Void = {}
@@ -314,8 +318,12 @@ public enum OutpostServerApp {
             return try Envelope.response(try wire { try storage.devices() }, request: request)
         }
 
+        // A configuration that cannot make a TLS server fails at load time (``ServerTLS.load``),
+        // so this one is known to build.
+        let server: HTTPServerBuilder = tls.flatMap { try? .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "outpost-server"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger

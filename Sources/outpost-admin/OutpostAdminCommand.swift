@@ -29,12 +29,18 @@ struct OutpostAdminCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String?
     @Option(help: ArgumentHelp("An admin token (from `outpost-server token`).", valueName: "T")) var token: String?
+    @Option(help: ArgumentHelp("Trust the server's certificate if this CA (PEM) signed it ($OUTPOST_CA).", valueName: "FILE")) var ca: String?
 
     func transport() throws -> SyncTransport {
         let env = ProcessInfo.processInfo.environment
         guard let url = server ?? env["OUTPOST_SERVER"] else { throw ValidationError("Give the server with --server URL or $OUTPOST_SERVER.") }
         guard let token = token ?? env["OUTPOST_TOKEN"] else { throw ValidationError("Give an admin token with --token T or $OUTPOST_TOKEN (create one with `outpost-server token --data DIR`).") }
-        return SyncTransport(baseURL: url, token: token)
+        let caFile = ca ?? env["OUTPOST_CA"]
+        do {
+            return SyncTransport(baseURL: url, token: token, trustedCA: try caFile.map(ClientTLS.readCA))
+        } catch let error as TransportError {
+            throw ValidationError(error.description)
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import Logging
 import OutpostBranch
 import OutpostClient
 import OutpostSchema
+import NIOSSL
 import OutpostServer
 import OutpostWire
 import ServiceLifecycle
@@ -55,6 +56,18 @@ struct OutpostServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A branch's pause between syncs with its parent when nothing arrives from its reps.", valueName: "SECONDS"))
     var upstreamInterval: Double = 5
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM); goes with --tls-key.", valueName: "FILE"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key (PEM) of --tls-cert.", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("A branch: trust the parent's certificate if this CA (PEM) signed it, as well as the system's CAs.", valueName: "FILE"))
+    var upstreamCA: String?
+
+    @Flag(help: "Listen in plain HTTP on an address other than loopback (tokens then cross the network unencrypted; for a trusted LAN or a TLS proxy in front).")
+    var insecure = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -64,6 +77,19 @@ struct OutpostServerCommand: AsyncParsableCommand {
             throw ValidationError("--listen takes HOST:PORT, for example 127.0.0.1:7420.")
         }
         let host = String(listen[..<colon])
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together.") }
+        let tls: TLSConfiguration?
+        if let tlsCert, let tlsKey {
+            do { tls = try ServerTLS.load(certificate: tlsCert, key: tlsKey) } catch let error as WireError { throw ValidationError(error.error.message) }
+        } else {
+            tls = nil
+        }
+        if tls == nil && !ServerTLS.isLoopback(host) && !insecure {
+            throw ValidationError("""
+                Refusing to listen in plain HTTP on \(host): device tokens and customer data would cross the network unencrypted. \
+                Give --tls-cert FILE --tls-key FILE (see deploy/), or --insecure behind a TLS proxy or on a trusted network.
+                """)
+        }
         var logger = Logger(label: "outpost-server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if enrollCode != nil, upstream == nil {
@@ -72,7 +98,8 @@ struct OutpostServerCommand: AsyncParsableCommand {
         if let upstream {
             guard schema == nil else { throw ValidationError("The schema is set at head office; a branch receives it from its parent. Drop --schema.") }
             do {
-                try await UpstreamLink.enroll(directory: data, upstream: upstream, code: enrollCode, device: ProcessInfo.processInfo.hostName)
+                try await UpstreamLink.enroll(directory: data, upstream: upstream, code: enrollCode, device: ProcessInfo.processInfo.hostName,
+                                              trustedCA: try upstreamCA.map(ClientTLS.readCA))
             } catch let error as TransportError {
                 throw ValidationError("Could not enroll this branch with \(upstream): \(error.description)")
             } catch let error as WireError {
@@ -96,9 +123,9 @@ struct OutpostServerCommand: AsyncParsableCommand {
         let role = link == nil ? "" : " as a branch of \(upstream ?? "")"
         let banner: @Sendable (Int) async -> Void = { actual in
             // Written unbuffered: scripts and tests wait for this line.
-            FileHandle.standardOutput.write(Data("outpost-server \(storage.serverReplica) listening on http://\(host):\(actual)\(role) (data: \(data))\n".utf8))
+            FileHandle.standardOutput.write(Data("outpost-server \(storage.serverReplica) listening on \(tls == nil ? "http" : "https")://\(host):\(actual)\(role) (data: \(data))\n".utf8))
         }
-        let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger,
+        let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger, tls: tls,
                                                onRunning: banner, upstream: link?.statusReader, changesArrived: { link?.nudge() })
         if let link {
             let group = ServiceGroup(services: [app, UpstreamService(link: link)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -1,0 +1,31 @@
+import Foundation
+import NIOSSL
+import OutpostWire
+
+/// The client's side of TLS: a company CA to trust, and certificate failures said plainly.
+public enum ClientTLS {
+    /// Reads a CA certificate file (PEM) and returns its text, or a sentence saying what is wrong.
+    public static func readCA(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TransportError.server(WireError(code: "bad-ca", message: "Cannot read the CA file \(path); give the PEM file your admin sent (ca.pem)."), status: 0)
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(data)), !certificates.isEmpty else {
+            throw TransportError.server(WireError(code: "bad-ca", message: "\(path) holds no PEM certificate (it should begin with -----BEGIN CERTIFICATE-----)."), status: 0)
+        }
+        return text
+    }
+
+    /// Whether `host` is this machine (plain HTTP needs no protection there).
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
+
+    /// A certificate the client does not trust, as an error a person can act on (nil for other failures).
+    static func untrusted(_ error: any Error, url: String) -> TransportError? {
+        let text = String(describing: error)
+        guard error is NIOSSLError || error is NIOSSLExtraError || text.contains("handshakeFailed") || text.contains("CERTIFICATE_VERIFY_FAILED") else { return nil }
+        return TransportError.server(WireError(code: "untrusted-server", message: "The server at \(url) did not prove who it is: its certificate is not signed by a CA this laptop trusts, or is for another name. Nothing was sent. If your company uses its own CA, give its file with --ca FILE (ask your admin for ca.pem)."), status: 0)
+    }
+}
