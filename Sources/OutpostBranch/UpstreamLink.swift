@@ -41,7 +41,7 @@ public final class UpstreamLink: Sendable {
     public init(storage: SQLiteServerStorage, interval: Duration = .seconds(5), maxBackoff: Duration = .seconds(8),
                 timeouts: SyncTimeouts = .standard, logger: Logger = Logger(label: "outpost.upstream")) throws {
         guard let url = try storage.replica.setting(ClientSettings.serverURL) else {
-            throw WireError(code: "not-enrolled", message: "This branch is not enrolled with a parent; start it with --upstream URL --enroll-code CODE.")
+            throw WireError(.notEnrolled, message: "This branch is not enrolled with a parent; start it with --upstream URL --enroll-code CODE.")
         }
         self.storage = storage
         self.url = url
@@ -66,11 +66,11 @@ public final class UpstreamLink: Sendable {
                 return
             }
             guard replica.role == .branch else {
-                throw WireError(code: "not-a-branch", message: "\(directory) holds a head-office server; a branch needs a folder of its own (--data NEW-DIR).")
+                throw WireError(.notABranch, message: "\(directory) holds a head-office server; a branch needs a folder of its own (--data NEW-DIR).")
             }
         }
         guard let code else {
-            throw WireError(code: "not-enrolled", message: "This branch is not enrolled with \(upstream) yet: give --enroll-code CODE (from `outpost-admin devices enroll BRANCH-USER` at head office).")
+            throw WireError(.notEnrolled, message: "This branch is not enrolled with \(upstream) yet: give --enroll-code CODE (from `outpost-admin devices enroll BRANCH-USER` at head office).")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         _ = try await Enrollment.enrollReplica(at: path, serverURL: upstream, code: code, device: device, role: .branch, timeouts: timeouts,

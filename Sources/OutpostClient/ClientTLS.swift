@@ -7,11 +7,11 @@ public enum ClientTLS {
     /// Reads a CA certificate file (PEM) and returns its text, or a sentence saying what is wrong.
     public static func readCA(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw TransportError.server(WireError(code: "bad-ca", message: "Cannot read the CA file \(path); give the PEM file your admin sent (ca.pem)."), status: 0)
+            throw TransportError.server(WireError(.badCA, message: "Cannot read the CA file \(path); give the PEM file your admin sent (ca.pem)."), status: 0)
         }
         let text = String(decoding: data, as: UTF8.self)
         guard let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(data)), !certificates.isEmpty else {
-            throw TransportError.server(WireError(code: "bad-ca", message: "\(path) holds no PEM certificate (it should begin with -----BEGIN CERTIFICATE-----)."), status: 0)
+            throw TransportError.server(WireError(.badCA, message: "\(path) holds no PEM certificate (it should begin with -----BEGIN CERTIFICATE-----)."), status: 0)
         }
         return text
     }
@@ -26,6 +26,6 @@ public enum ClientTLS {
     static func untrusted(_ error: any Error, url: String) -> TransportError? {
         let text = String(describing: error)
         guard error is NIOSSLError || error is NIOSSLExtraError || text.contains("handshakeFailed") || text.contains("CERTIFICATE_VERIFY_FAILED") else { return nil }
-        return TransportError.server(WireError(code: "untrusted-server", message: "The server at \(url) did not prove who it is: its certificate is not signed by a CA this laptop trusts, or is for another name. Nothing was sent. If your company uses its own CA, give its file with --ca FILE (ask your admin for ca.pem)."), status: 0)
+        return TransportError.server(WireError(.untrustedServer, message: "The server at \(url) did not prove who it is: its certificate is not signed by a CA this laptop trusts, or is for another name. Nothing was sent. If your company uses its own CA, give its file with --ca FILE (ask your admin for ca.pem)."), status: 0)
     }
 }

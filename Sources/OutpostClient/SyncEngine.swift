@@ -93,10 +93,10 @@ public struct SyncEngine: Sendable {
     public init(replica: Replica, serverURL: String? = nil, timeouts: SyncTimeouts = .standard,
                 logger: Logger = Logger(label: "outpost.sync")) throws {
         guard let token = try replica.setting(ClientSettings.token) else {
-            throw TransportError.server(WireError(code: "not-enrolled", message: "This replica is not enrolled with a server; run `outpost enroll --server URL --code CODE` first."), status: 0)
+            throw TransportError.server(WireError(.notEnrolled, message: "This replica is not enrolled with a server; run `outpost enroll --server URL --code CODE` first."), status: 0)
         }
         guard let url = try serverURL ?? replica.setting(ClientSettings.serverURL) else {
-            throw TransportError.server(WireError(code: "not-enrolled", message: "No server is known; pass --server URL."), status: 0)
+            throw TransportError.server(WireError(.notEnrolled, message: "No server is known; pass --server URL."), status: 0)
         }
         self.replica = replica
         self.transport = SyncTransport(baseURL: url, token: token, timeouts: timeouts, trustedCA: try replica.setting(ClientSettings.trustedCA))
@@ -125,7 +125,7 @@ public struct SyncEngine: Sendable {
                                                           ClientLogKey.reissued: .stringConvertible(notice.reissued)])
             }
         }
-        throw TransportError.server(WireError(code: "replica-forked", message: "The server still takes this folder for a copy after it took a new replica id; ask an admin. Nothing was lost: every write is still in this folder."), status: 409)
+        throw TransportError.server(WireError(.replicaForked, message: "The server still takes this folder for a copy after it took a new replica id; ask an admin. Nothing was lost: every write is still in this folder."), status: 409)
     }
 
     /// How many of its latest writes a healing folder compares with the server by digest
@@ -177,12 +177,12 @@ public struct SyncEngine: Sendable {
             rename = try ReplicaRename(old: old, keptThrough: answer.keptThrough, adopted: try answer.adopted.map { try $0.segment() },
                                        new: try ReplicaID(answer.replica))
         } catch {
-            throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
+            throw TransportError.server(WireError(.malformedFork, message: "The server's answer to the fork is not usable (\(error)); nothing was changed here."), status: 0)
         }
         // The server can only have matched what it was sent.
         let sent = from + UInt64(digests.count)
         guard rename.keptThrough <= min(sent, counter), rename.segments.dropLast().allSatisfy({ $0.through <= sent }) else {
-            throw TransportError.server(WireError(code: "malformed-fork", message: "The server's answer to the fork claims writes this folder never sent; nothing was changed here."), status: 0)
+            throw TransportError.server(WireError(.malformedFork, message: "The server's answer to the fork claims writes this folder never sent; nothing was changed here."), status: 0)
         }
         var settings = [ClientSettings.acknowledged: "0", ClientSettings.syncToken: token, ClientSettings.idProof: token]
         let cursor = Int64(try replica.setting(ClientSettings.cursor) ?? "0") ?? 0
@@ -244,7 +244,7 @@ public struct SyncEngine: Sendable {
                                                   settings: [ClientSettings.token, ClientSettings.cursor, ClientSettings.scopePosition])
                     logger.warning("device revoked; local data removed", metadata: ["outpost.unsent": .stringConvertible(unsent)])
                     let lost = unsent == 0 ? "" : " \(unsent) changes made here had not reached the server; they were removed with it."
-                    throw TransportError.server(WireError(code: "device-revoked", message: "An admin revoked this device: the customer data it held was removed from it.\(lost) Ask an admin for a new enrollment code to sync again."), status: status)
+                    throw TransportError.server(WireError(.deviceRevoked, message: "An admin revoked this device: the customer data it held was removed from it.\(lost) Ask an admin for a new enrollment code to sync again."), status: status)
                 }
                 session.countBytes(up: up, down: down)
                 var settings: [String: String] = [:]
@@ -261,7 +261,7 @@ public struct SyncEngine: Sendable {
                 scoped = response.scoped == true
                 action = try session.received(response)
             case .loadRelayPage(let after, let acknowledged, let blocked, let limit):
-                guard let relay else { throw TransportError.server(WireError(code: "internal", message: "A relay page was asked for outside a relay."), status: 0) }
+                guard let relay else { throw TransportError.server(WireError(.`internal`, message: "A relay page was asked for outside a relay."), status: 0) }
                 let ids = try relay.relaying()
                 let start = try after ?? replica.relayStart(relaying: ids, acknowledged: acknowledged)
                 let page = try replica.relayPage(after: start, relaying: Set(ids), acknowledged: acknowledged, blocked: blocked, limit: limit)
@@ -380,7 +380,7 @@ public struct SyncEngine: Sendable {
             let answer = try await call("/v1/sync/records", RecordsRequest(replica: replica.replicaID.rawValue, records: batch, through: through), RecordsResponse.self).0
             let changes: [Change]
             do { changes = try answer.changes.map { try Change(json: $0) } } catch {
-                throw TransportError.server(WireError(code: "malformed-page", message: "The server sent a change this client cannot read: \(error)."), status: 0)
+                throw TransportError.server(WireError(.malformedPage, message: "The server sent a change this client cannot read: \(error)."), status: 0)
             }
             if !changes.isEmpty { _ = try replica.apply(changes, from: server) }
         }
@@ -392,7 +392,7 @@ public struct SyncEngine: Sendable {
         let message = try await call("/v1/sync/schema", SchemaRequest(), SchemaMessage.self).0
         let schema: Schema
         do { schema = try Schema(json: Data(message.schema.utf8)) } catch {
-            throw TransportError.server(WireError(code: "malformed-schema", message: "The server's schema cannot be read here: \(error). Nothing was changed."), status: 0)
+            throw TransportError.server(WireError(.malformedSchema, message: "The server's schema cannot be read here: \(error). Nothing was changed."), status: 0)
         }
         guard schema.version > replica.schema.version else { return replica }
         let upgraded = try upgradeSchema?(replica, schema) ?? Replica.open(at: replica.path, schema: schema)
@@ -412,7 +412,7 @@ public struct SyncEngine: Sendable {
         do {
             return FetchedPage(page: page, changes: try page.changes.map { try Change(json: $0) }, up: up, down: down)
         } catch {
-            throw TransportError.server(WireError(code: "malformed-page", message: "The server sent a change this client cannot read: \(error)."), status: 0)
+            throw TransportError.server(WireError(.malformedPage, message: "The server sent a change this client cannot read: \(error)."), status: 0)
         }
     }
 
@@ -480,7 +480,7 @@ public enum Enrollment {
         let answer = try await enroll(serverURL: serverURL, code: code, device: device, replicaID: id, syncToken: syncToken, timeouts: timeouts,
                                       trustedCA: trustedCA)
         if role == .branch, answer.role != "branch" {
-            throw TransportError.server(WireError(code: "not-a-branch-user", message: "This code is for \(answer.user), a \(answer.role); a branch server needs a code for a user of role branch (`outpost-admin users add almaty-branch --role branch --scope all`, then `outpost-admin devices enroll almaty-branch`). The code is spent; ask for a new one."), status: 0)
+            throw TransportError.server(WireError(.notABranchUser, message: "This code is for \(answer.user), a \(answer.role); a branch server needs a code for a user of role branch (`outpost-admin users add almaty-branch --role branch --scope all`, then `outpost-admin devices enroll almaty-branch`). The code is spent; ask for a new one."), status: 0)
         }
         let replica: Replica
         if let existing {

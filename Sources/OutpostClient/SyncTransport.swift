@@ -138,7 +138,7 @@ public struct SyncTransport: Sendable {
     func checkSecretMayGo(_ secret: Bool) throws {
         guard secret, let url = URL(string: baseURL), url.scheme?.lowercased() == "http",
               !ClientTLS.isLoopback(url.host ?? ""), ProcessInfo.processInfo.environment["OUTPOST_ALLOW_HTTP"] != "1" else { return }
-        throw TransportError.server(WireError(code: "insecure-server", message: "Refusing to send a token or code to \(baseURL) over plain HTTP: anyone on the network could read it. Use the server's https:// address (set OUTPOST_ALLOW_HTTP=1 only on a network you trust)."), status: 0)
+        throw TransportError.server(WireError(.insecureServer, message: "Refusing to send a token or code to \(baseURL) over plain HTTP: anyone on the network could read it. Use the server's https:// address (set OUTPOST_ALLOW_HTTP=1 only on a network you trust)."), status: 0)
     }
 
     /// POSTs `body` to `path` and decodes the answer; returns it with the bytes sent and received.
@@ -186,7 +186,7 @@ public struct SyncTransport: Sendable {
             throw TransportError.server(WireError(code: "http-\(response.status.code)", message: "The server answered HTTP \(response.status.code)."), status: Int(response.status.code))
         }
         guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
-            throw TransportError.server(WireError(code: "cannot-write", message: "Cannot create \(file); check the folder exists and is writable."), status: 0)
+            throw TransportError.server(WireError(.cannotWrite, message: "Cannot create \(file); check the folder exists and is writable."), status: 0)
         }
         var written = 0
         do {

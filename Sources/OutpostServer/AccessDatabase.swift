@@ -180,7 +180,7 @@ final class AccessDatabase: Sendable {
     func addUser(_ user: UserInfo) throws {
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [user.name]) == nil else {
-                throw WireError(code: "user-exists", message: "A user named \(user.name) already exists.")
+                throw WireError(.userExists, message: "A user named \(user.name) already exists.")
             }
             try db.execute(sql: "INSERT INTO users (name, role, scope, created_at, channel) VALUES (?, ?, ?, ?, ?)",
                            arguments: [user.name, user.role, user.scope, Self.now, user.channel ?? "both"])
@@ -199,7 +199,7 @@ final class AccessDatabase: Sendable {
     func editUser(_ edit: AdminUserEditRequest) throws -> UserInfo {
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [edit.name]) != nil else {
-                throw WireError(code: "unknown-user", message: "There is no user named \(edit.name); `outpost-admin users list` shows them.")
+                throw WireError(.unknownUser, message: "There is no user named \(edit.name); `outpost-admin users list` shows them.")
             }
             try db.execute(sql: "UPDATE users SET role = coalesce(?, role), scope = coalesce(?, scope), channel = coalesce(?, channel) WHERE name = ?",
                            arguments: [edit.role, edit.scope, edit.channel, edit.name])
@@ -214,7 +214,7 @@ final class AccessDatabase: Sendable {
     func revoke(device: String) throws -> DeviceInfo {
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [device]) != nil else {
-                throw WireError(code: "not-found", message: "There is no device \(device); `outpost-admin devices list` shows them.")
+                throw WireError(.notFound, message: "There is no device \(device); `outpost-admin devices list` shows them.")
             }
             try db.execute(sql: "UPDATE devices SET revoked = 1 WHERE id = ?", arguments: [device])
         }
@@ -226,7 +226,7 @@ final class AccessDatabase: Sendable {
         let code = Secrets.enrollmentCode()
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [user]) != nil else {
-                throw WireError(code: "unknown-user", message: "There is no user named \(user); add one with `outpost-admin users add`.")
+                throw WireError(.unknownUser, message: "There is no user named \(user); add one with `outpost-admin users add`.")
             }
             try db.execute(sql: "INSERT INTO enrollment_codes (code_hash, user, created_at, expires_at) VALUES (?, ?, ?, ?)",
                            arguments: [Secrets.hash(Secrets.normalizeCode(code)), user, Self.now, Date().timeIntervalSince1970 + hours * 3_600])
@@ -242,16 +242,16 @@ final class AccessDatabase: Sendable {
             guard let row = try Row.fetchOne(db, sql: "SELECT user, expires_at, used FROM enrollment_codes WHERE code_hash = ?", arguments: [hash]),
                   !(row["used"] as Bool), (row["expires_at"] as Double) > Date().timeIntervalSince1970
             else {
-                throw WireError(code: "invalid-code", message: "This enrollment code is unknown, used or expired; ask an admin for a new one (`outpost-admin devices enroll USER`).")
+                throw WireError(.invalidCode, message: "This enrollment code is unknown, used or expired; ask an admin for a new one (`outpost-admin devices enroll USER`).")
             }
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [replica]) == nil else {
-                throw WireError(code: "replica-taken", message: "Replica \(replica) is already enrolled (this folder was copied from an enrolled laptop). Keep it and run `outpost sync`: the copy syncs with the token it carries and takes an id of its own. To enroll a new device, use a new empty folder (--replica DIR); nothing in this folder is deleted.")
+                throw WireError(.replicaTaken, message: "Replica \(replica) is already enrolled (this folder was copied from an enrolled laptop). Keep it and run `outpost sync`: the copy syncs with the token it carries and takes an id of its own. To enroll a new device, use a new empty folder (--replica DIR); nothing in this folder is deleted.")
             }
             let userName: String = row["user"]
             guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope, channel FROM users WHERE name = ?", arguments: [userName]).map({
                 UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
             }) else {
-                throw WireError(code: "unknown-user", message: "The user this code was made for no longer exists; ask an admin for a new code.")
+                throw WireError(.unknownUser, message: "The user this code was made for no longer exists; ask an admin for a new code.")
             }
             // Checked before the code is spent: the rep enrolls again at the right server.
             if let refusal = Self.channelRefusal(user, serverIsBranch: serverIsBranch) { throw refusal }
@@ -281,9 +281,9 @@ final class AccessDatabase: Sendable {
         guard user.role != "branch" else { return nil }
         switch (user.channel ?? "both", serverIsBranch) {
         case ("branch", false):
-            return WireError(code: "wrong-channel", message: "\(user.name) syncs only through their branch server (channel branch), and this is head office; use the branch's address, or ask an admin to change the channel (`outpost-admin users edit \(user.name) --channel both`).")
+            return WireError(.wrongChannel, message: "\(user.name) syncs only through their branch server (channel branch), and this is head office; use the branch's address, or ask an admin to change the channel (`outpost-admin users edit \(user.name) --channel both`).")
         case ("head-office", true):
-            return WireError(code: "wrong-channel", message: "\(user.name) syncs only with head office (channel head-office), and this is a branch server; use head office's address, or ask an admin to change the channel (`outpost-admin users edit \(user.name) --channel both`).")
+            return WireError(.wrongChannel, message: "\(user.name) syncs only with head office (channel head-office), and this is a branch server; use head office's address, or ask an admin to change the channel (`outpost-admin users edit \(user.name) --channel both`).")
         default:
             return nil
         }
@@ -344,10 +344,10 @@ final class AccessDatabase: Sendable {
                 relearned = true
             }
             guard let replica = try ReplicaRecord.fetchOne(db, sql: "SELECT * FROM replicas WHERE id = ? AND device = ?", arguments: [id, device]) else {
-                throw WireError(code: "wrong-replica", message: "This device does not write as replica \(id); sync from the folder it was enrolled with.")
+                throw WireError(.wrongReplica, message: "This device does not write as replica \(id); sync from the folder it was enrolled with.")
             }
             guard counter >= replica.declaredCounter else {
-                throw WireError(code: "counter-went-back", message: "Replica \(id) says its counter is \(counter), but it said \(replica.declaredCounter) before: this folder was restored from an older copy. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
+                throw WireError(.counterWentBack, message: "Replica \(id) says its counter is \(counter), but it said \(replica.declaredCounter) before: this folder was restored from an older copy. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
             let rotateTo: String?
             var serverBehind = relearned
@@ -357,7 +357,7 @@ final class AccessDatabase: Sendable {
                 rotateTo = next
                 serverBehind = true
             case .forked:
-                throw WireError(code: "replica-forked", message: "Replica \(id) presented an older sync token than the server holds: this folder is a copy of another one, or was restored from a backup. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
+                throw WireError(.replicaForked, message: "Replica \(id) presented an older sync token than the server holds: this folder is a copy of another one, or was restored from a backup. The client takes a new replica id and sends what the server lacks; nothing needs to be thrown away.")
             }
             try db.execute(sql: "UPDATE replicas SET declared_counter = ?, sync_token = coalesce(?, sync_token), last_seen = ?, seen = ? WHERE id = ?",
                            arguments: [counter, rotateTo, Self.now, serverBehind && sameServer ? "{}" : seenJSON, id])
@@ -395,7 +395,7 @@ final class AccessDatabase: Sendable {
     static func fork(_ row: Row) throws -> StoredFork {
         let id: String = row["id"]
         guard let text: String = row["fork_map"], var fork = try? JSONDecoder().decode(StoredFork.self, from: Data(text.utf8)) else {
-            throw WireError(code: "internal", message: "The server's record of replica \(id), a copy, is damaged; nothing was changed. Restore server.sqlite from a backup.")
+            throw WireError(.`internal`, message: "The server's record of replica \(id), a copy, is damaged; nothing was changed. Restore server.sqlite from a backup.")
         }
         fork.id = id
         return fork
@@ -406,7 +406,7 @@ final class AccessDatabase: Sendable {
     func createFork(device: String, from old: String, syncToken: String, map: StoredFork) throws -> String {
         try pool.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ? AND device = ?", arguments: [old, device]) != nil else {
-                throw WireError(code: "wrong-replica", message: "This device does not write as replica \(old).")
+                throw WireError(.wrongReplica, message: "This device does not write as replica \(old).")
             }
             try Self.requireRoomForAnotherReplica(db, device: device)
             var id = Secrets.forkReplicaID(device: device, token: syncToken)
@@ -435,7 +435,7 @@ final class AccessDatabase: Sendable {
         let used = try Int.fetchOne(db, sql: "SELECT count(*) FROM replicas WHERE device = ? AND (last_seen IS NOT NULL OR forked_from IS NULL)",
                                     arguments: [device]) ?? 0
         guard used < replicasPerDevice else {
-            throw WireError(code: "too-many-replicas", message: "Copies of this device's folder have already taken \(used) replica ids, the most one device may have. This folder's writes are safe in it; ask an admin to look at the device (`outpost-admin devices list`).")
+            throw WireError(.tooManyReplicas, message: "Copies of this device's folder have already taken \(used) replica ids, the most one device may have. This folder's writes are safe in it; ask an admin to look at the device (`outpost-admin devices list`).")
         }
     }
 

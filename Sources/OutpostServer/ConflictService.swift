@@ -74,7 +74,7 @@ public struct ConflictService: Sendable {
     /// One open conflict with the record around it.
     public func show(_ id: String) throws -> ConflictInfo {
         guard let conflict = try storage.openConflicts().first(where: { $0.id == id }) else {
-            throw WireError(code: "not-found", message: "There is no open conflict \(id); `outpost-admin conflicts list` shows the open ones, `outpost-admin audit` the settled ones.")
+            throw WireError(.notFound, message: "There is no open conflict \(id); `outpost-admin conflicts list` shows the open ones, `outpost-admin audit` the settled ones.")
         }
         let values = try storage.recordValues(conflict.collection, id: conflict.recordID) ?? [:]
         return Self.info(conflict, branches: try storage.replicaBranches(), recordValues: values.filter { $0.value != .null }.mapValues(CollectionSpec.format))
@@ -84,24 +84,24 @@ public struct ConflictService: Sendable {
     /// taking a side or giving a value; returns the audit entries written.
     public func resolve(_ request: ConflictResolveRequest, admin: String) throws -> [AuditEntry] {
         guard (request.take != nil) != (request.value != nil || request.valueText != nil) else {
-            throw WireError(code: "malformed-request", message: "Say what to keep: --take SIDE, or --value VALUE (one of them).")
+            throw WireError(.malformedRequest, message: "Say what to keep: --take SIDE, or --value VALUE (one of them).")
         }
         let targets: [Conflict]
         let all = try storage.openConflicts()
         if let id = request.id {
             guard let one = all.first(where: { $0.id == id }) else {
-                throw WireError(code: "not-found", message: "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
+                throw WireError(.notFound, message: "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
             }
             targets = [one]
         } else {
             guard let collection = request.collection, let field = request.field else {
-                throw WireError(code: "malformed-request", message: "Name one conflict (ID), or many with --collection C --field F.")
+                throw WireError(.malformedRequest, message: "Name one conflict (ID), or many with --collection C --field F.")
             }
             guard let spec = try? storage.schema.collection(collection) else {
-                throw WireError(code: "malformed-request", message: "There is no collection '\(collection)'.")
+                throw WireError(.malformedRequest, message: "There is no collection '\(collection)'.")
             }
             guard spec.field(field) != nil || spec.groups.contains(where: { $0.name == field }) || field == RecordState.presenceKey else {
-                throw WireError(code: "malformed-request", message: "\(collection) has no field '\(field)'.")
+                throw WireError(.malformedRequest, message: "\(collection) has no field '\(field)'.")
             }
             // Orphans are settled in bulk only by restoring or deleting: a time or a value
             // means nothing between a placement and a deletion. Those two words settle only
@@ -153,14 +153,14 @@ public struct ConflictService: Sendable {
     func choice(for conflict: Conflict, _ request: ConflictResolveRequest, single: Bool) throws -> ConflictChoice {
         if let value = request.value {
             do { return .value(try FieldValue(json: value)) } catch {
-                throw WireError(code: "malformed-request", message: "The value is not a field value: \(error).")
+                throw WireError(.malformedRequest, message: "The value is not a field value: \(error).")
             }
         }
         if let text = request.valueText {
             do {
                 return .value(try storage.schema.collection(conflict.collection).parse(text, for: conflict.key))
             } catch {
-                throw WireError(code: "malformed-request", message: "\(error)")
+                throw WireError(.malformedRequest, message: "\(error)")
             }
         }
         let take = request.take ?? ""
@@ -180,7 +180,7 @@ public struct ConflictService: Sendable {
             }
         }
         guard let picked else {
-            throw WireError(code: "malformed-request", message: "Conflict \(conflict.id) has no side '\(take)': take a side's number (1-\(sides.count)), its dot, a writer's name, or newest, oldest, highest\(conflict.kind == .concurrentValues ? "" : ", restore, delete").")
+            throw WireError(.malformedRequest, message: "Conflict \(conflict.id) has no side '\(take)': take a side's number (1-\(sides.count)), its dot, a writer's name, or newest, oldest, highest\(conflict.kind == .concurrentValues ? "" : ", restore, delete").")
         }
         return .side(picked.dot)
     }

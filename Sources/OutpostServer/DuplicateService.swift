@@ -23,15 +23,15 @@ public struct DuplicateService: Sendable {
     /// Merges `other` into `keep`; returns the audit entry.
     public func merge(_ request: DuplicateMergeRequest, admin: String) throws -> AuditEntry {
         guard let collection = try storage.collectionHolding(request.keep) else {
-            throw WireError(code: "not-found", message: "There is no record \(request.keep) to keep (`outpost-admin duplicates list` shows the pairs).")
+            throw WireError(.notFound, message: "There is no record \(request.keep) to keep (`outpost-admin duplicates list` shows the pairs).")
         }
         guard try storage.collectionHolding(request.other) == collection else {
-            throw WireError(code: "not-found", message: "There is no \(collection) record \(request.other) to merge into \(request.keep); it may have been merged already.")
+            throw WireError(.notFound, message: "There is no \(collection) record \(request.other) to merge into \(request.keep); it may have been merged already.")
         }
         var take: [String: MergeSide] = [:]
         for (field, side) in request.take ?? [:] {
             guard let parsed = MergeSide(rawValue: side) else {
-                throw WireError(code: "malformed-request", message: "--take \(field)=\(side): the side is keep or other.")
+                throw WireError(.malformedRequest, message: "--take \(field)=\(side): the side is keep or other.")
             }
             take[field] = parsed
         }
@@ -54,10 +54,10 @@ public struct DuplicateService: Sendable {
     /// Marks a pair as not duplicates for good; returns the audit entry.
     public func dismiss(_ request: DuplicateDismissRequest, admin: String) throws -> AuditEntry {
         guard request.a != request.b else {
-            throw WireError(code: "malformed-request", message: "Name two different records.")
+            throw WireError(.malformedRequest, message: "Name two different records.")
         }
         guard let collection = try storage.collectionHolding(request.a), try storage.collectionHolding(request.b) == collection else {
-            throw WireError(code: "not-found", message: "\(request.a) and \(request.b) are not two records of one collection.")
+            throw WireError(.notFound, message: "\(request.a) and \(request.b) are not two records of one collection.")
         }
         try storage.dismiss(collection: collection, request.a, request.b)
         let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "duplicates-dismissed", collection: collection,

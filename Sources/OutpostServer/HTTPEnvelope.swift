@@ -13,18 +13,8 @@ struct APIError: HTTPResponseError {
 
     init(_ wire: WireError) {
         self.wire = wire
-        switch wire.error.code {
-        case "unauthorized", "device-revoked": status = .unauthorized
-        case "wrong-channel": status = .forbidden
-        case "too-many-attempts": status = .tooManyRequests
-        case "forbidden", "invalid-code", "users-at-head-office", "schema-at-head-office", "head-office-only": status = .forbidden
-        case "body-too-large": status = .contentTooLarge
-        case "unknown-user", "not-found": status = .notFound
-        case "user-exists", "counter-went-back", "replica-taken", "replica-forked", "too-many-replicas", "digests-needed",
-             "schema-not-newer", "incompatible-schema": status = .conflict
-        case "internal": status = .internalServerError
-        default: status = .badRequest
-        }
+        // The one mapping is ``WireErrorCode/httpStatus``; a code outside it is a bad request.
+        status = HTTPResponse.Status(code: wire.code?.httpStatus ?? 400)
     }
 
     /// The status as a number (what `protocol/sync.md`'s error table lists).
@@ -46,41 +36,41 @@ enum Envelope {
         do {
             buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(WireError(code: "body-too-large", message: "The request body is larger than \(limit) bytes; send smaller pages."))
+            throw APIError(WireError(.bodyTooLarge, message: "The request body is larger than \(limit) bytes; send smaller pages."))
         }
         if request.headers[.contentEncoding]?.lowercased() == "gzip" {
             do {
                 buffer = try buffer.decompress(with: .gzip(), maxSize: limit)
             } catch {
-                throw APIError(WireError(code: "body-too-large", message: "The request body is not valid gzip or inflates beyond \(limit) bytes."))
+                throw APIError(WireError(.bodyTooLarge, message: "The request body is not valid gzip or inflates beyond \(limit) bytes."))
             }
             // Counted exactly: the inflater's own bound is per piece it writes.
             guard buffer.readableBytes <= limit else {
-                throw APIError(WireError(code: "body-too-large", message: "The request body inflates to \(buffer.readableBytes) bytes, beyond \(limit); send smaller pages."))
+                throw APIError(WireError(.bodyTooLarge, message: "The request body inflates to \(buffer.readableBytes) bytes, beyond \(limit); send smaller pages."))
             }
         }
         let bytes = Array(buffer.readableBytesView)
         let value: JSONValue
         do { value = try JSONValue.parse(bytes) } catch {
-            throw APIError(WireError(code: "malformed-request", message: "The request body is not valid JSON: \(error.debugText)."))
+            throw APIError(WireError(.malformedRequest, message: "The request body is not valid JSON: \(error.debugText)."))
         }
         guard case .object(let members) = value else {
-            throw APIError(WireError(code: "malformed-request", message: "The request body must be a JSON object."))
+            throw APIError(WireError(.malformedRequest, message: "The request body must be a JSON object."))
         }
         guard case .int(let number)? = members["protocol"] else {
-            throw APIError(WireError(code: "missing-protocol", message: "The request names no protocol version; this server speaks Outpost protocol \(ProtocolVersion.current)."))
+            throw APIError(WireError(.missingProtocol, message: "The request names no protocol version; this server speaks Outpost protocol \(ProtocolVersion.current)."))
         }
         let version = Int(number)
         guard (ProtocolVersion.oldestSupported...ProtocolVersion.current).contains(version) else {
             let advice = version > ProtocolVersion.current ? "Upgrade this server." : "Upgrade the client (outpost)."
-            throw APIError(WireError(code: "unsupported-protocol",
+            throw APIError(WireError(.unsupportedProtocol,
                                      message: "The client speaks Outpost protocol \(version); this server speaks \(ProtocolVersion.oldestSupported) to \(ProtocolVersion.current). \(advice)"))
         }
         if let page = T.self as? any PageMessage.Type {
             do { return try page.init(jsonValue: value) as! T } catch { throw APIError(error) }
         }
         do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
-            throw APIError(WireError(code: "malformed-request", message: "The request does not match protocol \(version): \(describe(error))."))
+            throw APIError(WireError(.malformedRequest, message: "The request does not match protocol \(version): \(describe(error))."))
         }
     }
 

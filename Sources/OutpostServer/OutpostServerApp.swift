@@ -71,12 +71,12 @@ public enum OutpostServerApp {
             var request = request
             try authenticateAdmin(request, storage)
             guard storage.role == .headOffice else {
-                throw APIError(WireError(code: "schema-at-head-office", message: "The schema is changed at head office only; it flows down to this branch at its next sync with head office."))
+                throw APIError(WireError(.schemaAtHeadOffice, message: "The schema is changed at head office only; it flows down to this branch at its next sync with head office."))
             }
             let body = try await Envelope.decode(SchemaMessage.self, from: &request)
             let schema: Schema
             do { schema = try Schema(json: Data(body.schema.utf8)) } catch {
-                throw APIError(WireError(code: "malformed-schema", message: "The schema file is not valid: \(error)"))
+                throw APIError(WireError(.malformedSchema, message: "The schema file is not valid: \(error)"))
             }
             try wire { try storage.upgradeSchema(schema) }
             logger.notice("schema upgraded", metadata: ["outpost.schema_version": .stringConvertible(schema.version)])
@@ -88,16 +88,16 @@ public enum OutpostServerApp {
             let peer = context.remoteAddress?.ipAddress ?? "unknown"
             if let wait = wrongCodes.wait(for: peer) {
                 logger.warning("enrollment refused: too many wrong codes", metadata: ["outpost.peer": .string(peer)])
-                throw APIError(WireError(code: "too-many-attempts", message: "Too many wrong enrollment codes from this address; try again in \(wait) seconds with the code an admin gave you.",
+                throw APIError(WireError(.tooManyAttempts, message: "Too many wrong enrollment codes from this address; try again in \(wait) seconds with the code an admin gave you.",
                                          details: [String(wait)]))
             }
             // Nothing is known of the sender yet: a few KiB is all an enrollment needs.
             let body = try await Envelope.decode(EnrollRequest.self, from: &request, limit: WireLimits.enrollBodyBytes)
             guard ReplicaID.isValid(body.replica) else {
-                throw APIError(WireError(code: "malformed-request", message: "'\(body.replica)' is not a valid replica id."))
+                throw APIError(WireError(.malformedRequest, message: "'\(body.replica)' is not a valid replica id."))
             }
             if let token = body.syncToken, !SyncToken.isValid(token) {
-                throw APIError(WireError(code: "malformed-request", message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits)."))
+                throw APIError(WireError(.malformedRequest, message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits)."))
             }
             let enrolled: (token: String, device: String, user: UserInfo)
             do {
@@ -167,17 +167,17 @@ public enum OutpostServerApp {
             try authenticateAdmin(request, storage)
             let body = try await Envelope.decode(AdminUserRequest.self, from: &request)
             guard storage.role == .headOffice else {
-                throw APIError(WireError(code: "users-at-head-office", message: "Users are managed at head office; they reach this branch at its next sync with head office. Add the user there (`outpost-admin --server HEAD-OFFICE-URL users add ...`)."))
+                throw APIError(WireError(.usersAtHeadOffice, message: "Users are managed at head office; they reach this branch at its next sync with head office. Add the user there (`outpost-admin --server HEAD-OFFICE-URL users add ...`)."))
             }
             guard ["rep", "manager", "admin", "branch"].contains(body.role) else {
-                throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager, admin or branch, not '\(body.role)'."))
+                throw APIError(WireError(.malformedRequest, message: "Role must be rep, manager, admin or branch, not '\(body.role)'."))
             }
             if let channel = body.channel, !Self.channels.contains(channel) {
-                throw APIError(WireError(code: "malformed-request", message: "Channel must be both, head-office or branch, not '\(channel)'."))
+                throw APIError(WireError(.malformedRequest, message: "Channel must be both, head-office or branch, not '\(channel)'."))
             }
             try Self.checkScope(body.scope, storage)
             guard !body.name.isEmpty, !body.scope.isEmpty else {
-                throw APIError(WireError(code: "malformed-request", message: "A user needs a name and a scope (for example --scope all)."))
+                throw APIError(WireError(.malformedRequest, message: "A user needs a name and a scope (for example --scope all)."))
             }
             let user = UserInfo(name: body.name, role: body.role, scope: body.scope, channel: body.channel ?? "both")
             try wire { try storage.addUser(user) }
@@ -188,14 +188,14 @@ public enum OutpostServerApp {
             var request = request
             try authenticateAdmin(request, storage)
             guard storage.role == .headOffice else {
-                throw APIError(WireError(code: "users-at-head-office", message: "Users are managed at head office; edit the user there."))
+                throw APIError(WireError(.usersAtHeadOffice, message: "Users are managed at head office; edit the user there."))
             }
             let body = try await Envelope.decode(AdminUserEditRequest.self, from: &request)
             if let role = body.role, !["rep", "manager", "admin", "branch"].contains(role) {
-                throw APIError(WireError(code: "malformed-request", message: "Role must be rep, manager, admin or branch, not '\(role)'."))
+                throw APIError(WireError(.malformedRequest, message: "Role must be rep, manager, admin or branch, not '\(role)'."))
             }
             if let channel = body.channel, !Self.channels.contains(channel) {
-                throw APIError(WireError(code: "malformed-request", message: "Channel must be both, head-office or branch, not '\(channel)'."))
+                throw APIError(WireError(.malformedRequest, message: "Channel must be both, head-office or branch, not '\(channel)'."))
             }
             if let scope = body.scope { try Self.checkScope(scope, storage) }
             return try Envelope.response(try wire { try storage.editUser(body) }, request: request)
@@ -221,7 +221,7 @@ public enum OutpostServerApp {
             let body = try await Envelope.decode(AdminEnrollRequest.self, from: &request)
             let hours = body.expiresHours ?? 24
             guard hours > 0, hours <= 720 else {
-                throw APIError(WireError(code: "malformed-request", message: "A code may work from a minute to 30 days (720 hours), not \(hours) hours."))
+                throw APIError(WireError(.malformedRequest, message: "A code may work from a minute to 30 days (720 hours), not \(hours) hours."))
             }
             let code = try wire { try storage.createEnrollmentCode(user: body.user, hours: hours) }
             return try Envelope.response(["code": code], status: .created, request: request)
@@ -235,7 +235,7 @@ public enum OutpostServerApp {
             var days: Double?
             if let text = query.get("older_than_days") {
                 guard let value = Double(text) else {
-                    throw APIError(WireError(code: "malformed-request", message: "older_than_days must be a number of days, not '\(text)'."))
+                    throw APIError(WireError(.malformedRequest, message: "older_than_days must be a number of days, not '\(text)'."))
                 }
                 days = value
             }
@@ -286,7 +286,7 @@ public enum OutpostServerApp {
         router.get("v1/admin/snapshot") { request, _ -> Response in
             try authenticateAdmin(request, storage)
             guard let user = request.uri.queryParameters.get("user") else {
-                throw APIError(WireError(code: "malformed-request", message: "Name the user the snapshot is for: ?user=NAME."))
+                throw APIError(WireError(.malformedRequest, message: "Name the user the snapshot is for: ?user=NAME."))
             }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
             let info: SnapshotInfo
@@ -299,7 +299,7 @@ public enum OutpostServerApp {
             // Streamed in 1 MiB pieces: a snapshot of a large head office is hundreds of MB.
             return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: ResponseBody(contentLength: size) { writer in
                 defer { try? FileManager.default.removeItem(atPath: file) }
-                guard let handle = FileHandle(forReadingAtPath: file) else { throw APIError(WireError(code: "internal", message: "The snapshot file vanished.")) }
+                guard let handle = FileHandle(forReadingAtPath: file) else { throw APIError(WireError(.`internal`, message: "The snapshot file vanished.")) }
                 defer { try? handle.close() }
                 while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
                     try await writer.write(ByteBuffer(bytes: chunk))
@@ -334,7 +334,7 @@ public enum OutpostServerApp {
     /// children that arrive later under a merged-away record are moved.
     static func requireHeadOffice(_ storage: any ServerStorage) throws {
         guard storage.role == .headOffice else {
-            throw APIError(WireError(code: "head-office-only", message: "Conflicts and duplicates are settled at head office (`outpost-admin --server HEAD-OFFICE-URL ...`); the result reaches this branch at its next sync."))
+            throw APIError(WireError(.headOfficeOnly, message: "Conflicts and duplicates are settled at head office (`outpost-admin --server HEAD-OFFICE-URL ...`); the result reaches this branch at its next sync."))
         }
     }
 
@@ -342,7 +342,7 @@ public enum OutpostServerApp {
     /// Refuses a scope that does not parse against the schema's scope fields, with the column.
     static func checkScope(_ scope: String, _ storage: any ServerStorage) throws {
         do { _ = try storage.schema.scope(scope) } catch {
-            throw APIError(WireError(code: "malformed-scope", message: error.description))
+            throw APIError(WireError(.malformedScope, message: error.description))
         }
     }
 
@@ -356,9 +356,9 @@ public enum OutpostServerApp {
     static func authenticateDevice(_ request: Request, _ storage: any ServerStorage) throws -> AuthenticatedDevice {
         guard let token = bearer(request), let device = try storage.device(token: token) else {
             if let token = bearer(request), try storage.isRevoked(token: token) {
-                throw APIError(WireError(code: "device-revoked", message: "An admin revoked this device: it no longer syncs with any server of this company, and the customer data it holds is removed from it. Ask an admin for a new enrollment code."))
+                throw APIError(WireError(.deviceRevoked, message: "An admin revoked this device: it no longer syncs with any server of this company, and the customer data it holds is removed from it. Ask an admin for a new enrollment code."))
             }
-            throw APIError(WireError(code: "unauthorized", message: "This device is not enrolled here; enroll it with `outpost enroll --server URL --code CODE`."))
+            throw APIError(WireError(.unauthorized, message: "This device is not enrolled here; enroll it with `outpost enroll --server URL --code CODE`."))
         }
         return device
     }
@@ -367,7 +367,7 @@ public enum OutpostServerApp {
     @discardableResult
     static func authenticateAdmin(_ request: Request, _ storage: any ServerStorage) throws -> String {
         guard let token = bearer(request), let name = try storage.adminName(token: token) else {
-            throw APIError(WireError(code: "unauthorized", message: "An admin token is required; create one on the server with `outpost-server token --data DIR`."))
+            throw APIError(WireError(.unauthorized, message: "An admin token is required; create one on the server with `outpost-server token --data DIR`."))
         }
         return name
     }
@@ -379,7 +379,7 @@ public enum OutpostServerApp {
         } catch let error as APIError {
             throw error
         } catch {
-            throw APIError(WireError(code: "internal", message: "The server failed to process the request: \(error)"))
+            throw APIError(WireError(.`internal`, message: "The server failed to process the request: \(error)"))
         }
     }
 }

@@ -24,7 +24,7 @@ struct UnknownRouteMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed {
-            let wire = WireError(code: "unknown-path",
+            let wire = WireError(.unknownPath,
                                  message: "This server has no \(request.method) \(request.uri.path); the calls are listed in protocol/sync.md (a client and a server of different versions?).")
             return try Envelope.response(wire, status: error.status, request: request)
         }

@@ -191,13 +191,13 @@ public final class SQLiteServerStorage: ServerStorage {
     public func upgradeSchema(_ schema: Schema) throws {
         let before = replica
         guard schema.version > before.schema.version else {
-            throw WireError(code: "schema-not-newer", message: "The schema's version is \(schema.version), but version \(before.schema.version) is in force here: raise \"version\" in the file.")
+            throw WireError(.schemaNotNewer, message: "The schema's version is \(schema.version), but version \(before.schema.version) is in force here: raise \"version\" in the file.")
         }
         let upgraded: Replica
         do {
             upgraded = try Replica.open(at: before.path, schema: schema, clock: clock)
         } catch let error as StoreError where error.code == .incompatibleSchema {
-            throw WireError(code: "incompatible-schema", message: error.description)
+            throw WireError(.incompatibleSchema, message: error.description)
         }
         current.withLock { if upgraded.schema.version > $0.schema.version { $0 = upgraded } }
     }
@@ -287,7 +287,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func scopeLogEnd() throws -> Int64 { try replica.scopeLogEnd() }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
         guard try access.users().contains(where: { $0.name == user }) else {
-            throw WireError(code: "unknown-user", message: "There is no user named \(user); add one with `outpost-admin users add`.")
+            throw WireError(.unknownUser, message: "There is no user named \(user); add one with `outpost-admin users add`.")
         }
         return try replica.writeSnapshot(to: path, user: user, device: "new laptop", server: serverReplica)
     }

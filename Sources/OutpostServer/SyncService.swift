@@ -24,17 +24,17 @@ public struct SyncService: Sendable {
     /// records its counter, says what is acknowledged and where to pull from.
     public func hello(_ request: HelloRequest, device: AuthenticatedDevice) throws -> HelloResponse {
         if let token = request.nextSyncToken, !SyncToken.isValid(token) {
-            throw WireError(code: "malformed-request", message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
+            throw WireError(.malformedRequest, message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
         guard request.position.seen.count <= Self.relayingLimit else {
-            throw WireError(code: "malformed-request", message: "\"position.seen\" names \(request.position.seen.count) replicas; at most \(Self.relayingLimit) are allowed.")
+            throw WireError(.malformedRequest, message: "\"position.seen\" names \(request.position.seen.count) replicas; at most \(Self.relayingLimit) are allowed.")
         }
         if let relaying = request.relaying {
             guard device.isBranch else {
-                throw WireError(code: "forbidden", message: "Only a branch server relays other replicas' writes; this device belongs to a \(device.role).")
+                throw WireError(.forbidden, message: "Only a branch server relays other replicas' writes; this device belongs to a \(device.role).")
             }
             guard relaying.count <= Self.relayingLimit else {
-                throw WireError(code: "malformed-request", message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
+                throw WireError(.malformedRequest, message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
             }
         }
         if let user = try storage.users().first(where: { $0.name == device.user }),
@@ -78,7 +78,7 @@ public struct SyncService: Sendable {
     /// user and every device known here from elsewhere.
     public func directory(_ request: DirectoryRequest, device: AuthenticatedDevice) throws -> DirectoryResponse {
         guard device.isBranch else {
-            throw WireError(code: "forbidden", message: "Only a branch server exchanges directories; this device belongs to a \(device.role).")
+            throw WireError(.forbidden, message: "Only a branch server exchanges directories; this device belongs to a \(device.role).")
         }
         try requireOwnership(request.replica, device)
         try storage.importDirectory(users: nil, devices: request.devices, visiting: request.visiting ?? [], from: request.replica,
@@ -98,12 +98,12 @@ public struct SyncService: Sendable {
     public func push(_ request: PushRequest, device: AuthenticatedDevice) throws -> PushResponse {
         try requireOwnership(request.replica, device)
         guard request.changes.count <= WireLimits.pageChanges else {
-            throw WireError(code: "page-too-large", message: "A push page holds at most \(WireLimits.pageChanges) changes; this one has \(request.changes.count).")
+            throw WireError(.pageTooLarge, message: "A push page holds at most \(WireLimits.pageChanges) changes; this one has \(request.changes.count).")
         }
         var changes: [Change] = []
         for (i, json) in request.changes.enumerated() {
             do { changes.append(try Change(json: json)) } catch {
-                throw WireError(code: "malformed-change", message: "Change \(i) of the page is malformed: \(error). Nothing was applied.", details: ["index \(i)"])
+                throw WireError(.malformedChange, message: "Change \(i) of the page is malformed: \(error). Nothing was applied.", details: ["index \(i)"])
             }
         }
         let sender = request.replica
@@ -153,7 +153,7 @@ public struct SyncService: Sendable {
                 return try policy.screen(change, writer: policy.writer(of: change, device: device, sender: sender, owners: owners), view: view)
             }
         } catch let error as StoreError where error.code == .replicaForked {
-            throw WireError(code: "replica-forked", message: "\(error.description) Nothing of this page was applied; the client takes a new replica id and sends what the server lacks.")
+            throw WireError(.replicaForked, message: "\(error.description) Nothing of this page was applied; the client takes a new replica id and sends what the server lacks.")
         }
         let results = zip(changes, report.outcomes).map { change, outcome -> ChangeResult in
             let dot = change.dot.description
@@ -265,7 +265,7 @@ public struct SyncService: Sendable {
     public func records(_ request: RecordsRequest, device: AuthenticatedDevice) throws -> RecordsResponse {
         try requireOwnership(request.replica, device)
         guard request.records.count <= RecordsRequest.limit else {
-            throw WireError(code: "malformed-request", message: "A records request names at most \(RecordsRequest.limit) records; this one names \(request.records.count).")
+            throw WireError(.malformedRequest, message: "A records request names at most \(RecordsRequest.limit) records; this one names \(request.records.count).")
         }
         let policy = try ScopePolicy.make(for: device, storage: storage)
         let allowed = try request.records.filter { policy.receives(try storage.scopeSubject($0.collection, $0.id)) }
@@ -286,10 +286,10 @@ public struct SyncService: Sendable {
     public func fork(_ request: ForkRequest, device: AuthenticatedDevice) throws -> ForkResponse {
         try requireOwnership(request.replica, device)
         guard SyncToken.isValid(request.syncToken) else {
-            throw WireError(code: "malformed-request", message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits).")
+            throw WireError(.malformedRequest, message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
         let old: ReplicaID
-        do { old = try ReplicaID(request.replica) } catch { throw WireError(code: "malformed-request", message: "\(error)") }
+        do { old = try ReplicaID(request.replica) } catch { throw WireError(.malformedRequest, message: "\(error)") }
         // The same call again (its answer was lost): the same id and the same renaming.
         if let earlier = try storage.unusedFork(of: request.replica, device: device.id, syncToken: request.syncToken) {
             return ForkResponse(replica: earlier.id, keptThrough: earlier.kept, adopted: earlier.adopted,
@@ -301,11 +301,11 @@ public struct SyncService: Sendable {
         // server's own acknowledgement ends.
         let from = request.from ?? request.acknowledged
         guard from <= request.acknowledged else {
-            throw WireError(code: "malformed-request", message: "\"from\" (\(from)) must not be above \"acknowledged\" (\(request.acknowledged)).")
+            throw WireError(.malformedRequest, message: "\"from\" (\(from)) must not be above \"acknowledged\" (\(request.acknowledged)).")
         }
         let stored = try storage.acknowledged(of: request.replica)
         guard from <= stored else {
-            throw WireError(code: "digests-needed", message: "This server holds fewer of replica \(request.replica)'s writes than the folder was told (it was restored from a backup): send the digests of its writes after \(stored).",
+            throw WireError(.digestsNeeded, message: "This server holds fewer of replica \(request.replica)'s writes than the folder was told (it was restored from a backup): send the digests of its writes after \(stored).",
                             details: [String(stored)])
         }
         var position = from
@@ -384,14 +384,14 @@ public struct SyncService: Sendable {
             for relative in relatives where change.dot.counter > relative.start {
                 let named = Dot(relative.id, change.dot.counter - relative.start)
                 guard let stored = try storage.storedChange(named), try relative.underRequestNames(stored) == change else { continue }
-                throw WireError(code: "replica-forked", message: "Another copy of replica \(sender)'s folder already sent \(change.dot) as \(named): this folder shares writes with a copy. Nothing of this page was applied; the client takes a new replica id and keeps the copy's names for the writes they share.")
+                throw WireError(.replicaForked, message: "Another copy of replica \(sender)'s folder already sent \(change.dot) as \(named): this folder shares writes with a copy. Nothing of this page was applied; the client takes a new replica id and keeps the copy's names for the writes they share.")
             }
         }
     }
 
     private func requireOwnership(_ replica: String, _ device: AuthenticatedDevice) throws {
         guard try storage.ownsReplica(device: device.id, replica: replica) else {
-            throw WireError(code: "wrong-replica", message: "This device does not write as replica \(replica); sync from the folder it was enrolled with.")
+            throw WireError(.wrongReplica, message: "This device does not write as replica \(replica); sync from the folder it was enrolled with.")
         }
     }
 }

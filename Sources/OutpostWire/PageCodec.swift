@@ -16,12 +16,12 @@ extension PageMessage {
 }
 
 func member(_ o: [String: JSONValue], _ name: String) throws(WireError) -> JSONValue {
-    guard let v = o[name] else { throw WireError(code: "malformed-request", message: "The message lacks \"\(name)\".") }
+    guard let v = o[name] else { throw WireError(.malformedRequest, message: "The message lacks \"\(name)\".") }
     return v
 }
 
 func integer(_ v: JSONValue, _ name: String) throws(WireError) -> Int64 {
-    guard case .int(let n) = v else { throw WireError(code: "malformed-request", message: "\"\(name)\" must be an integer.") }
+    guard case .int(let n) = v else { throw WireError(.malformedRequest, message: "\"\(name)\" must be an integer.") }
     return n
 }
 
@@ -31,9 +31,9 @@ extension PushRequest: PageMessage {
     }
 
     public init(jsonValue: JSONValue) throws(WireError) {
-        guard case .object(let o) = jsonValue else { throw WireError(code: "malformed-request", message: "A push request must be a JSON object.") }
-        guard case .string(let replica) = try member(o, "replica") else { throw WireError(code: "malformed-request", message: "\"replica\" must be a string.") }
-        guard case .array(let changes) = try member(o, "changes") else { throw WireError(code: "malformed-request", message: "\"changes\" must be an array.") }
+        guard case .object(let o) = jsonValue else { throw WireError(.malformedRequest, message: "A push request must be a JSON object.") }
+        guard case .string(let replica) = try member(o, "replica") else { throw WireError(.malformedRequest, message: "\"replica\" must be a string.") }
+        guard case .array(let changes) = try member(o, "changes") else { throw WireError(.malformedRequest, message: "\"changes\" must be an array.") }
         self.init(replica: replica, changes: changes)
         self.protocol = Int(try integer(try member(o, "protocol"), "protocol"))
     }
@@ -47,9 +47,9 @@ extension PullResponse: PageMessage {
     }
 
     public init(jsonValue: JSONValue) throws(WireError) {
-        guard case .object(let o) = jsonValue else { throw WireError(code: "malformed-page", message: "A pull response must be a JSON object.") }
-        guard case .array(let changes) = try member(o, "changes") else { throw WireError(code: "malformed-page", message: "\"changes\" must be an array.") }
-        guard case .bool(let more) = try member(o, "more") else { throw WireError(code: "malformed-page", message: "\"more\" must be true or false.") }
+        guard case .object(let o) = jsonValue else { throw WireError(.malformedPage, message: "A pull response must be a JSON object.") }
+        guard case .array(let changes) = try member(o, "changes") else { throw WireError(.malformedPage, message: "\"changes\" must be an array.") }
+        guard case .bool(let more) = try member(o, "more") else { throw WireError(.malformedPage, message: "\"more\" must be true or false.") }
         let remaining: Int? = if case .int(let r)? = o["remaining"] { Int(r) } else { nil }
         self.init(changes: changes, cursor: try integer(try member(o, "cursor"), "cursor"), more: more, remaining: remaining)
         self.protocol = Int(try integer(try member(o, "protocol"), "protocol"))

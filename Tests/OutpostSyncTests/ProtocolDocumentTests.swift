@@ -26,7 +26,8 @@ struct ProtocolDocumentTests {
 
     @Test func everyCodeTheServerSendsIsDocumented() throws {
         let codes = try Self.codesInSources()
-        #expect(codes.count > 20, "the scan found too few codes: \(codes)")
+        // Per-change codes (refusals and deferrals); request errors are ``WireErrorCode``, checked below.
+        #expect(codes.count > 12, "the scan found too few codes: \(codes)")
         for code in codes.sorted() {
             #expect(Self.document.contains("`\(code)`"), "protocol/sync.md does not document `\(code)`")
         }
@@ -46,5 +47,29 @@ struct ProtocolDocumentTests {
             }
         }
         #expect(checked >= 15, "the error table was not found or has too few codes (\(checked))")
+    }
+
+    /// Every code of the protocol is in the document, and every one a server answers with is in
+    /// the error table under its status.
+    @Test func everyProtocolCodeIsDocumentedWithItsStatus() throws {
+        let errors = try #require(Self.document.components(separatedBy: "## Errors").dropFirst().first)
+        let section = errors.components(separatedBy: "\n## ").first ?? errors
+        var table: [String: Int] = [:]
+        for line in section.split(separator: "\n") where line.hasPrefix("| ") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2 else { continue }
+            let statuses = cells[0].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            for piece in cells[1].components(separatedBy: "`").enumerated() where piece.offset % 2 == 1 {
+                table[String(piece.element)] = statuses.first
+            }
+        }
+        for code in WireErrorCode.allCases {
+            #expect(Self.document.contains("`\(code.rawValue)`"), "protocol/sync.md does not mention `\(code.rawValue)`")
+            if let status = code.httpStatus {
+                #expect(table[code.rawValue] == status, "`\(code.rawValue)` is answered with \(status), the error table says \(table[code.rawValue].map(String.init) ?? "nothing")")
+            } else {
+                #expect(table[code.rawValue] == nil, "`\(code.rawValue)` is raised by a client on its own, not listed as an answer")
+            }
+        }
     }
 }
