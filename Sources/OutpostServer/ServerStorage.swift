@@ -289,7 +289,11 @@ public final class SQLiteServerStorage: ServerStorage {
         guard try access.users().contains(where: { $0.name == user }) else {
             throw WireError(.unknownUser, message: "There is no user named \(user); add one with `outpost-admin users add`.")
         }
-        return try replica.writeSnapshot(to: path, user: user, device: "new laptop", server: serverReplica)
+        guard let info = try access.users().first(where: { $0.name == user }) else { throw WireError(.unknownUser, message: "There is no user named \(user).") }
+        // The file holds the user's scope only: it travels to a laptop outside the server.
+        let policy = try ScopePolicy.make(for: AuthenticatedDevice(id: "", user: user, replica: "", role: info.role), storage: self)
+        return try replica.writeSnapshot(to: path, user: user, device: "new laptop", server: serverReplica,
+                                         keep: policy.receivesAll ? nil : { policy.receives($0) })
     }
     public func probableDuplicates(in collection: String?) throws -> [DuplicatePair] {
         let dismissed = try access.dismissals()

@@ -167,7 +167,7 @@ extension Replica {
                 }
                 let unpushed = try Bool.fetchOne(db.cachedStatement(sql: """
                     SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin = 'local' AND replica = ? AND counter > ? LIMIT 1
-                    """), arguments: [collection, id, me.rawValue, acknowledged]) != nil
+                    """), arguments: [collection, id, me.rawValue, Int64(clamping: acknowledged)]) != nil
                 guard !unpushed else { continue }
                 try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [id])
                 try db.cachedStatement(sql: "DELETE FROM outpost_records WHERE collection = ? AND id = ?").execute(arguments: [collection, id])
@@ -193,7 +193,7 @@ extension Replica {
         try write { db in
             let me = try Self.currentID(db)
             let unsent = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local' AND replica = ? AND counter > ?",
-                                          arguments: [me.rawValue, acknowledged]) ?? 0
+                                          arguments: [me.rawValue, Int64(clamping: acknowledged)]) ?? 0
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
                           "outpost_closed_conflicts", "outpost_scope_log"] {

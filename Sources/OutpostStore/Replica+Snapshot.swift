@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import OutpostCore
+import OutpostSchema
 
 /// What a snapshot file stands for.
 public struct SnapshotInfo: Hashable, Sendable {
@@ -21,7 +22,11 @@ extension Replica {
     /// Made with `VACUUM INTO` (a consistent copy while syncs go on), then rewritten: the
     /// server's bookkeeping of its children and refusals is dropped, and its own writes are
     /// marked as coming from the server.
-    public func writeSnapshot(to path: String, user: String, device: String, server: String) throws -> SnapshotInfo {
+    ///
+    /// With `keep`, only the records whose scope subject it admits stay in the file (the user's
+    /// scope), and the file is compacted so nothing removed lingers in its free pages.
+    public func writeSnapshot(to path: String, user: String, device: String, server: String,
+                              keep: ((ScopeSubject) -> Bool)? = nil) throws -> SnapshotInfo {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.replicaExists, "\(path) already exists; choose another --out file.")
         }
@@ -45,6 +50,36 @@ extension Replica {
             return SnapshotInfo(replica: id, cursor: cursor, records: records)
         }
         try copy.close()
-        return info
+        guard let keep else { return info }
+        let scoped = try Replica.open(at: path)
+        var leaving: [(collection: String, id: String)] = try scoped.scopeRoots()
+            .filter { !keep(.root(id: $0.id, values: $0.values)) }.map { (scoped.schema.scopeRoot?.name ?? "", $0.id) }
+        // Children without a held account (no parent, or one not here) are judged one by one.
+        let loose = try scoped.read { db -> [(String, String)] in
+            var loose: [(String, String)] = []
+            guard let root = scoped.schema.scopeRoot?.name else { return [] }
+            for (child, field) in scoped.childCollections(of: root) {
+                let sql = "SELECT id FROM \(child.quotedDatabaseIdentifier) WHERE \(field.quotedDatabaseIdentifier) IS NULL OR \(field.quotedDatabaseIdentifier) NOT IN (SELECT id FROM \(root.quotedDatabaseIdentifier))"
+                loose += try String.fetchAll(db, sql: sql).map { (child, $0) }
+            }
+            return loose
+        }
+        for (collection, id) in loose where !keep(try scoped.scopeSubject(collection, id)) { leaving.append((collection, id)) }
+        try scoped.evict(leaving, acknowledged: .max)
+        let kept = try scoped.pool.write { db -> Int in
+            // The new laptop asks for its whole scope at its first sync.
+            try db.execute(sql: "DELETE FROM outpost_scope_log")
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 1") ?? 0
+        }
+        try scoped.pool.close()
+        // The file goes out alone: its write-ahead log folded in, then rewritten so no page of
+        // a removed record survives in it.
+        let compact = try DatabaseQueue(path: path)
+        try compact.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
+            try db.execute(sql: "VACUUM")
+        }
+        try compact.close()
+        return SnapshotInfo(replica: info.replica, cursor: info.cursor, records: kept)
     }
 }

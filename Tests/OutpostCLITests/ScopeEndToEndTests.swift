@@ -81,5 +81,16 @@ struct ScopeEndToEndTests {
         #expect(try ids(a, "contacts") == [herContact], "its contact comes back with it")
         let back = json(try a.ok(["show", "accounts", hers, "--json"])) as? [String: Any]
         #expect((back?["values"] as? [String: Any])?["name"] as? String == "ТОО «Алтын-Ай»")
+
+        // A ready base for her new laptop holds her customers only, and no trace of the others.
+        let file = scratch.path("aigerim.outpost")
+        let made = try admin(["snapshot", "aigerim", "--out", file])
+        #expect(made.status == 0, "\(made.stderr)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(bytes.range(of: Data("Тумэн ХХК".utf8)) == nil && bytes.range(of: Data("Батболд".utf8)) == nil, "nothing of bolor's customer is in the file")
+        let fresh = scratch.cli("aigerim-new")
+        _ = try fresh.ok(["init", "--from-snapshot", file])
+        #expect(try ids(fresh, "accounts") == [hers])
+        #expect(try ids(fresh, "contacts") == [herContact])
     }
 }

@@ -63,3 +63,23 @@ struct AdminConflictTests {
         #expect(closed.allSatisfy { $0.closed?.how == "settled" && $0.closed?.dot == restored.first?.dot })
     }
 }
+
+/// A snapshot for a scoped user holds that user's records only.
+struct ScopedSnapshotTests {
+    @Test func aSnapshotHoldsTheUsersScopeOnly() throws {
+        let folder = TempFolder()
+        let hq = try SQLiteServerStorage(directory: folder.path("hq"))
+        try hq.addUser(UserInfo(name: "aigerim", role: "rep", scope: "owner = me"))
+        let hers = try hq.replica.insert("accounts", ["name": .string("Алтын-Ай"), "owner": .string("aigerim")])
+        let theirs = try hq.replica.insert("accounts", ["name": .string("Тумэн ХХК"), "owner": .string("bolor")])
+        _ = try hq.replica.insert("contacts", ["account_id": .reference(theirs), "name": .string("Батболд")])
+        let mine = try hq.replica.insert("contacts", ["account_id": .reference(hers), "name": .string("Айгуль")])
+        let info = try hq.writeSnapshot(to: folder.path("aigerim.outpost"), user: "aigerim")
+        #expect(info.records == 2)
+        let laptop = try Replica.open(at: folder.path("aigerim.outpost"))
+        #expect(try laptop.query("accounts").map(\.id) == [hers])
+        #expect(try laptop.query("contacts").map(\.id) == [mine])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.path("aigerim.outpost")))
+        #expect(bytes.range(of: Data("Батболд".utf8)) == nil)
+    }
+}
