@@ -80,10 +80,12 @@ public protocol ServerStorage: Sendable {
 
     /// What a record's scope is decided on, as the server's replica holds it now.
     func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject
+    /// The same for many records at once, keyed by collection and id joined with U+001F.
+    func scopeSubjects(_ records: [(collection: String, id: String)]) throws -> [String: ScopeSubject]
+    /// Which of the records existed here at or before feed position `seq` (same keys).
+    func existedBefore(_ records: [(collection: String, id: String)], seq: Int64) throws -> Set<String>
     /// Every root held, with its scope-field values.
     func scopeRoots() throws -> [(id: String, values: [String: String])]
-    /// Whether the record existed here at or before feed position `seq`.
-    func heldBefore(_ collection: String, _ id: String, seq: Int64) throws -> Bool
     /// The feed entries up to `through` of these records (and a root's current children).
     func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change]
     /// The scope log after `seq`, and its end.
@@ -276,8 +278,11 @@ public final class SQLiteServerStorage: ServerStorage {
     public func replicaBranches() throws -> [String: String] { try access.replicaBranches() }
     public func replicaUsers() throws -> [String: String] { try access.replicaUsers() }
     public func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject { try replica.scopeSubject(collection, id) }
+    public func scopeSubjects(_ records: [(collection: String, id: String)]) throws -> [String: ScopeSubject] { try replica.scopeSubjects(records) }
+    public func existedBefore(_ records: [(collection: String, id: String)], seq: Int64) throws -> Set<String> {
+        try replica.existedBefore(records, seq: seq)
+    }
     public func scopeRoots() throws -> [(id: String, values: [String: String])] { try replica.scopeRoots() }
-    public func heldBefore(_ collection: String, _ id: String, seq: Int64) throws -> Bool { try replica.heldBefore(collection, id, seq: seq) }
     public func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change] {
         try replica.history(of: records, through: through)
     }

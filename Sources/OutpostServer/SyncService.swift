@@ -180,13 +180,20 @@ public struct SyncService: Sendable {
         try requireOwnership(request.replica, device)
         let seen = try storage.seen(of: request.replica)
         let policy = try ScopePolicy.make(for: device, storage: storage)
-        var subjects: [String: ScopeSubject] = [:]
         var older: [OlderRecord] = []
         // A scoped puller's `seen` has holes (writes out of its scope were never sent), so it
         // does not say what it lacks: only what it wrote or relays is held back from it.
         let relayed = !policy.receivesAll && device.isBranch ? try storage.relayable(device: device.id) : []
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
         let page = try storage.feedPage(after: request.cursor, limit: limit)
+        // A scoped puller: every record of the page judged in one read, and which existed before it.
+        var subjects: [String: ScopeSubject] = [:]
+        var existed = Set<String>()
+        if !policy.receivesAll {
+            let keys = page.map { ($0.change.collection, $0.change.recordID) }
+            subjects = try storage.scopeSubjects(keys)
+            existed = try storage.existedBefore(keys, seq: request.cursor)
+        }
         var changes: [JSONValue] = []
         var bytes = 0
         var cursor = request.cursor
@@ -205,7 +212,6 @@ public struct SyncService: Sendable {
             if !policy.receivesAll {
                 let key = entry.change.collection + "\u{1F}" + entry.change.recordID
                 let subject = try subjects[key] ?? storage.scopeSubject(entry.change.collection, entry.change.recordID)
-                subjects[key] = subject
                 // Out of the puller's scope now: not sent (it is evicted there if held).
                 guard policy.receives(subject) else {
                     cursor = entry.seq
@@ -220,7 +226,7 @@ public struct SyncService: Sendable {
                 stoppedForSize = true
                 break
             }
-            if !policy.receivesAll, try storage.heldBefore(entry.change.collection, entry.change.recordID, seq: request.cursor) {
+            if !policy.receivesAll, existed.contains(entry.change.collection + "\u{1F}" + entry.change.recordID) {
                 older.append(OlderRecord(index: changes.count, root: root))
             }
             changes.append(json)

@@ -23,9 +23,46 @@ extension Replica {
         try read { db in try scopeSubject(db, collection, id) }
     }
 
+    /// What the scope of each record is decided on, in one read (a pull page's worth), keyed
+    /// by collection and id joined with U+001F.
+    public func scopeSubjects(_ records: [(collection: String, id: String)]) throws -> [String: ScopeSubject] {
+        try read { db in
+            var roots: [String: [String: String]?] = [:]
+            var subjects: [String: ScopeSubject] = [:]
+            for (collection, id) in records where subjects[collection + "\u{1F}" + id] == nil {
+                subjects[collection + "\u{1F}" + id] = try scopeSubject(db, collection, id, roots: &roots)
+            }
+            return subjects
+        }
+    }
+
+    /// Which of the records existed here at or before feed position `seq`, in one read.
+    public func existedBefore(_ records: [(collection: String, id: String)], seq: Int64) throws -> Set<String> {
+        try read { db in
+            var found = Set<String>()
+            for (collection, id) in records where try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ? LIMIT 1"),
+                arguments: [collection, id, seq]) != nil {
+                found.insert(collection + "\u{1F}" + id)
+            }
+            return found
+        }
+    }
+
     func scopeSubject(_ db: Database, _ collection: String, _ id: String) throws -> ScopeSubject {
+        var roots: [String: [String: String]?] = [:]
+        return try scopeSubject(db, collection, id, roots: &roots)
+    }
+
+    func scopeSubject(_ db: Database, _ collection: String, _ id: String, roots: inout [String: [String: String]?]) throws -> ScopeSubject {
         guard let root = scopeRoot, let spec = tables[collection]?.spec, !spec.isReferenceData else { return .everyone }
-        if collection == root.name { return .root(id: id, values: try scopeValues(db, root, id)) }
+        func values(_ rootID: String) throws -> [String: String]? {
+            if let known = roots[rootID] { return known }
+            let found = try scopeValues(db, root, rootID)
+            roots[rootID] = .some(found)
+            return found
+        }
+        if collection == root.name { return .root(id: id, values: try values(id)) }
         guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name else { return .everyone }
         let parent: String?
         if let live = try String.fetchOne(db.cachedStatement(sql: "SELECT \(parentField.quotedDatabaseIdentifier) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?"),
@@ -37,7 +74,7 @@ extension Replica {
             parent = nil
         }
         guard let parent, !parent.isEmpty else { return .unrooted(creator: try creator(db, collection, id)) }
-        return .root(id: parent, values: try scopeValues(db, root, parent))
+        return .root(id: parent, values: try values(parent))
     }
 
     /// The scope-field values of a root held here (live, or deleted), as text.
@@ -86,14 +123,6 @@ extension Replica {
                 roots.append((id, try scopeValues(db, root, id) ?? [:]))
             }
             return roots
-        }
-    }
-
-    /// Whether the record existed here at or before feed position `seq`.
-    public func heldBefore(_ collection: String, _ id: String, seq: Int64) throws -> Bool {
-        try read { db in
-            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ? LIMIT 1"),
-                              arguments: [collection, id, seq]) != nil
         }
     }
 

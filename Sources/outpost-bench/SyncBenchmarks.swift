@@ -78,9 +78,10 @@ func fieldCount(_ changes: [Change]) -> Int { changes.reduce(0) { $0 + $1.fields
 
 /// A head office with `remote` colleagues' changes waiting, and an enrolled rep back from a trip
 /// with `edits` local edits: returns the server, the rep's replica and the changed fields on both sides.
-func prepareTrip(_ folder: BenchFolder, edits: Int, remote: Int) async throws -> (BenchServer, Replica, fields: Int) {
+func prepareTrip(_ folder: BenchFolder, edits: Int, remote: Int, scope: String = "all") async throws -> (BenchServer, Replica, fields: Int) {
     let server = try await BenchServer.start(folder.path("hq"))
     let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
+    if scope != "all" { _ = try server.storage.editUser(AdminUserEditRequest(name: "aigerim", scope: scope)) }
     try await SyncEngine(replica: replica).sync()
     let others = try CRMWorkload(count: remote, replica: "colleagues")
     try preload(server.storage.replica, others.changes, origin: "colleagues")
@@ -93,6 +94,8 @@ func prepareTrip(_ folder: BenchFolder, edits: Int, remote: Int) async throws ->
 struct TripOptions: ParsableArguments {
     @Option(help: "Local edits made on the trip.") var edits = 2_000
     @Option(help: "Remote changes waiting at head office.") var remote = 20_000
+    @Option(help: ArgumentHelp("The rep's scope (the workload's accounts are owner aigerim, branch almaty): `owner = me` measures a scoped rep with everything in scope, the cost of judging each change.", valueName: "SCOPE"))
+    var scope = "all"
 }
 
 extension TripOptions {
@@ -101,7 +104,7 @@ extension TripOptions {
     func measure() async throws -> (elapsed: Duration, summary: SyncProgress, fields: Int) {
         let folder = BenchFolder()
         defer { folder.remove() }
-        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote)
+        let (server, replica, fields) = try await prepareTrip(folder, edits: edits, remote: remote, scope: scope)
         var summary = SyncProgress()
         let elapsed = try await ContinuousClock().measure { summary = try await SyncEngine(replica: replica).sync() }
         try await server.stop()
