@@ -60,6 +60,7 @@ struct ScopePolicy {
     func receives(_ subject: ScopeSubject) -> Bool {
         switch subject {
         case .everyone: true
+        case .unjudged: reader.isAll
         case .root(_, let values): values.map(reader.admits) ?? reader.isAll
         case .unrooted(let creator): reader.isAll || creator.map(readerUsers.contains) == true
         }

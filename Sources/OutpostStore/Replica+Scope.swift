@@ -7,6 +7,9 @@ import OutpostSchema
 public enum ScopeSubject: Hashable, Sendable {
     /// Reference data, or a collection that is neither the scope root nor a child of it: everyone's.
     case everyone
+    /// A collection this replica's schema does not know (a newer schema's): only a reader of
+    /// everything may have it, since no scope can be judged.
+    case unjudged
     /// The scope root `id` (the record itself, or a child's parent), with its scope-field values
     /// as text; nil when this replica does not hold that root.
     case root(id: String, values: [String: String]?)
@@ -55,7 +58,8 @@ extension Replica {
     }
 
     func scopeSubject(_ db: Database, _ collection: String, _ id: String, roots: inout [String: [String: String]?]) throws -> ScopeSubject {
-        guard let root = scopeRoot, let spec = tables[collection]?.spec, !spec.isReferenceData else { return .everyone }
+        guard let spec = tables[collection]?.spec else { return .unjudged }
+        guard let root = scopeRoot, !spec.isReferenceData else { return .everyone }
         func values(_ rootID: String) throws -> [String: String]? {
             if let known = roots[rootID] { return known }
             let found = try scopeValues(db, root, rootID)

@@ -36,6 +36,7 @@ struct ScopePropertyTests {
     static func receives(_ subject: ScopeSubject, _ scopes: [(user: String, scope: Scope)]) -> Bool {
         switch subject {
         case .everyone: return true
+        case .unjudged: return scopes.contains { $0.scope.isAll }
         case .root(_, let values?): return scopes.contains { $0.scope.admits(values, user: $0.user) }
         case .root(_, nil): return scopes.contains { $0.scope.isAll }
         case .unrooted(let creator): return scopes.contains { $0.scope.isAll || $0.user == creator }
