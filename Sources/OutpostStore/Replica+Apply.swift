@@ -104,6 +104,15 @@ extension Replica {
                 }
                 report.alreadyApplied += 1
                 report.outcomes[change.dot] = .duplicate
+                // A server evicts a record that left its scope but keeps its feed (it relays from
+                // it): when the record comes back, its history is in the feed already and must
+                // still rebuild the state.
+                if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_records WHERE collection = ? AND id = ?"),
+                                     arguments: [change.collection, change.recordID]) == nil {
+                    let key = change.collection + "\u{1F}" + change.recordID
+                    if byRecord[key] == nil { order.append(key) }
+                    byRecord[key, default: []].append(change)
+                }
                 continue
             }
             report.outcomes[change.dot] = .applied

@@ -120,3 +120,26 @@ struct OrphanConflictTests {
         #expect(try hq.closedConflicts().isEmpty)
     }
 }
+
+/// Eviction is not a delete, and what was evicted comes back whole.
+struct EvictionTests {
+    @Test(arguments: [ReplicaRole.field, .branch])
+    func anEvictedRecordComesBackWholeWhenItsHistoryArrivesAgain(role: ReplicaRole) throws {
+        let folder = TempFolder(), clock = TestClock()
+        let hq = try makeReplica(folder, "hq", role: .headOffice, clock: clock)
+        let other = try makeReplica(folder, "other", role: role, clock: clock)
+        let account = try hq.insert("accounts", ["name": s("Тумэн ХХК"), "owner": s("bolor")])
+        let contact = try hq.insert("contacts", ["account_id": .reference(account), "name": s("Батболд")])
+        try hq.update("accounts", id: account, [.set("city", s("Улаанбаатар"))])
+        try exchange(hq, to: other)
+        let removed = try other.evict([("accounts", account)], acknowledged: 0)
+        #expect(removed.count == 2, "the account and its contact")
+        #expect(try other.get("accounts", id: account) == nil && other.get("contacts", id: contact) == nil)
+        #expect(try !other.holds("accounts", account))
+        let history = try hq.history(of: [("accounts", account)], through: .max)
+        #expect(history.count == 3)
+        _ = try other.apply(history, from: "hq")
+        #expect(try other.state("accounts", id: account) == hq.state("accounts", id: account))
+        #expect(try other.get("contacts", id: contact)?.values["name"] == s("Батболд"))
+    }
+}
