@@ -159,4 +159,15 @@ extension AccessDatabase {
             return users
         }
     }
+
+    /// The users of the devices enrolled beneath a branch device (reported by its directory
+    /// exchanges), not of the devices that merely visited it: what the branch receives is
+    /// their scopes, and a visit must not widen it.
+    func usersEnrolledBeneath(device: String) throws -> Set<String> {
+        try pool.read { db in
+            Set(try String.fetchAll(db, sql: """
+                SELECT DISTINCT d.user FROM devices d WHERE d.source IN (SELECT id FROM replicas WHERE device = ?)
+                """, arguments: [device]))
+        }
+    }
 }

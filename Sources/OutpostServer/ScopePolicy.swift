@@ -33,15 +33,14 @@ struct ScopePolicy {
     var receivesAll: Bool { reader.isAll }
 
     /// The policy for a device: an admin receives everything; a rep or manager their scope; a
-    /// branch the union of its own scope and those of the users whose devices it relays.
+    /// branch the union of its own scope and those of the users whose devices were enrolled
+    /// beneath it (a head-office rep visiting it does not widen it).
     static func make(for device: AuthenticatedDevice, storage: any ServerStorage) throws -> ScopePolicy {
         let schema = storage.schema
         let users = Dictionary(try storage.users().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var members: [UserInfo] = users[device.user].map { [$0] } ?? []
         if device.isBranch {
-            let relayed = try storage.relayable(device: device.id)
-            let owners = try storage.replicaUsers()
-            for name in Set(relayed.compactMap { owners[$0] }).sorted() where name != device.user {
+            for name in try storage.usersEnrolledBeneath(device: device.id).sorted() where name != device.user {
                 if let user = users[name] { members.append(user) }
             }
         }

@@ -61,7 +61,7 @@ public protocol ServerStorage: Sendable {
     /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
     func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64?
     /// Feed entries after `cursor`, in order.
-    func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)]
+    func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, origin: String, change: Change)]
     /// How many feed entries come after `cursor`.
     func feedCount(after cursor: Int64) throws -> Int
 
@@ -77,6 +77,8 @@ public protocol ServerStorage: Sendable {
     func replicaBranches() throws -> [String: String]
     /// For each replica id known here, the user of its device.
     func replicaUsers() throws -> [String: String]
+    /// The users of the devices enrolled beneath a branch device (not visitors).
+    func usersEnrolledBeneath(device: String) throws -> Set<String>
 
     /// What a record's scope is decided on, as the server's replica holds it now.
     func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject
@@ -253,8 +255,8 @@ public final class SQLiteServerStorage: ServerStorage {
     public func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64? {
         try self.replica.firstFeedSeq(of: try ReplicaID(replica), after: counter)
     }
-    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
-        try replica.changes(after: cursor, limit: limit).map { ($0.seq, $0.change) }
+    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, origin: String, change: Change)] {
+        try replica.changes(after: cursor, limit: limit)
     }
     public func feedCount(after cursor: Int64) throws -> Int { try replica.feedCount(after: cursor) }
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
@@ -277,6 +279,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func closedConflicts() throws -> [ClosedConflict] { try replica.closedConflicts() }
     public func replicaBranches() throws -> [String: String] { try access.replicaBranches() }
     public func replicaUsers() throws -> [String: String] { try access.replicaUsers() }
+    public func usersEnrolledBeneath(device: String) throws -> Set<String> { try access.usersEnrolledBeneath(device: device) }
     public func scopeSubject(_ collection: String, _ id: String) throws -> ScopeSubject { try replica.scopeSubject(collection, id) }
     public func scopeSubjects(_ records: [(collection: String, id: String)]) throws -> [String: ScopeSubject] { try replica.scopeSubjects(records) }
     public func existedBefore(_ records: [(collection: String, id: String)], seq: Int64) throws -> Set<String> {

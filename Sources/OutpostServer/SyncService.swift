@@ -182,8 +182,9 @@ public struct SyncService: Sendable {
         let policy = try ScopePolicy.make(for: device, storage: storage)
         var older: [OlderRecord] = []
         // A scoped puller's `seen` has holes (writes out of its scope were never sent), so it
-        // does not say what it lacks: only what it wrote or relays is held back from it.
-        let relayed = !policy.receivesAll && device.isBranch ? try storage.relayable(device: device.id) : []
+        // does not say what it lacks: only what it wrote, or (a branch) what it pushed here
+        // itself, is held back from it. Its reps' writes that reached this server another way
+        // (a rep failing over here) are sent.
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
         let page = try storage.feedPage(after: request.cursor, limit: limit)
         // A scoped puller: every record of the page judged in one read, and which existed before it.
@@ -203,7 +204,7 @@ public struct SyncService: Sendable {
             // seen the original's writes only up to where it kept the old name, so it still
             // receives what the original wrote after.
             let writer = entry.change.dot.replica.rawValue
-            let held = policy.receivesAll ? entry.change.dot.counter <= seen[writer] ?? 0 : relayed.contains(writer)
+            let held = policy.receivesAll ? entry.change.dot.counter <= seen[writer] ?? 0 : entry.origin == request.replica
             if writer == request.replica || held {
                 cursor = entry.seq
                 continue
