@@ -360,6 +360,11 @@ public enum OutpostServerApp {
             }
             throw APIError(WireError(.unauthorized, message: "This device is not enrolled here; enroll it with `outpost enroll --server URL --code CODE`."))
         }
+        // The channel policy holds for every call, not only the hello that opens a session.
+        if let user = try storage.users().first(where: { $0.name == device.user }),
+           let refusal = AccessDatabase.channelRefusal(user, serverIsBranch: storage.role == .branch) {
+            throw APIError(refusal)
+        }
         return device
     }
 

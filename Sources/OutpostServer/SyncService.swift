@@ -37,10 +37,6 @@ public struct SyncService: Sendable {
                 throw WireError(.malformedRequest, message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
             }
         }
-        if let user = try storage.users().first(where: { $0.name == device.user }),
-           let refusal = AccessDatabase.channelRefusal(user, serverIsBranch: storage.role == .branch) {
-            throw refusal
-        }
         if let client = request.client { try storage.noteClient(device: device.id, version: client) }
         let sameServer = request.position.server == storage.serverReplica
         let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,

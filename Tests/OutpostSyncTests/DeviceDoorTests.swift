@@ -54,6 +54,9 @@ struct DeviceDoorTests {
         } catch TransportError.server(let error, let status) {
             #expect(status == 403 && error.error.code == "wrong-channel")
         }
+        let direct = try await raw.post(server.url + "/v1/sync/pull", #"{"protocol":1,"replica":"r-aigerim","cursor":0,"limit":10}"#,
+                                        token: try replica.setting(ClientSettings.token))
+        #expect(direct.status == 403 && direct.body.contains("wrong-channel"), "every call, not only hello: \(direct.body)")
         // At enrollment, before the code is spent.
         try server.storage.addUser(UserInfo(name: "dana", role: "rep", scope: "all", channel: "branch"))
         let code = try server.storage.createEnrollmentCode(user: "dana")
