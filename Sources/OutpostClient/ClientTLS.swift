@@ -19,7 +19,10 @@ public enum ClientTLS {
     /// Whether `host` is this machine (plain HTTP needs no protection there).
     public static func isLoopback(_ host: String) -> Bool {
         let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+        // An IPv4 literal in 127.0.0.0/8 only: a name such as 127.example.org is not loopback.
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        let ipv4Loopback = parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        return h == "localhost" || h == "::1" || ipv4Loopback
     }
 
     /// A certificate the client does not trust, as an error a person can act on (nil for other failures).

@@ -113,7 +113,13 @@ struct ScopePolicy {
         }
         guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name, !writer.seesAll else { return nil }
         var parents: [String] = []
-        if case .reference(let p)? = try view.record(spec.name, change.recordID)?.values[parentField] { parents.append(p) }
+        let before = try view.record(spec.name, change.recordID)
+        if let before, (before.values[parentField] ?? .null) == .null,
+           let creator = try view.creator(spec.name, change.recordID), creator.user != writer.user {
+            // A child without an account is its first writer's: no one else may write or adopt it.
+            return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) has no \(root.name) and is \(creator.user)'s; only they can change it.")
+        }
+        if case .reference(let p)? = before?.values[parentField] { parents.append(p) }
         if case .reference(let p)? = try view.recordAfter(change)?.values[parentField], !parents.contains(p) { parents.append(p) }
         for parent in parents {
             // A scoped writer's child under an account this server does not hold (refused, or

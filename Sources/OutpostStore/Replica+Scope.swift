@@ -223,7 +223,7 @@ extension Replica {
     /// (they are removed too, and the caller says so).
     @discardableResult
     public func wipe(acknowledged: UInt64, settings: [String]) throws -> Int {
-        try write { db in
+        let unsent = try write { db in
             let me = try Self.currentID(db)
             let unsent = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local' AND replica = ? AND counter > ?",
                                           arguments: [me.rawValue, Int64(clamping: acknowledged)]) ?? 0
@@ -235,5 +235,11 @@ extension Replica {
             for key in settings { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
             return unsent
         }
+        // Rewritten and its log emptied: no page of the removed data survives in the file.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "VACUUM")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        return unsent
     }
 }

@@ -78,5 +78,7 @@ struct TLSEndToEndTests {
         let b = scratch.cli("bolor")
         let leak = try b.run(["enroll", "--server", "http://192.0.2.1:7420", "--code", "ABCD-EFGH-JKMN"])
         #expect(leak.status != 0 && leak.stderr.contains("over plain HTTP"), "\(leak.stderr)")
+        let lookalike = try b.run(["enroll", "--server", "http://127.0.0.1.example.org:7420", "--code", "ABCD-EFGH-JKMN"])
+        #expect(lookalike.status != 0 && lookalike.stderr.contains("over plain HTTP"), "a name that starts like loopback is not loopback: \(lookalike.stderr)")
     }
 }

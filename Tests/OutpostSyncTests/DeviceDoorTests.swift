@@ -38,6 +38,8 @@ struct DeviceDoorTests {
             #expect(error.error.message.contains("1 changes made here had not reached the server"), "\(error.error.message)")
         }
         #expect(try replica.query("accounts").isEmpty && replica.changeCount() == 0, "the laptop keeps no customer data")
+        let file = try Data(contentsOf: URL(fileURLWithPath: replica.path))
+        #expect(file.range(of: Data("Алтын-Ай".utf8)) == nil, "not even in the file's free pages")
         #expect(try replica.setting(ClientSettings.token) == nil)
         #expect(try server.storage.replica.query("accounts").count == 1, "and pushed nothing more")
         try await server.stop()
