@@ -327,20 +327,14 @@ public struct SyncEngine: Sendable {
         let parts = (try replica.setting(ClientSettings.scopePosition) ?? "").split(separator: " ").map(String.init)
         let same = parts.count == 3 && parts[0] == server
         let request = ScopeRequest(replica: replica.replicaID.rawValue, since: same ? Int64(parts[1]) : nil, token: same ? parts[2] : nil)
-        let answer = try await call("/v1/sync/scope", request, ScopeResponse.self).0
-        guard let root = replica.schema.scopeRoot?.name else { return }
-        var evict: [(collection: String, id: String)] = []
-        var fetch: [RecordRef] = []
-        if answer.full {
-            let inScope = Set(answer.inScope ?? [])
-            let held = try replica.scopeRoots().map(\.id)
-            evict = held.filter { !inScope.contains($0) }.map { (root, $0) }
-            let heldSet = Set(held)
-            fetch = inScope.filter { !heldSet.contains($0) }.sorted().map { RecordRef(collection: root, id: $0) }
-        } else {
-            evict = (answer.left ?? []).map { ($0.collection, $0.id) }
-            fetch = try (answer.entered ?? []).filter { !(try replica.holds($0.collection, $0.id)) }
+        var answer = try await call("/v1/sync/scope", request, ScopeResponse.self).0
+        if answer.sendHeld == true {
+            var full = request
+            full.held = try replica.scopeRoots().map(\.id)
+            answer = try await call("/v1/sync/scope", full, ScopeResponse.self).0
         }
+        let evict = (answer.left ?? []).map { (collection: $0.collection, id: $0.id) }
+        let fetch = try (answer.entered ?? []).filter { !(try replica.holds($0.collection, $0.id)) }
         if !evict.isEmpty {
             let removed = try replica.evict(evict, acknowledged: try replica.acknowledgedByServer())
             logger.notice("records left this replica's scope", metadata: ["outpost.evicted": .stringConvertible(removed.count)])

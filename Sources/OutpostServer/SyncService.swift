@@ -259,8 +259,23 @@ public struct SyncService: Sendable {
                 return ScopeResponse(through: end, token: policy.token, full: false, entered: entered, left: left)
             }
         }
-        let inScope = try storage.scopeRoots().filter { policy.receives(.root(id: $0.id, values: $0.values)) }.map(\.id)
-        return ScopeResponse(through: end, token: policy.token, full: true, inScope: inScope)
+        guard let held = request.held else { return ScopeResponse(through: end, token: policy.token, full: true, sendHeld: true) }
+        guard held.count <= Self.relayingLimit * 10 else {
+            throw WireError(.malformedRequest, message: "\"held\" names \(held.count) records; at most \(Self.relayingLimit * 10) are allowed.")
+        }
+        guard let root = storage.schema.scopeRoot?.name else { return ScopeResponse(through: end, token: policy.token, full: true) }
+        let holding = Set(held)
+        var entered: [RecordRef] = [], left: [RecordRef] = []
+        var known = Set<String>()
+        for (id, values) in try storage.scopeRoots() {
+            known.insert(id)
+            let admitted = policy.receives(.root(id: id, values: values))
+            if admitted && !holding.contains(id) { entered.append(RecordRef(collection: root, id: id)) }
+            if !admitted && holding.contains(id) { left.append(RecordRef(collection: root, id: id)) }
+        }
+        // A root this server does not hold is not judged: the client keeps it (its own refused
+        // write, or a record of another server's that this one has not received).
+        return ScopeResponse(through: end, token: policy.token, full: true, entered: entered, left: left)
     }
 
     /// The history, up to `through`, of records that entered the puller's scope; records out of

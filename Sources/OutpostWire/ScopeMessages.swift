@@ -21,11 +21,15 @@ public struct ScopeRequest: Codable, Sendable {
     /// then (both from the last answer; absent the first time).
     public var since: Int64?
     public var token: String?
+    /// The roots the client holds, sent when the server asks for them (a full answer): the
+    /// server names which of them left the scope, never one it merely does not hold.
+    public var held: [String]?
 
-    public init(replica: String, since: Int64?, token: String?) {
+    public init(replica: String, since: Int64?, token: String?, held: [String]? = nil) {
         self.replica = replica
         self.since = since
         self.token = token
+        self.held = held
     }
 }
 
@@ -46,19 +50,20 @@ public struct ScopeResponse: Codable, Sendable {
     /// The log position and scope token to send next time.
     public var through: Int64
     public var token: String
-    /// A full answer: `inScope` is every root in scope; the client evicts every root it holds
-    /// outside it.
+    /// A full answer (no position here, or the scope changed): computed against `held`.
     public var full: Bool
-    public var inScope: [String]?
-    /// An incremental answer: records logged since, each in or out of scope now.
+    /// The server needs the client's held roots for a full answer: ask again with `held`.
+    public var sendHeld: Bool?
+    /// Records that entered the scope (the client fetches those it lacks) and records it holds
+    /// that left it (the client evicts them).
     public var entered: [RecordRef]?
     public var left: [RecordRef]?
 
-    public init(through: Int64, token: String, full: Bool, inScope: [String]? = nil, entered: [RecordRef]? = nil, left: [RecordRef]? = nil) {
+    public init(through: Int64, token: String, full: Bool, sendHeld: Bool? = nil, entered: [RecordRef]? = nil, left: [RecordRef]? = nil) {
         self.through = through
         self.token = token
         self.full = full
-        self.inScope = inScope
+        self.sendHeld = sendHeld
         self.entered = entered
         self.left = left
     }
