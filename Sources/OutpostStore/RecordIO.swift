@@ -57,10 +57,13 @@ enum RecordIO {
         let blob = BinaryCodec.encode(state, keys: table.keys) { key, value in
             resolved.exists && table.isRestorable(key, value, resolved: resolved)
         }
+        var parent: String?
+        if let field = table.spec.parentField, case .reference(let p)? = resolved.values[field] { parent = p }
         try db.cachedStatement(sql: """
-            INSERT INTO outpost_records (collection, id, state, live, conflicts) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, live = excluded.live, conflicts = excluded.conflicts
-            """).execute(arguments: [collection, id, Data(blob), resolved.exists, resolved.conflicts.count])
+            INSERT INTO outpost_records (collection, id, state, live, conflicts, parent) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, live = excluded.live, conflicts = excluded.conflicts,
+                parent = excluded.parent
+            """).execute(arguments: [collection, id, Data(blob), resolved.exists, resolved.conflicts.count, parent])
 
         if let columns {
             try db.cachedStatement(sql: table.upsertSQL).execute(arguments: StatementArguments([id.databaseValue] + columns))

@@ -68,15 +68,9 @@ extension Replica {
         }
         if collection == root.name { return .root(id: id, values: try values(id)) }
         guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name else { return .everyone }
-        let parent: String?
-        if let live = try String.fetchOne(db.cachedStatement(sql: "SELECT \(parentField.quotedDatabaseIdentifier) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?"),
-                                          arguments: [id]) {
-            parent = live
-        } else if let record = try resolvedRecord(db, collection, id), case .reference(let p)? = record.values[parentField] {
-            parent = p
-        } else {
-            parent = nil
-        }
+        // Kept for live and deleted records alike.
+        let parent = try String.fetchOne(db.cachedStatement(sql: "SELECT parent FROM outpost_records WHERE collection = ? AND id = ?"),
+                                         arguments: [collection, id])
         guard let parent, !parent.isEmpty else { return .unrooted(creator: try creator(db, collection, id)) }
         return .root(id: parent, values: try values(parent))
     }
@@ -149,9 +143,9 @@ extension Replica {
             for (collection, id) in records {
                 add(collection, id)
                 guard collection == scopeRoot?.name else { continue }
-                for child in children[collection] ?? [] {
-                    let sql = "SELECT id FROM \(child.0.quotedDatabaseIdentifier) WHERE \(child.1.quotedDatabaseIdentifier) = ?"
-                    for kid in try String.fetchAll(db.cachedStatement(sql: sql), arguments: [id]) { add(child.0, kid) }
+                // Every child, deleted ones too: a record arrives whole, its tombstones included.
+                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT collection, id FROM outpost_records WHERE parent = ?"), arguments: [id]) {
+                    add(row[0], row[1])
                 }
             }
             var entries: [(Int64, Data)] = []
@@ -193,9 +187,9 @@ extension Replica {
             while let (collection, id) = queue.popLast() {
                 guard seen.insert(collection + "\u{1F}" + id).inserted, let table = tables[collection] else { continue }
                 if collection == scopeRoot?.name {
-                    for child in children[collection] ?? [] {
-                        let sql = "SELECT id FROM \(child.0.quotedDatabaseIdentifier) WHERE \(child.1.quotedDatabaseIdentifier) = ?"
-                        for kid in try String.fetchAll(db.cachedStatement(sql: sql), arguments: [id]) { queue.append((child.0, kid)) }
+                    // Deleted children too: their states keep every value they had.
+                    for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT collection, id FROM outpost_records WHERE parent = ?"), arguments: [id]) {
+                        queue.append((row[0], row[1]))
                     }
                 }
                 let unpushed = try Bool.fetchOne(db.cachedStatement(sql: """

@@ -58,9 +58,10 @@ extension Replica {
         let loose = try scoped.read { db -> [(String, String)] in
             var loose: [(String, String)] = []
             guard let root = scoped.schema.scopeRoot?.name else { return [] }
-            for (child, field) in scoped.childCollections(of: root) {
-                let sql = "SELECT id FROM \(child.quotedDatabaseIdentifier) WHERE \(field.quotedDatabaseIdentifier) IS NULL OR \(field.quotedDatabaseIdentifier) NOT IN (SELECT id FROM \(root.quotedDatabaseIdentifier))"
-                loose += try String.fetchAll(db, sql: sql).map { (child, $0) }
+            for (child, _) in scoped.childCollections(of: root) {
+                // Deleted ones too (their states keep every value they had).
+                let sql = "SELECT id FROM outpost_records WHERE collection = ? AND (parent IS NULL OR parent NOT IN (SELECT id FROM outpost_records WHERE collection = ?))"
+                loose += try String.fetchAll(db, sql: sql, arguments: [child, root]).map { (child, $0) }
             }
             return loose
         }

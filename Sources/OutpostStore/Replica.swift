@@ -111,6 +111,7 @@ public final class Replica: Sendable {
                 try db.execute(sql: "INSERT INTO outpost_meta (key, value) VALUES (?, ?)", arguments: [key, value])
             }
             try db.execute(sql: "INSERT INTO outpost_meta (key, value) VALUES ('counter', 0)")
+            try db.execute(sql: "UPDATE outpost_meta SET value = 1 WHERE key = 'parents_indexed'")
             for c in schema.collections { _ = try StoreSchema.ensureTable(c, db) }
         }
         return Replica(path: path, pool: pool, replicaID: id, author: Author(user: options.user, device: options.device),
@@ -141,8 +142,25 @@ public final class Replica: Sendable {
             try migrate(pool, from: stored, to: newSchema)
             schema = newSchema
         }
-        return Replica(path: path, pool: pool, replicaID: id, author: Author(user: user, device: device),
-                       role: role, schema: schema, clock: clock)
+        let replica = Replica(path: path, pool: pool, replicaID: id, author: Author(user: user, device: device),
+                              role: role, schema: schema, clock: clock)
+        if (Int64.fromDatabaseValue(meta["parents_indexed"] ?? .null) ?? 1) == 0 { try replica.indexParents() }
+        return replica
+    }
+
+    /// Fills each child's parent in `outpost_records` (once, for a replica made before it was kept).
+    func indexParents() throws {
+        try write { db in
+            for table in tables.values {
+                guard let field = table.spec.parentField else { continue }
+                for id in try String.fetchAll(db, sql: "SELECT id FROM outpost_records WHERE collection = ?", arguments: [table.spec.name]) {
+                    let loaded = try RecordIO.load(db, table: table, collection: table.spec.name, id: id)
+                    guard case .reference(let parent)? = loaded.state.resolve(table.rules, recordID: id).values[field] else { continue }
+                    try db.execute(sql: "UPDATE outpost_records SET parent = ? WHERE collection = ? AND id = ?", arguments: [parent, table.spec.name, id])
+                }
+            }
+            try db.execute(sql: "UPDATE outpost_meta SET value = 1 WHERE key = 'parents_indexed'")
+        }
     }
 
     private static func openPool(_ path: String) throws -> DatabasePool {

@@ -69,6 +69,16 @@ enum StoreSchema {
                 CREATE TABLE outpost_scope_log (seq INTEGER PRIMARY KEY, collection TEXT NOT NULL, record_id TEXT NOT NULL) STRICT;
                 """)
         }
+        m.registerMigration("v5-record-parent") { db in
+            // Each child's parent, deleted children included: eviction, a record's history and
+            // snapshots find every child of an account here. Filled for existing records when
+            // the replica opens (the schema says which field is the parent).
+            try db.execute(sql: """
+                ALTER TABLE outpost_records ADD COLUMN parent TEXT;
+                CREATE INDEX outpost_records_by_parent ON outpost_records (parent) WHERE parent IS NOT NULL;
+                INSERT OR REPLACE INTO outpost_meta (key, value) VALUES ('parents_indexed', 0);
+                """)
+        }
         return m
     }
 

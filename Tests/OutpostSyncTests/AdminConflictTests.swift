@@ -73,6 +73,8 @@ struct ScopedSnapshotTests {
         let hers = try hq.replica.insert("accounts", ["name": .string("Алтын-Ай"), "owner": .string("aigerim")])
         let theirs = try hq.replica.insert("accounts", ["name": .string("Тумэн ХХК"), "owner": .string("bolor")])
         _ = try hq.replica.insert("contacts", ["account_id": .reference(theirs), "name": .string("Батболд")])
+        let deleted = try hq.replica.insert("contacts", ["account_id": .reference(theirs), "name": .string("Сарангэрэл")])
+        try hq.replica.delete("contacts", id: deleted)
         let mine = try hq.replica.insert("contacts", ["account_id": .reference(hers), "name": .string("Айгуль")])
         let info = try hq.writeSnapshot(to: folder.path("aigerim.outpost"), user: "aigerim")
         #expect(info.records == 2)
@@ -81,5 +83,6 @@ struct ScopedSnapshotTests {
         #expect(try laptop.query("contacts").map(\.id) == [mine])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.path("aigerim.outpost")))
         #expect(bytes.range(of: Data("Батболд".utf8)) == nil)
+        #expect(bytes.range(of: Data("Сарангэрэл".utf8)) == nil, "nor a deleted contact of another rep's customer")
     }
 }
