@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutpostCore
+import OutpostSchema
 import OutpostStore
 
 /// `outpost rejected`: the changes a server refused (or this replica refused), kept here until
@@ -33,12 +34,17 @@ struct RejectedCommand: ParsableCommand {
             if output.json {
                 Output.printJSON(.array(rejected.map {
                     .object(["dot": .string($0.dot.description), "collection": .string($0.collection), "record": .string($0.recordID),
-                             "code": .string($0.code), "reason": .string($0.reason), "origin": .string($0.origin)])
+                             "code": .string($0.code), "reason": .string($0.reason), "origin": .string($0.origin),
+                             "deleted": .bool($0.isDelete), "fields": .object($0.fields.mapValues(Output.json))])
                 }))
                 return
             }
             if rejected.isEmpty { print("No refused changes."); return }
-            for r in rejected { print("\(r.dot)  \(r.collection) \(r.recordID)  \(r.code): \(r.reason)") }
+            for r in rejected {
+                let wrote = r.isDelete ? "deleted it" : r.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
+                print("\(r.dot)  \(r.collection) \(r.recordID)  \(wrote)")
+                print("    \(r.code): \(r.reason)")
+            }
         }
     }
 

@@ -16,6 +16,10 @@ public struct Rejection: Hashable, Sendable {
     public let code: String
     /// A sentence for the user.
     public let reason: String
+    /// What the change wrote (a deletion writes nothing), so the rep sees what is kept.
+    public var fields: [String: FieldValue] = [:]
+    /// Whether it deleted the record.
+    public var isDelete = false
 }
 
 /// What applying a batch of remote changes did.

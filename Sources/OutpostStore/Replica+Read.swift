@@ -193,8 +193,19 @@ extension Replica {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT origin, replica, counter, code, reason, change FROM outpost_rejected ORDER BY replica, counter, origin").map { row in
                 let change = try BinaryCodec.decodeChange([UInt8](row["change"] as Data))
+                var fields: [String: FieldValue] = [:]
+                for (key, state) in change.fields {
+                    let own = state.entries.values.filter { $0.dot == change.dot }.map(\.value)
+                    if case .group(let parts)? = own.first {
+                        for (member, value) in parts { fields[member] = value }
+                    } else if own.count > 1 {
+                        fields[key] = .set(own.compactMap { if case .string(let s) = $0 { s } else { nil } }.sorted())
+                    } else if let value = own.first {
+                        fields[key] = value
+                    }
+                }
                 return Rejection(dot: change.dot, collection: change.collection, recordID: change.recordID,
-                                 origin: row["origin"], code: row["code"], reason: row["reason"])
+                                 origin: row["origin"], code: row["code"], reason: row["reason"], fields: fields, isDelete: change.isDelete)
             }
         }
     }

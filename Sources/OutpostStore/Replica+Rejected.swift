@@ -12,8 +12,10 @@ extension Replica {
     }
 
     /// Writes a change the server refused again, as a new change of this replica with the
-    /// values the record shows here now for the fields it wrote (or deleting again): after a
-    /// scope or rights change, it goes up at the next sync. The refusal is dropped.
+    /// values that change wrote (a field group whole, the elements it added to a set; a counter
+    /// is left as it stands here, its step cannot be told again), or deleting again: after a
+    /// scope or rights change, it goes up at the next sync. It works for a record that left
+    /// this laptop too (it is written anew). The refusal is dropped.
     public func retryRejected(_ dot: Dot) throws {
         let kept = try read { db in try rejected(db, dot) }
         guard let (change, origin) = kept else {
@@ -23,27 +25,29 @@ extension Replica {
             throw StoreError(.invalidInput, "Change \(dot) was written elsewhere and refused by this replica; it cannot be sent again from here, only discarded.")
         }
         let table = try table(change.collection)
-        guard let record = try resolved(change.collection, id: change.recordID) else {
-            throw StoreError(.notFound, "\(change.collection) \(change.recordID) is no longer on this replica (it left your scope); discard the refused change, or ask an admin.")
-        }
-        if change.isDelete {
-            try delete(change.collection, id: change.recordID)
-        } else {
-            var fields: [String] = []
-            for key in change.fields.keys { fields += table.rules.groups[key] ?? [key] }
-            let writes = fields.filter { table.spec.field($0) != nil }.map { FieldWrite.set($0, record.values[$0] ?? .null) }
-            if writes.isEmpty {
-                try write { db in
-                    let loaded = try RecordIO.load(db, table: table, collection: change.collection, id: change.recordID)
-                    try commitLocal(db, table: table, id: change.recordID, loaded: loaded) { state, stamp in
-                        try state.write([], stamp: stamp, rules: table.rules, recordID: change.recordID)
-                    }
-                }
-            } else {
-                try update(change.collection, id: change.recordID, writes)
+        var writes: [FieldWrite] = []
+        for (key, state) in change.fields {
+            let own = state.entries.values.filter { $0.dot == change.dot }
+            if let members = table.rules.groups[key] {
+                guard case .group(let parts)? = own.first?.value else { continue }
+                writes += members.map { .set($0, parts[$0] ?? .null) }
+                continue
+            }
+            switch table.rules.rule(of: key) ?? .lww {
+            case .counter:
+                continue
+            case .set:
+                for entry in own { if case .string(let element) = entry.value { writes.append(.add(key, element)) } }
+            default:
+                if let value = own.first?.value { writes.append(.set(key, value)) }
             }
         }
         try write { db in
+            let loaded = try RecordIO.load(db, table: table, collection: change.collection, id: change.recordID)
+            try commitLocal(db, table: table, id: change.recordID, loaded: loaded) { state, stamp in
+                change.isDelete ? try state.delete(stamp: stamp, rules: table.rules, recordID: change.recordID)
+                    : try state.write(writes, stamp: stamp, rules: table.rules, recordID: change.recordID)
+            }
             try db.execute(sql: "DELETE FROM outpost_rejected WHERE replica = ? AND counter = ? AND origin = 'server'", arguments: [dot.replica.rawValue, dot.counter])
         }
     }

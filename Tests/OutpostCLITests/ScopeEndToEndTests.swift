@@ -81,6 +81,14 @@ struct ScopeEndToEndTests {
         #expect(try ids(a, "contacts") == [herContact], "its contact comes back with it")
         let back = json(try a.ok(["show", "accounts", hers, "--json"])) as? [String: Any]
         #expect((back?["values"] as? [String: Any])?["name"] as? String == "ТОО «Алтын-Ай»")
+        // Hers again: the edit refused while it was not is sent again with what she wrote.
+        let kept = json(try a.ok(["rejected", "list", "--json"])) as? [[String: Any]] ?? []
+        let cityEdit = try #require(kept.first { ($0["fields"] as? [String: Any])?["city"] as? String == "Алматы" })
+        _ = try a.ok(["rejected", "retry", try #require(cityEdit["dot"] as? String)])
+        _ = try a.ok(["sync"])
+        _ = try b.ok(["sync"])
+        let atBolor = json(try b.ok(["show", "accounts", hers, "--json"])) as? [String: Any]
+        #expect((atBolor?["values"] as? [String: Any])?["city"] as? String == "Алматы", "her retried edit reached everyone")
 
         // A ready base for her new laptop holds her customers only, and no trace of the others.
         let file = scratch.path("aigerim.outpost")
