@@ -219,6 +219,7 @@ public struct SyncEngine: Sendable {
                                  schemaVersion: replica.schema.version, position: position, syncToken: syncToken, nextSyncToken: nextToken,
                                  relaying: try relay?.relaying(), idProof: try replica.setting(ClientSettings.idProof))
         hello.client = (relay == nil ? "outpost " : "outpost-server ") + OutpostRelease.version
+        if try replica.setting(ClientSettings.scopePosition) != nil { hello.wasScoped = true }
         var session = SyncSession(hello: hello, localAcknowledged: acknowledged,
                                   pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()
@@ -315,7 +316,9 @@ public struct SyncEngine: Sendable {
                 action = try session.pullCommitted(page)
                 progress(session.progress)
             case .finished(let summary):
-                try replica.setSettings([ClientSettings.lastSuccess: ISO8601DateFormatter().string(from: Date())])
+                // A whole walk with nothing held back is done: this folder no longer has holes.
+                try replica.setSettings([ClientSettings.lastSuccess: ISO8601DateFormatter().string(from: Date())],
+                                        clearing: scoped ? [] : [ClientSettings.scopePosition])
                 return summary
             }
         }

@@ -39,16 +39,19 @@ public struct SyncService: Sendable {
         }
         if let client = request.client { try storage.noteClient(device: device.id, version: client) }
         let sameServer = request.position.server == storage.serverReplica
+        let scoped = !(try ScopePolicy.make(for: device, storage: storage).receivesAll)
+        // A folder that was scoped and now receives everything lacks what lay outside its old
+        // scope, below counters its `seen` names: nothing is held back from it this time.
+        let widened = !scoped && request.wasScoped == true
         let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
                                                    syncToken: request.syncToken, nextSyncToken: request.nextSyncToken,
-                                                   seen: request.position.seen, sameServer: sameServer, idProof: request.idProof)
+                                                   seen: widened ? [:] : request.position.seen, sameServer: sameServer, idProof: request.idProof)
         // The cursor is this server's own feed position, good only here: a replica coming from
         // another server of the tree (failover) starts from the first write its `seen` vector
         // lacks. One ahead of this very server (restored from a backup, its feed positions and
         // perhaps some names reused) pulls from the start, and what it has is a no-op.
         let cursor: Int64
-        let scoped = !(try ScopePolicy.make(for: device, storage: storage).receivesAll)
-        if sameServer && serverBehind {
+        if (sameServer && serverBehind) || widened {
             cursor = 0
         } else if sameServer {
             cursor = request.position.cursor

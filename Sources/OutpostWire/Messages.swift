@@ -119,6 +119,9 @@ public struct HelloRequest: Codable, Sendable {
     public var idProof: String?
     /// The software that syncs (`outpost 0.10.0`), for the admin's device list.
     public var client: String?
+    /// The folder received only part of the records until now: if it now receives all, its
+    /// `seen` has holes, and it walks the feed from the start with nothing held back.
+    public var wasScoped: Bool?
 
     public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition,
                 syncToken: String? = nil, nextSyncToken: String? = nil, relaying: [String]? = nil, idProof: String? = nil) {

@@ -22,7 +22,7 @@ struct ScopePropertyTests {
         "hq-rep1": "owner = me or branch = astana",
         "almaty-branch": "branch = almaty",
     ]
-    static let laterScopes = ["region = South", "owner = me", "branch = almaty or region = North", "region in (North, East)"]
+    static let laterScopes = ["region = South", "owner = me", "branch = almaty or region = North", "region in (North, East)", "all"]
     static let owners = ["almaty-rep0", "almaty-rep1", "hq-rep0", "hq-rep1", "dana"]
     static let branches = ["almaty", "astana"]
     static let regions = ["North", "East", "South"]
