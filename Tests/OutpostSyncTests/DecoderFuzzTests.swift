@@ -31,6 +31,20 @@ struct DecoderFuzzTests {
             json.append(PushRequest(replica: "r-fuzz", changes: changes).jsonBytes)
             json.append(PullResponse(changes: changes, cursor: 7, more: false, remaining: 0).jsonBytes)
         }
+        // The other requests a server decodes (with Foundation's decoder), one of each.
+        let encoder = JSONEncoder()
+        var hello = HelloRequest(replica: "r-fuzz", counter: 12, schemaVersion: 1,
+                                 position: SyncPosition(server: "r-hq", cursor: 40, seen: ["r-a": 3, "r-b": 9]),
+                                 syncToken: "1764000000.0123456789abcdef", nextSyncToken: "1764000001.0123456789abcdef", relaying: ["r-x"], idProof: "p")
+        hello.client = "outpost 0.10.0"
+        hello.wasScoped = true
+        json.append(Array(try encoder.encode(hello)))
+        json.append(Array(try encoder.encode(EnrollRequest(code: "ABCD-EFGH-JKMN", device: "laptop", replica: "r-new", syncToken: "1764000000.0123456789abcdef"))))
+        json.append(Array(try encoder.encode(ScopeRequest(replica: "r-fuzz", since: 4, token: "9f1c03d2a4b5e6f7", held: ["0190a000-0000-7000-8000-0000000000aa"]))))
+        json.append(Array(try encoder.encode(RecordsRequest(replica: "r-fuzz", records: [RecordRef(collection: "accounts", id: "x")], through: 9))))
+        json.append(Array(try encoder.encode(PullRequest(replica: "r-fuzz", cursor: 3, limit: 500))))
+        json.append(Array(try encoder.encode(ConflictResolveRequest(id: "62b585947c3df141", take: "restore"))))
+        json.append(Array(try encoder.encode(AdminUserRequest(name: "aigerim", role: "rep", scope: "owner = me"))))
         return (json, binary)
     }
 
@@ -79,6 +93,16 @@ struct DecoderFuzzTests {
                 }
                 if let push = try? PushRequest(jsonValue: value) { #expect(push.changes.count <= 1_000_000) }
                 _ = try? PullResponse(jsonValue: value)
+                let data = Data(input)
+                let decoder = JSONDecoder()
+                _ = try? decoder.decode(HelloRequest.self, from: data)
+                _ = try? decoder.decode(EnrollRequest.self, from: data)
+                _ = try? decoder.decode(ScopeRequest.self, from: data)
+                _ = try? decoder.decode(RecordsRequest.self, from: data)
+                _ = try? decoder.decode(PullRequest.self, from: data)
+                _ = try? decoder.decode(DirectoryRequest.self, from: data)
+                _ = try? decoder.decode(ConflictResolveRequest.self, from: data)
+                _ = try? decoder.decode(AdminUserRequest.self, from: data)
             } else {
                 let input = Self.mutate(binary.randomElement(using: &rng)!, binary.randomElement(using: &rng)!, &rng)
                 guard let change = try? BinaryCodec.decodeChange(input) else { continue }
