@@ -260,6 +260,12 @@ public struct SyncEngine: Sendable {
                 }
                 try await relay?.afterHello(response)
                 scoped = response.scoped == true
+                if !scoped, try replica.setting(ClientSettings.scopePosition) != nil {
+                    // Now receiving everything: what left its scope before comes back, its own
+                    // writes from here, the rest from the walk from the start.
+                    let restored = try replica.restoreEvicted()
+                    if restored > 0 { logger.notice("records back in scope", metadata: ["outpost.restored": .stringConvertible(restored)]) }
+                }
                 action = try session.received(response)
             case .loadRelayPage(let after, let acknowledged, let blocked, let limit):
                 guard let relay else { throw TransportError.server(WireError(.`internal`, message: "A relay page was asked for outside a relay."), status: 0) }
@@ -334,6 +340,7 @@ public struct SyncEngine: Sendable {
         if answer.sendHeld == true {
             var full = request
             full.held = try replica.scopeRoots().map(\.id)
+            full.heldLoose = try replica.looseChildren().map { RecordRef(collection: $0.collection, id: $0.id) }
             answer = try await call("/v1/sync/scope", full, ScopeResponse.self).0
         }
         let evict = (answer.left ?? []).map { (collection: $0.collection, id: $0.id) }

@@ -114,6 +114,11 @@ struct ScopePolicy {
         guard let parentField = spec.parentField, spec.field(parentField)?.references == root.name, !writer.seesAll else { return nil }
         var parents: [String] = []
         let before = try view.record(spec.name, change.recordID)
+        if before == nil, change.fields[parentField] == nil {
+            // An edit of a child this server never received (its creation was refused, or went
+            // elsewhere): it would stand here without its account, judged by no one.
+            return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) is not on this server (its creation was refused, or never reached it); the edit is kept with the rest.")
+        }
         if let before, (before.values[parentField] ?? .null) == .null,
            let creator = try view.creator(spec.name, change.recordID), creator.user != writer.user {
             // A child without an account is its first writer's: no one else may write or adopt it.

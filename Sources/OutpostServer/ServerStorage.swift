@@ -93,6 +93,8 @@ public protocol ServerStorage: Sendable {
     /// The scope log after `seq`, and its end.
     func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)]
     func scopeLogEnd() throws -> Int64
+    /// Which of these records this server evicted (they left its scope).
+    func evicted(_ collection: String, among ids: [String]) throws -> Set<String>
     /// Settles a conflict with a write of the server's replica stamped with `author`.
     func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) throws -> ConflictResolution
     /// A record's visible values (nil if never seen here).
@@ -293,6 +295,7 @@ public final class SQLiteServerStorage: ServerStorage {
         try replica.scopeLog(after: seq, limit: limit)
     }
     public func scopeLogEnd() throws -> Int64 { try replica.scopeLogEnd() }
+    public func evicted(_ collection: String, among ids: [String]) throws -> Set<String> { try replica.evicted(collection, among: ids) }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
         guard try access.users().contains(where: { $0.name == user }) else {
             throw WireError(.unknownUser, message: "There is no user named \(user); add one with `outpost-admin users add`.")

@@ -276,6 +276,14 @@ public struct SyncService: Sendable {
             if admitted && !holding.contains(id) { entered.append(RecordRef(collection: root, id: id)) }
             if !admitted && holding.contains(id) { left.append(RecordRef(collection: root, id: id)) }
         }
+        // A root this server evicted itself left its scope, and so the client's.
+        for id in try storage.evicted(root, among: held.filter { !known.contains($0) }) { left.append(RecordRef(collection: root, id: id)) }
+        for ref in (request.heldLoose ?? []).prefix(Self.relayingLimit) {
+            let subject = try storage.scopeSubject(ref.collection, ref.id)
+            // Only a child this server holds is judged; one it lacks is kept like a root it lacks.
+            if case .unrooted(creator: nil) = subject { continue }
+            if !policy.receives(subject) { left.append(ref) }
+        }
         // A root this server does not hold is not judged: the client keeps it (its own refused
         // write, or a record of another server's that this one has not received).
         return ScopeResponse(through: end, token: policy.token, full: true, entered: entered, left: left)

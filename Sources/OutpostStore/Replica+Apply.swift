@@ -108,11 +108,9 @@ extension Replica {
                 }
                 report.alreadyApplied += 1
                 report.outcomes[change.dot] = .duplicate
-                // A server evicts a record that left its scope but keeps its feed (it relays from
-                // it): when the record comes back, its history is in the feed already and must
-                // still rebuild the state.
-                if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_records WHERE collection = ? AND id = ?"),
-                                     arguments: [change.collection, change.recordID]) == nil {
+                // An evicted record's kept history must still rebuild it when it comes back.
+                if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted WHERE collection = ? AND record_id = ?"),
+                                     arguments: [change.collection, change.recordID]) != nil {
                     let key = change.collection + "\u{1F}" + change.recordID
                     if byRecord[key] == nil { order.append(key) }
                     byRecord[key, default: []].append(change)
@@ -130,7 +128,17 @@ extension Replica {
             let collection = batch[0].collection, id = batch[0].recordID
             let table = tables[collection]
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
-            let merged = batch.reduce(loaded.state) { $0.applying($1) }
+            var base = loaded.state
+            if try Bool.fetchOne(db.cachedStatement(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ? RETURNING 1"),
+                                 arguments: [collection, id]) != nil {
+                // Back after an eviction: what was kept of it (a server's whole feed, a laptop's
+                // own writes) is folded in with what arrived.
+                for blob in try Data.fetchAll(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq"),
+                                              arguments: [collection, id]) {
+                    base = base.applying(try BinaryCodec.decodeChange([UInt8](blob)))
+                }
+            }
+            let merged = batch.reduce(base) { $0.applying($1) }
             if merged != loaded.state {
                 try RecordIO.save(db, table: table, collection: collection, id: id, old: loaded, new: merged,
                                   children: children, tables: tables)

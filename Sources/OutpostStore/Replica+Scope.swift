@@ -124,6 +124,51 @@ extension Replica {
         }
     }
 
+    /// Children held without a root held here (no parent, or a parent not here): a full scope
+    /// answer judges them one by one, since no root's eviction takes them.
+    public func looseChildren() throws -> [(collection: String, id: String)] {
+        guard let root = scopeRoot?.name else { return [] }
+        return try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT collection, id FROM outpost_records WHERE collection IN (\(childCollections(of: root).map { "'\($0.collection)'" }.joined(separator: ", ")))
+                AND (parent IS NULL OR parent NOT IN (SELECT id FROM outpost_records WHERE collection = ?))
+                """, arguments: [root]).map { ($0[0], $0[1]) }
+        }
+    }
+
+    /// Rebuilds every evicted record from what was kept of it (a laptop's own writes): for a
+    /// replica that now receives everything, whose walk from the start will not send back what it
+    /// wrote itself.
+    @discardableResult
+    public func restoreEvicted() throws -> Int {
+        try write { db in
+            var restored = 0
+            for row in try Row.fetchAll(db, sql: "SELECT collection, record_id FROM outpost_evicted") {
+                let (collection, id): (String, String) = (row[0], row[1])
+                try db.execute(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ?", arguments: [collection, id])
+                guard let table = tables[collection] else { continue }
+                var state = RecordState()
+                for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq", arguments: [collection, id]) {
+                    state = state.applying(try BinaryCodec.decodeChange([UInt8](blob)))
+                }
+                guard !state.presence.isEmpty else { continue }
+                let old = try RecordIO.load(db, table: table, collection: collection, id: id)
+                try RecordIO.save(db, table: table, collection: collection, id: id, old: old, new: state.merged(with: old.state), children: children, tables: tables)
+                restored += 1
+            }
+            return restored
+        }
+    }
+
+    /// Which of these roots were evicted here (so the server judges them as out of scope).
+    public func evicted(_ collection: String, among ids: [String]) throws -> Set<String> {
+        try read { db in
+            Set(try ids.filter {
+                try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted WHERE collection = ? AND record_id = ?"), arguments: [collection, $0]) != nil
+            })
+        }
+    }
+
     /// Whether this replica holds the record (live or deleted).
     public func holds(_ collection: String, _ id: String) throws -> Bool {
         try read { db in
@@ -200,9 +245,13 @@ extension Replica {
                 try db.cachedStatement(sql: "DELETE FROM outpost_records WHERE collection = ? AND id = ?").execute(arguments: [collection, id])
                 try db.cachedStatement(sql: "DELETE FROM outpost_conflicts WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
                 try db.cachedStatement(sql: "DELETE FROM outpost_orphans WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
+                // A laptop drops what others wrote of it and keeps its own writes (the rep's work);
+                // a server keeps everything (it relays from its feed). Either way the record is
+                // rebuilt from what is kept when it comes back.
                 if role == .field {
-                    try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
+                    try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin <> 'local'").execute(arguments: [collection, id])
                 }
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_evicted (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])
                 // A server's own children learn of it at their next scope call.
                 try db.cachedStatement(sql: "INSERT INTO outpost_scope_log (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])
                 removed.append((collection, id))
@@ -223,7 +272,7 @@ extension Replica {
                                           arguments: [me.rawValue, Int64(clamping: acknowledged)]) ?? 0
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
-                          "outpost_closed_conflicts", "outpost_scope_log"] {
+                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted"] {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
             for key in settings { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }

@@ -70,6 +70,7 @@ extension Replica {
         let kept = try scoped.pool.write { db -> Int in
             // The new laptop asks for its whole scope at its first sync.
             try db.execute(sql: "DELETE FROM outpost_scope_log")
+            try db.execute(sql: "DELETE FROM outpost_evicted")
             return try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 1") ?? 0
         }
         try scoped.pool.close()

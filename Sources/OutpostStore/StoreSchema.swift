@@ -79,6 +79,13 @@ enum StoreSchema {
                 INSERT OR REPLACE INTO outpost_meta (key, value) VALUES ('parents_indexed', 0);
                 """)
         }
+        m.registerMigration("v6-evicted") { db in
+            // Records evicted here whose feed entries were kept (a server's, or this laptop's own
+            // writes): when one comes back, its state is rebuilt from them.
+            try db.execute(sql: """
+                CREATE TABLE outpost_evicted (collection TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
+                """)
+        }
         return m
     }
 

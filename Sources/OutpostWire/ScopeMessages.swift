@@ -24,6 +24,8 @@ public struct ScopeRequest: Codable, Sendable {
     /// The roots the client holds, sent when the server asks for them (a full answer): the
     /// server names which of them left the scope, never one it merely does not hold.
     public var held: [String]?
+    /// With `held`: the children it holds without their account (judged one by one).
+    public var heldLoose: [RecordRef]?
 
     public init(replica: String, since: Int64?, token: String?, held: [String]? = nil) {
         self.replica = replica

@@ -29,6 +29,7 @@ struct ScopePropertyTests {
 
     static var seeds: [UInt64] {
         let extra = Int(ProcessInfo.processInfo.environment["OUTPOST_SCOPE_SEEDS"] ?? "") ?? 0
+        if let only = ProcessInfo.processInfo.environment["OUTPOST_SCOPE_SEED"].flatMap(UInt64.init) { return [only] }
         return [11, 12, 13] + (0..<UInt64(extra)).map { 1_000 + $0 }
     }
 
@@ -77,6 +78,12 @@ struct ScopePropertyTests {
         for (collection, id) in holding where !own.contains(collection + "/" + id) {
             let subject = try Self.subject(server, collection, id)
             #expect(receives(subject, scopes), "\(who) holds \(collection) \(id) outside its scope (\(subject))")
+            if !receives(subject, scopes), ProcessInfo.processInfo.environment["SCOPE_DEBUG"] != nil {
+                print("OUTSIDE MINE  ", try replica.state(collection, id: id).json.canonicalText)
+                print("OUTSIDE SERVER", try server.state(collection, id: id).json.canonicalText)
+                print("OUTSIDE HIST S", try server.history(collection, id: id).map { "\($0.dot) \($0.author.user) \($0.isDelete) \($0.fields)" })
+                print("OUTSIDE HIST R", try replica.history(collection, id: id).map { "\($0.dot) \($0.author.user) \($0.isDelete) \($0.fields)" })
+            }
         }
         let heldKeys = Set(holding.map { $0.collection + "/" + $0.id })
         for (collection, id) in try Self.held(server) where !own.contains(collection + "/" + id) {
