@@ -32,7 +32,11 @@ final class AccessDatabase: Sendable {
     let pool: DatabasePool
 
     init(path: String) throws {
-        pool = try DatabasePool(path: path)
+        var configuration = Configuration()
+        // Another process (`outpost-server token`, a second server process) may be writing:
+        // wait for it rather than fail at once.
+        configuration.busyMode = .timeout(10)
+        pool = try DatabasePool(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """

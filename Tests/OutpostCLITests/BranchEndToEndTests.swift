@@ -42,7 +42,9 @@ struct BranchEndToEndTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let (branch, branchURL) = try programs.startServer(scratch.path("almaty"), extra: ["--upstream", office.url, "--enroll-code", code, "--upstream-interval", "0.5"])
         defer { if branch.isRunning { branch.terminate() } }
-        let branchToken = try programs.run("outpost-server", ["token", "--data", scratch.path("almaty")]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tokenRun = try programs.run("outpost-server", ["token", "--data", scratch.path("almaty")])
+        #expect(tokenRun.status == 0, "a token is made while the branch runs: \(tokenRun.stderr)")
+        let branchToken = tokenRun.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let branchAdmin = ["OUTPOST_SERVER": branchURL, "OUTPOST_TOKEN": branchToken]
 
         // aigerim was added at head office; the branch's own admin enrolls her laptop once she has arrived there.
