@@ -381,12 +381,17 @@ public struct SyncEngine: Sendable {
         while start < records.count {
             let batch = Array(records[start..<min(records.count, start + RecordsRequest.limit)])
             start += batch.count
-            let answer = try await call("/v1/sync/records", RecordsRequest(replica: replica.replicaID.rawValue, records: batch, through: through), RecordsResponse.self).0
-            let changes: [Change]
-            do { changes = try answer.changes.map { try Change(json: $0) } } catch {
-                throw TransportError.server(WireError(.malformedPage, message: "The server sent a change this client cannot read: \(error)."), status: 0)
+            var request = RecordsRequest(replica: replica.replicaID.rawValue, records: batch, through: through)
+            while true {
+                let answer = try await call("/v1/sync/records", request, RecordsResponse.self).0
+                let changes: [Change]
+                do { changes = try answer.changes.map { try Change(json: $0) } } catch {
+                    throw TransportError.server(WireError(.malformedPage, message: "The server sent a change this client cannot read: \(error)."), status: 0)
+                }
+                if !changes.isEmpty { _ = try replica.apply(changes, from: server) }
+                guard let next = answer.next, next > (request.after ?? 0) else { break }
+                request.after = next
             }
-            if !changes.isEmpty { _ = try replica.apply(changes, from: server) }
         }
     }
 

@@ -39,16 +39,29 @@ final class FailedAttempts: Sendable {
     let window: TimeInterval
     private let attempts = NIOLockedValueBox<[String: [Date]]>([:])
 
-    init(limit: Int = 10, window: TimeInterval = 600) {
+    /// Most peers remembered: beyond, every new peer waits like one that failed too often (a
+    /// flood from many addresses neither grows memory without end nor opens the door).
+    let peersKept: Int
+
+    init(limit: Int = 10, window: TimeInterval = 600, peersKept: Int = 10_000) {
         self.limit = limit
         self.window = window
+        self.peersKept = peersKept
+    }
+
+    private func forgetStale(_ all: inout [String: [Date]], now: Date) {
+        all = all.filter { $0.value.contains { now.timeIntervalSince($0) < window } }
     }
 
     /// Seconds the peer must wait before trying again, or nil if it may try now.
     func wait(for peer: String, now: Date = Date()) -> Int? {
         attempts.withLockedValue { all in
             let recent = (all[peer] ?? []).filter { now.timeIntervalSince($0) < window }
-            all[peer] = recent
+            if recent.isEmpty && all.count >= peersKept {
+                forgetStale(&all, now: now)
+                if all.count >= peersKept { return Int(window) }
+            }
+            all[peer] = recent.isEmpty ? nil : recent
             guard recent.count >= limit, let oldest = recent.first else { return nil }
             return max(1, Int((window - now.timeIntervalSince(oldest)).rounded(.up)))
         }
@@ -56,9 +69,12 @@ final class FailedAttempts: Sendable {
 
     func failed(_ peer: String, now: Date = Date()) {
         attempts.withLockedValue { all in
+            if all[peer] == nil, all.count >= peersKept {
+                forgetStale(&all, now: now)
+                guard all.count < peersKept else { return }
+            }
             all[peer, default: []].append(now)
-            // Bounded: a flood from many addresses must not grow memory without end.
-            if all.count > 10_000 { all = all.filter { $0.value.contains { now.timeIntervalSince($0) < window } } }
+            if all[peer]!.count > limit { all[peer]!.removeFirst(all[peer]!.count - limit) }
         }
     }
 }

@@ -89,7 +89,7 @@ public protocol ServerStorage: Sendable {
     /// Every root held, with its scope-field values.
     func scopeRoots() throws -> [(id: String, values: [String: String])]
     /// The feed entries up to `through` of these records (and a root's current children).
-    func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change]
+    func history(of records: [(collection: String, id: String)], after: Int64, through: Int64, limit: Int) throws -> [(seq: Int64, change: Change)]
     /// The scope log after `seq`, and its end.
     func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)]
     func scopeLogEnd() throws -> Int64
@@ -288,8 +288,8 @@ public final class SQLiteServerStorage: ServerStorage {
         try replica.existedBefore(records, seq: seq)
     }
     public func scopeRoots() throws -> [(id: String, values: [String: String])] { try replica.scopeRoots() }
-    public func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change] {
-        try replica.history(of: records, through: through)
+    public func history(of records: [(collection: String, id: String)], after: Int64, through: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
+        try replica.history(of: records, after: after, through: through, limit: limit)
     }
     public func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)] {
         try replica.scopeLog(after: seq, limit: limit)

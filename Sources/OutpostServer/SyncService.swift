@@ -298,8 +298,12 @@ public struct SyncService: Sendable {
         }
         let policy = try ScopePolicy.make(for: device, storage: storage)
         let allowed = try request.records.filter { policy.receives(try storage.scopeSubject($0.collection, $0.id)) }
-        let changes = try storage.history(of: allowed.map { ($0.collection, $0.id) }, through: request.through)
-        return RecordsResponse(changes: changes.map(\.json))
+        // Bounded like a pull page: the client asks again from `next`.
+        let page = try storage.history(of: allowed.map { ($0.collection, $0.id) }, after: request.after ?? 0, through: request.through,
+                                       limit: WireLimits.pageChanges + 1)
+        let more = page.count > WireLimits.pageChanges
+        let sent = page.prefix(WireLimits.pageChanges)
+        return RecordsResponse(changes: sent.map(\.change.json), next: more ? sent.last?.seq : nil)
     }
 
     /// Gives a copied or restored folder a new replica id for the same device, and says which

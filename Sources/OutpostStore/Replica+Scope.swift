@@ -179,6 +179,12 @@ extension Replica {
     /// The feed entries, up to position `through`, of each record named and, for a root, of its
     /// current children: what a replica lacks of records that entered its scope, in feed order.
     public func history(of records: [(collection: String, id: String)], through: Int64) throws -> [Change] {
+        try history(of: records, after: 0, through: through, limit: .max).map(\.change)
+    }
+
+    /// The same, a page at a time: entries after feed position `after`, at most `limit`, with
+    /// their positions (the last one is where the next page starts).
+    public func history(of records: [(collection: String, id: String)], after: Int64, through: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
         try read { db in
             var keys: [(String, String)] = []
             var seen = Set<String>()
@@ -195,12 +201,12 @@ extension Replica {
             }
             var entries: [(Int64, Data)] = []
             for (collection, id) in keys {
-                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ? ORDER BY seq"),
-                                            arguments: [collection, id, through]) {
+                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq > ? AND seq <= ? ORDER BY seq"),
+                                            arguments: [collection, id, after, through]) {
                     entries.append((row[0], row[1]))
                 }
             }
-            return try entries.sorted { $0.0 < $1.0 }.map { try BinaryCodec.decodeChange([UInt8]($0.1)) }
+            return try entries.sorted { $0.0 < $1.0 }.prefix(limit).map { ($0.0, try BinaryCodec.decodeChange([UInt8]($0.1))) }
         }
     }
 

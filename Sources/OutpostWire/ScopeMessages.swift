@@ -78,6 +78,8 @@ public struct RecordsRequest: Codable, Sendable {
     public var replica: String
     public var records: [RecordRef]
     public var through: Int64
+    /// Continue after this feed position (the previous answer's `next`).
+    public var after: Int64?
 
     /// Most records one request may name.
     public static let limit = 200
@@ -93,6 +95,11 @@ public struct RecordsRequest: Codable, Sendable {
 public struct RecordsResponse: Codable, Sendable {
     public var `protocol` = ProtocolVersion.current
     public var changes: [JSONValue]
+    /// More follow: ask again with `after` set to this.
+    public var next: Int64?
 
-    public init(changes: [JSONValue]) { self.changes = changes }
+    public init(changes: [JSONValue], next: Int64? = nil) {
+        self.changes = changes
+        self.next = next
+    }
 }

@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTP1
 import OutpostClient
 import OutpostCore
-import OutpostServer
+@testable import OutpostServer
 import OutpostStore
 import OutpostWire
 import Testing
@@ -118,6 +118,41 @@ struct DeviceDoorTests {
         let response = try await BadInputTests.client.execute(request, timeout: .seconds(30))
         let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
         #expect(response.status.code == 413 && body.contains("body-too-large"), "\(body)")
+        try await server.stop()
+    }
+}
+
+/// The wrong-code counter: per address, bounded, and not a door a flood opens.
+struct FailedAttemptsTests {
+    @Test func aPeerWaitsAfterTooManyAndAFloodNeitherGrowsNorOpens() {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let attempts = FailedAttempts(limit: 3, window: 60, peersKept: 5)
+        for n in 0..<3 { attempts.failed("10.0.0.1", now: start.addingTimeInterval(Double(n))) }
+        #expect(attempts.wait(for: "10.0.0.1", now: start.addingTimeInterval(5)) == 55)
+        #expect(attempts.wait(for: "10.0.0.2", now: start.addingTimeInterval(5)) == nil)
+        #expect(attempts.wait(for: "10.0.0.1", now: start.addingTimeInterval(61)) == nil, "the window passes")
+        for n in 0..<10 { attempts.failed("flood-\(n)", now: start.addingTimeInterval(100)) }
+        #expect(attempts.wait(for: "newcomer", now: start.addingTimeInterval(101)) != nil, "a full table makes newcomers wait")
+        #expect(attempts.wait(for: "newcomer", now: start.addingTimeInterval(200)) == nil, "and forgets the flood once it is old")
+    }
+}
+
+/// The history of records that entered a scope comes in bounded pages.
+@Suite(.serialized)
+struct RecordsPagingTests {
+    @Test func aLongHistoryComesInPages() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let replica = try await server.enroll(folder, user: "aigerim")
+        let account = try server.storage.replica.insert("accounts", ["name": s("Алтын-Ай")])
+        for n in 0..<600 { try server.storage.replica.update("accounts", id: account, [.set("city", s("city \(n)"))]) }
+        let transport = SyncTransport(baseURL: server.url, token: try replica.setting(ClientSettings.token))
+        var request = RecordsRequest(replica: "r-aigerim", records: [RecordRef(collection: "accounts", id: account)], through: .max)
+        let first = try await transport.post("/v1/sync/records", request, as: RecordsResponse.self).0
+        #expect(first.changes.count == WireLimits.pageChanges && first.next != nil)
+        request.after = first.next
+        let second = try await transport.post("/v1/sync/records", request, as: RecordsResponse.self).0
+        #expect(second.changes.count == 601 - WireLimits.pageChanges && second.next == nil)
         try await server.stop()
     }
 }
