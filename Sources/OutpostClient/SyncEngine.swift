@@ -27,6 +27,9 @@ public enum ClientSettings {
     public static let idProof = "sync.id_proof"
     /// The company CA (PEM) trusted for the server's certificate, besides the system's.
     public static let trustedCA = "server.ca"
+    /// The refusals from above a branch already taken in (their dots), so one retried or dropped
+    /// by the rep is not brought back at every hello.
+    public static let upstreamRefusalsSeen = "sync.upstream_refusals_seen"
     /// Where this folder stands in the server's scope log: `SERVER LOG-POSITION TOKEN`.
     public static let scopePosition = "sync.scope_position"
 }
@@ -260,6 +263,7 @@ public struct SyncEngine: Sendable {
                 }
                 try await relay?.afterHello(response)
                 scoped = response.scoped == true
+                if let refused = response.refusedUpstream, !refused.isEmpty { try takeUpstreamRefusals(refused, replica) }
                 if !scoped, try replica.setting(ClientSettings.scopePosition) != nil {
                     // Now receiving everything: what left its scope before comes back, its own
                     // writes from here, the rest from the walk from the start.
@@ -328,6 +332,21 @@ public struct SyncEngine: Sendable {
                 return summary
             }
         }
+    }
+
+    /// Keeps the refusals a branch passed down from head office of this folder's writes, each
+    /// once: the rep sees them in `outpost status` like any refusal, and acts on them.
+    func takeUpstreamRefusals(_ refused: [ChangeResult], _ replica: Replica) throws {
+        var seen = Set((try replica.setting(ClientSettings.upstreamRefusalsSeen) ?? "").split(separator: ",").map(String.init))
+        let fresh = refused.filter { !seen.contains($0.dot) }
+        guard !fresh.isEmpty else { return }
+        try replica.recordUpstreamRejections(fresh.compactMap { r in
+            (try? Dot(parsing: r.dot)).map { ($0, r.code ?? "rejected", r.reason ?? "Head office refused this change.") }
+        }, origin: "server")
+        for r in fresh { seen.insert(r.dot) }
+        // Bounded: the branch sends at most 100 at a time, oldest first.
+        try replica.setSettings([ClientSettings.upstreamRefusalsSeen: seen.sorted().suffix(2_000).joined(separator: ",")])
+        logger.warning("head office refused writes a branch had taken", metadata: ["outpost.refused": .stringConvertible(fresh.count)])
     }
 
     /// Asks the server what of this folder's records left or entered its scope since the last

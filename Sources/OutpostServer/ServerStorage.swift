@@ -93,6 +93,8 @@ public protocol ServerStorage: Sendable {
     /// The scope log after `seq`, and its end.
     func scopeLog(after seq: Int64, limit: Int) throws -> [(seq: Int64, collection: String, id: String)]
     func scopeLogEnd() throws -> Int64
+    /// Refusals its parent sent of writes of `replica` that this server relayed.
+    func upstreamRefusals(of replica: String) throws -> [(dot: Dot, code: String, reason: String)]
     /// Which of these records this server evicted (they left its scope).
     func evicted(_ collection: String, among ids: [String]) throws -> Set<String>
     /// Settles a conflict with a write of the server's replica stamped with `author`.
@@ -296,6 +298,9 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func scopeLogEnd() throws -> Int64 { try replica.scopeLogEnd() }
     public func evicted(_ collection: String, among ids: [String]) throws -> Set<String> { try replica.evicted(collection, among: ids) }
+    public func upstreamRefusals(of replica: String) throws -> [(dot: Dot, code: String, reason: String)] {
+        role == .branch ? try self.replica.upstreamRefusals(of: replica) : []
+    }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
         guard try access.users().contains(where: { $0.name == user }) else {
             throw WireError(.unknownUser, message: "There is no user named \(user); add one with `outpost-admin users add`.")

@@ -69,6 +69,18 @@ extension Replica {
         }
     }
 
+    /// The refusals this replica's own parent sent for writes of `replica` it relayed (a branch
+    /// tells the rep who wrote them): at most `limit`, oldest first.
+    public func upstreamRefusals(of replica: String, limit: Int = 100) throws -> [(dot: Dot, code: String, reason: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT counter, code, reason FROM outpost_rejected WHERE origin = 'server' AND replica = ? ORDER BY counter LIMIT ?",
+                             arguments: [replica, limit]).compactMap { row in
+                guard let id = try? ReplicaID(replica) else { return nil }
+                return (Dot(id, row["counter"]), row["code"], row["reason"])
+            }
+        }
+    }
+
     /// Keeps the server's refusals of changes made here, so `status` can show them (the change itself stays applied here).
     public func recordUpstreamRejections(_ rejections: [(dot: Dot, code: String, reason: String)], origin: String) throws {
         guard !rejections.isEmpty else { return }

@@ -157,6 +157,9 @@ public struct HelloResponse: Codable, Sendable {
     /// The device receives only part of the records (`protocol/scopes.md`): it asks
     /// `/v1/sync/scope` before pulling and `/v1/sync/records` for records that entered its scope.
     public var scoped: Bool?
+    /// Writes of this replica that the server passed on and its own parent refused (a branch
+    /// telling its rep): the client keeps each as a refusal, like one from a push answer.
+    public var refusedUpstream: [ChangeResult]?
 
     public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
                 relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {

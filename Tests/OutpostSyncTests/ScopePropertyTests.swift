@@ -192,3 +192,35 @@ struct ScopePropertyTests {
         try await tree.stop()
     }
 }
+
+/// A write a branch took and head office then refused reaches its writer as a refusal.
+@Suite(.serialized)
+struct UpstreamRefusalTests {
+    @Test func theRepHearsThatHeadOfficeRefusedWhatTheBranchTook() async throws {
+        let tree = try await TestTree(seed: 5, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 0)
+        let hq = tree.hq.storage
+        try hq.addUser(UserInfo(name: "dana", role: "manager", scope: "all"))
+        let dana = try await tree.hq.enroll(tree.folder, user: "dana")
+        _ = try hq.editUser(AdminUserEditRequest(name: "almaty-rep0", scope: "owner = me"))
+        let rep = tree.reps[0].replica
+        let account = try dana.insert("accounts", ["name": s("Алтын-Ай"), "owner": s("almaty-rep0")])
+        _ = try await SyncEngine(replica: dana).sync()
+        _ = try await tree.fullRound()
+        _ = try await tree.fullRound()
+        #expect(try rep.get("accounts", id: account) != nil)
+        // Head office reassigns while the rep edits through the branch, which has not heard yet.
+        try dana.update("accounts", id: account, [.set("owner", s("bolor"))])
+        _ = try await SyncEngine(replica: dana).sync()
+        try rep.update("accounts", id: account, [.set("city", s("Алматы"))])
+        _ = try await SyncEngine(replica: rep).sync()
+        #expect(try rep.rejections().isEmpty, "the branch took it")
+        _ = try await tree.branches[0].link!.runRound()
+        _ = try await SyncEngine(replica: rep).sync()
+        let refused = try rep.rejections()
+        #expect(refused.count == 1 && refused.first?.code == "out-of-scope", "\(refused)")
+        #expect(refused.first?.reason.contains("Head office refused it") == true)
+        _ = try await SyncEngine(replica: rep).sync()
+        #expect(try rep.rejections().count == 1, "told once, kept until the rep acts")
+        try await tree.stop()
+    }
+}
