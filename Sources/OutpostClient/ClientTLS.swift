@@ -16,14 +16,6 @@ public enum ClientTLS {
         return text
     }
 
-    /// Whether `host` is this machine (plain HTTP needs no protection there).
-    public static func isLoopback(_ host: String) -> Bool {
-        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        // An IPv4 literal in 127.0.0.0/8 only: a name such as 127.example.org is not loopback.
-        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
-        let ipv4Loopback = parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
-        return h == "localhost" || h == "::1" || ipv4Loopback
-    }
 
     /// A certificate the client does not trust, as an error a person can act on (nil for other failures).
     static func untrusted(_ error: any Error, url: String) -> TransportError? {

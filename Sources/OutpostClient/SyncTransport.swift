@@ -137,7 +137,7 @@ public struct SyncTransport: Sendable {
     /// anyone on the way could read it. `OUTPOST_ALLOW_HTTP=1` lifts this on a trusted network.
     func checkSecretMayGo(_ secret: Bool) throws {
         guard secret, let url = URL(string: baseURL), url.scheme?.lowercased() == "http",
-              !ClientTLS.isLoopback(url.host ?? ""), ProcessInfo.processInfo.environment["OUTPOST_ALLOW_HTTP"] != "1" else { return }
+              !LoopbackAddress.contains(url.host ?? ""), ProcessInfo.processInfo.environment["OUTPOST_ALLOW_HTTP"] != "1" else { return }
         throw TransportError.server(WireError(.insecureServer, message: "Refusing to send a token or code to \(baseURL) over plain HTTP: anyone on the network could read it. Use the server's https:// address (set OUTPOST_ALLOW_HTTP=1 only on a network you trust)."), status: 0)
     }
 

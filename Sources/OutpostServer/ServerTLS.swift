@@ -25,12 +25,4 @@ public enum ServerTLS {
         return configuration
     }
 
-    /// Whether `host` is a loopback address (plain HTTP is allowed there without --insecure).
-    public static func isLoopback(_ host: String) -> Bool {
-        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        // An IPv4 literal in 127.0.0.0/8 only: a name such as 127.example.org is not loopback.
-        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
-        let ipv4Loopback = parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
-        return h == "localhost" || h == "::1" || ipv4Loopback
-    }
 }

@@ -73,6 +73,8 @@ extension Replica {
         var clock = HybridLogicalClock(last: try storedHLC(db))
         let wall = wallClock()
         var seen = Set<Dot>()
+        // Almost always none: then no record of the batch pays for the eviction checks below.
+        let anyEvicted = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted LIMIT 1")) != nil
         var order: [String] = []
         var byRecord: [String: [Change]] = [:]
         for change in changes {
@@ -109,7 +111,7 @@ extension Replica {
                 report.alreadyApplied += 1
                 report.outcomes[change.dot] = .duplicate
                 // An evicted record's kept history must still rebuild it when it comes back.
-                if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted WHERE collection = ? AND record_id = ?"),
+                if anyEvicted, try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted WHERE collection = ? AND record_id = ?"),
                                      arguments: [change.collection, change.recordID]) != nil {
                     let key = change.collection + "\u{1F}" + change.recordID
                     if byRecord[key] == nil { order.append(key) }
@@ -129,7 +131,7 @@ extension Replica {
             let table = tables[collection]
             let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
             var base = loaded.state
-            if try Bool.fetchOne(db.cachedStatement(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ? RETURNING 1"),
+            if anyEvicted, try Bool.fetchOne(db.cachedStatement(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ? RETURNING 1"),
                                  arguments: [collection, id]) != nil {
                 // Back after an eviction: what was kept of it (a server's whole feed, a laptop's
                 // own writes) is folded in with what arrived.

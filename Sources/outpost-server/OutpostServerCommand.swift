@@ -84,7 +84,7 @@ struct OutpostServerCommand: AsyncParsableCommand {
         } else {
             tls = nil
         }
-        if tls == nil && !ServerTLS.isLoopback(host) && !insecure {
+        if tls == nil && !LoopbackAddress.contains(host) && !insecure {
             throw ValidationError("""
                 Refusing to listen in plain HTTP on \(host): device tokens and customer data would cross the network unencrypted. \
                 Give --tls-cert FILE --tls-key FILE (see deploy/), or --insecure behind a TLS proxy or on a trusted network.

@@ -13,18 +13,25 @@ struct ConflictEndToEndTests {
         return (shown?["values"] as? [String: Any])?["stage"] as? String
     }
 
+    /// `outpost-admin` as the admin `name` (a token of theirs): its environment, and a runner
+    /// that expects success and returns stdout.
+    func admin(_ name: String, _ scratch: Scratch, _ url: String) throws -> (env: [String: String], run: ([String]) throws -> String) {
+        let token = try programs.run("outpost-server", ["token", "--data", scratch.path("hq"), "--name", name]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let env = ["OUTPOST_SERVER": url, "OUTPOST_TOKEN": token]
+        let programs = self.programs
+        return (env, { args in
+            let r = try programs.run("outpost-admin", args, environment: env)
+            #expect(r.status == 0, "outpost-admin \(args.joined(separator: " ")): \(r.stderr)")
+            return r.stdout
+        })
+    }
+
     @Test func twoRepsDisagreeTheAdminSettlesItEverywhere() throws {
         let scratch = Scratch()
         let office = try programs.headOffice(scratch, reps: ["aigerim", "bolor"])
         defer { if office.server.isRunning { office.server.terminate() } }
-        let aigul = try programs.run("outpost-server", ["token", "--data", scratch.path("hq"), "--name", "aigul"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let admin = ["OUTPOST_SERVER": office.url, "OUTPOST_TOKEN": aigul]
-        func adminRun(_ args: [String]) throws -> String {
-            let r = try programs.run("outpost-admin", args, environment: admin)
-            #expect(r.status == 0, "outpost-admin \(args.joined(separator: " ")): \(r.stderr)")
-            return r.stdout
-        }
+        let (adminEnv, adminRun) = try admin("aigul", scratch, office.url)
         let a = scratch.cli("aigerim"), b = scratch.cli("bolor")
         let account = try a.ok(["add", "accounts", "name=ТОО «Алтын-Ай»"])
         var deals: [String] = []
@@ -93,7 +100,7 @@ struct ConflictEndToEndTests {
         #expect(audit.allSatisfy { $0["who"] as? String == "aigul" && $0["action"] as? String == "conflict-resolved" })
         #expect(audit.first?["chosen"] as? String == "won")
         #expect((audit.first?["before"] as? [String])?.count == 2)
-        let refused = try programs.run("outpost-admin", ["conflicts", "resolve", id, "--take", "1"], environment: admin)
+        let refused = try programs.run("outpost-admin", ["conflicts", "resolve", id, "--take", "1"], environment: adminEnv)
         #expect(refused.status != 0 && refused.stderr.contains("no open conflict"), "\(refused.stderr)")
     }
 
@@ -103,14 +110,7 @@ struct ConflictEndToEndTests {
         let scratch = Scratch()
         let office = try programs.headOffice(scratch, reps: ["aigerim", "bolor"])
         defer { if office.server.isRunning { office.server.terminate() } }
-        let aigul = try programs.run("outpost-server", ["token", "--data", scratch.path("hq"), "--name", "aigul"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let admin = ["OUTPOST_SERVER": office.url, "OUTPOST_TOKEN": aigul]
-        func adminRun(_ args: [String]) throws -> String {
-            let r = try programs.run("outpost-admin", args, environment: admin)
-            #expect(r.status == 0, "outpost-admin \(args.joined(separator: " ")): \(r.stderr)")
-            return r.stdout
-        }
+        let adminRun = try admin("aigul", scratch, office.url).run
         let a = scratch.cli("aigerim"), b = scratch.cli("bolor")
         let doomed = try a.ok(["add", "accounts", "name=Тумэн Трейд ХХК", "city=Улаанбаатар"])
         let keeper = try a.ok(["add", "accounts", "name=Алтын-Ай"])
