@@ -25,7 +25,7 @@ public struct OutpostCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            EnrollCommand.self, SyncCommand.self, DemoCommand.self, InitCommand.self, AddCommand.self, EditCommand.self, DeleteCommand.self, ListCommand.self, ShowCommand.self,
+            EnrollCommand.self, SyncCommand.self, DemoCommand.self, InitCommand.self, AddCommand.self, EditCommand.self, DeleteCommand.self, ListCommand.self, ShowCommand.self, SearchCommand.self,
             HistoryCommand.self, TasksCommand.self, ImportCommand.self, ExportCommand.self, StatusCommand.self,
             SchemaCommand.self, ApplyFileCommand.self, RejectedCommand.self,
         ]

@@ -32,9 +32,29 @@ public enum NameMatching {
         return result.isEmpty ? nil : result
     }
 
+    /// The search form of a text: every word in its match spelling (Latin, no diacritics, the
+    /// disputed letters folded), legal forms kept, joined by single spaces. The rep's search
+    /// indexes and queries this form, so "тумэн", "Tumen" and "ТУМЭН" find "Тумэн ХХК", and
+    /// "nguyen" finds "Nguyễn"; a word typed in part matches its beginning or middle.
+    public static func searchForm(_ text: String) -> String {
+        let separator: (Character) -> Bool = { !$0.isLetter && !$0.isNumber && !"ʻʼ'`‘’".contains($0) }
+        return text.split(whereSeparator: separator).map { fold(latin(String($0))) }.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// The words a search looks for, in search form. Legal forms are left out unless nothing
+    /// else is asked ("Tumen LLC" finds "Тумэн ХХК": the legal form is spelled too many ways).
+    public static func searchWords(_ text: String) -> [String] {
+        let separator: (Character) -> Bool = { !$0.isLetter && !$0.isNumber && !"ʻʼ'`‘’".contains($0) }
+        let latinWords = text.split(whereSeparator: separator).map { latin(String($0)) }
+        let named = latinWords.filter { !legalForms.contains($0) }
+        return (named.isEmpty ? latinWords : named).map(fold).filter { !$0.isEmpty }
+    }
+
     /// The text in lower-case Latin letters without diacritics.
     public static func latin(_ text: String) -> String {
         var out = ""
+        out.reserveCapacity(text.utf8.count)
+        var ascii = true
         for ch in text.lowercased() {
             if let mapped = cyrillic[ch] { out += mapped; continue }
             switch ch {
@@ -45,24 +65,57 @@ public enum NameMatching {
             case "ı": out += "i"
             case "ğ": out += "g"
             case "ʻ", "ʼ", "'", "`", "‘", "’": continue  // Uzbek oʻ, gʻ and apostrophes
-            default: out.append(ch)
+            default:
+                if !ch.isASCII { ascii = false }
+                out.append(ch)
             }
         }
-        return out.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil)
+        // Text already in plain Latin letters has no diacritics to drop (the common case, and
+        // Foundation's folding is the slow part of indexing).
+        return ascii ? out : out.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil)
     }
+
+    /// The spellings transliteration systems disagree on, replaced in this order.
+    static let folds: [(from: [UInt8], to: [UInt8])] = [
+        ("kh", "h"), ("x", "h"), ("q", "k"), ("ts", "c"), ("tc", "c"), ("zh", "j"), ("dzh", "j"), ("dj", "j"),
+        ("yo", "e"), ("yu", "u"), ("iu", "u"), ("ya", "a"), ("ia", "a"), ("ye", "e"), ("y", "i"), ("w", "v"), ("ph", "f"),
+    ].map { (Array($0.0.utf8), Array($0.1.utf8)) }
 
     /// Folds the letters transliteration systems disagree on, so that each spelling of a name
     /// gives the same form.
     static func fold(_ word: String) -> String {
-        var w = word
-        for (from, to) in [("kh", "h"), ("x", "h"), ("q", "k"), ("ts", "c"), ("tc", "c"), ("zh", "j"), ("dzh", "j"), ("dj", "j"),
-                           ("yo", "e"), ("yu", "u"), ("iu", "u"), ("ya", "a"), ("ia", "a"), ("ye", "e"), ("y", "i"), ("w", "v"), ("ph", "f")] {
-            w = w.replacingAll(from, with: to)
+        var w = Array(word.utf8)
+        for (from, to) in folds { w = replacing(from, with: to, in: w) }
+        // Doubled letters ("Savdoo", "Ассоль") count once; doubled digits are part of a number.
+        var collapsed: [UInt8] = []
+        collapsed.reserveCapacity(w.count)
+        for byte in w where !(byte == collapsed.last && isLetterByte(byte)) { collapsed.append(byte) }
+        return String(decoding: collapsed, as: UTF8.self)
+    }
+
+    /// Whether a UTF-8 byte is part of a letter: an ASCII letter, or any byte of a non-ASCII
+    /// character (a letter that folding kept, such as Mongolian or Greek script).
+    private static func isLetterByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x80
+    }
+
+    /// Every non-overlapping occurrence of `target`, left to right, replaced (on UTF-8 bytes:
+    /// the targets are ASCII, so a match never splits a character).
+    private static func replacing(_ target: [UInt8], with replacement: [UInt8], in bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count >= target.count, bytes.contains(target[0]) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == target[0], i + target.count <= bytes.count, bytes[i..<(i + target.count)].elementsEqual(target) {
+                out += replacement
+                i += target.count
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
         }
-        // Doubled letters ("Savdoo", "Ассоль") count once.
-        var collapsed = ""
-        for ch in w where ch != collapsed.last { collapsed.append(ch) }
-        return collapsed
+        return out
     }
 
     /// Legal forms that are also ordinary words (Kazakh "ақ" white, Vietnamese "áo", Russian
@@ -98,6 +151,34 @@ public enum NameMatching {
 /// or the trunk prefix (8 in Kazakhstan and Russia, 0 in Vietnam) dropped. A number written with
 /// or without them gives the same form; Almaty 727 and Astana 717 numbers stay apart.
 public enum PhoneMatching {
+    /// The digit forms a phone number or tax id is found by: every digit as written, and the
+    /// national number when it differs; nil when the text holds letters or fewer than five digits.
+    public static func searchForms(_ text: String) -> [String]? {
+        guard !text.contains(where: \.isLetter) else { return nil }
+        let digits = text.filter { $0.isASCII && $0.isNumber }
+        guard digits.count >= 5 else { return nil }
+        let national = matchForm(text)
+        return national == nil || national == digits ? [digits] : [digits, national!]
+    }
+
+    /// The digits a search for a number looks for: a leading `+` drops the country code
+    /// (+7, +998, +976, +84), so "+7 701 123" finds "8 (701) 123-45-67". Nil when the query is
+    /// not a number of at least three digits.
+    public static func searchQuery(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.contains(where: \.isLetter) else { return nil }
+        var digits = Substring(trimmed.filter { $0.isASCII && $0.isNumber })
+        guard digits.count >= 3 else { return nil }
+        if trimmed.hasPrefix("+") || trimmed.hasPrefix("00") {
+            if trimmed.hasPrefix("00") { digits = digits.dropFirst(2) }
+            for code in ["998", "976", "84", "7"] where digits.hasPrefix(code) && digits.count > code.count + 2 {
+                digits = digits.dropFirst(code.count)
+                break
+            }
+        }
+        return String(digits)
+    }
+
     /// The match form of a phone number, or nil when it has fewer than six digits.
     public static func matchForm(_ text: String) -> String? {
         var digits = Substring(text.filter { $0.isASCII && $0.isNumber })

@@ -62,7 +62,7 @@ extension Replica {
     public func get(_ collection: String, id: String) throws -> RecordView? {
         let table = try table(collection)
         return try read { db in
-            try Row.fetchOne(db, sql: table.selectSQL, arguments: [id]).map { view($0, table.spec) }
+            try Row.fetchOne(db, sql: table.selectSQL, arguments: [id]).map { Self.view($0, table.spec) }
         }
     }
 
@@ -98,7 +98,7 @@ extension Replica {
         }
         if let limit { sql += " LIMIT \(max(0, limit))" }
         return try read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { view($0, table.spec) }
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { Self.view($0, table.spec) }
         }
     }
 
@@ -114,7 +114,7 @@ extension Replica {
         let sql = table.selectSQL.replacingOccurrences(of: " WHERE id = ?", with: "")
             + " WHERE due_at IS NOT NULL AND due_at <= ? AND (status IS NULL OR status = 'open') ORDER BY due_at, id"
         return try read { db in
-            try Row.fetchAll(db, sql: sql, arguments: [CivilTime.iso8601(millis: millis)]).map { view($0, table.spec) }
+            try Row.fetchAll(db, sql: sql, arguments: [CivilTime.iso8601(millis: millis)]).map { Self.view($0, table.spec) }
         }
     }
 
@@ -251,7 +251,7 @@ extension Replica {
         }
     }
 
-    private func view(_ row: Row, _ spec: CollectionSpec) -> RecordView {
+    static func view(_ row: Row, _ spec: CollectionSpec) -> RecordView {
         var values: [String: FieldValue] = [:]
         for f in spec.fields {
             values[f.name] = ColumnMapping.fieldValue(row[f.name] as DatabaseValue, type: f.type) ?? .null

@@ -71,6 +71,8 @@ extension Replica {
                 rebuilt = rebuilt.applying(try BinaryCodec.decodeChange([UInt8](blob)))
             }
             try RecordIO.save(db, table: table, collection: change.collection, id: change.recordID, old: old, new: rebuilt, children: children, tables: tables)
+            // Changed without a new feed entry: the search index is told here.
+            try indexForSearch(db, collection: change.collection, id: change.recordID)
         }
     }
 }

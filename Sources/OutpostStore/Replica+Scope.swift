@@ -154,6 +154,8 @@ extension Replica {
                 guard !state.presence.isEmpty else { continue }
                 let old = try RecordIO.load(db, table: table, collection: collection, id: id)
                 try RecordIO.save(db, table: table, collection: collection, id: id, old: old, new: state.merged(with: old.state), children: children, tables: tables)
+                // Rebuilt from feed entries the index has already passed.
+                try indexForSearch(db, collection: collection, id: id)
                 restored += 1
             }
             return restored
@@ -257,11 +259,14 @@ extension Replica {
                 if role == .field {
                     try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin <> 'local'").execute(arguments: [collection, id])
                 }
+                try Self.forgetSearchText(db, collection: collection, id: id)
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_evicted (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])
                 // A server's own children learn of it at their next scope call.
                 try db.cachedStatement(sql: "INSERT INTO outpost_scope_log (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])
                 removed.append((collection, id))
             }
+            // Merged into one segment, the index keeps no trigram of what was evicted.
+            if !removed.isEmpty { try db.execute(sql: "INSERT INTO outpost_search (outpost_search) VALUES ('optimize')") }
             return removed
         }
     }
@@ -281,6 +286,7 @@ extension Replica {
                           "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted"] {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
+            try Self.dropSearchIndex(db)
             for key in settings { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
             return unsent
         }

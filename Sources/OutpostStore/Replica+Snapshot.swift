@@ -71,6 +71,8 @@ extension Replica {
             // The new laptop asks for its whole scope at its first sync.
             try db.execute(sql: "DELETE FROM outpost_scope_log")
             try db.execute(sql: "DELETE FROM outpost_evicted")
+            // Filled again on the new laptop from what it holds.
+            try Self.dropSearchIndex(db)
             return try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 1") ?? 0
         }
         try scoped.pool.close()

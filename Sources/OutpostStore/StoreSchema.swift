@@ -86,6 +86,18 @@ enum StoreSchema {
                 CREATE TABLE outpost_evicted (collection TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
                 """)
         }
+        m.registerMigration("v7-search") { db in
+            // The rep's search: each record's searchable text in its search form
+            // (`NameMatching.searchForm`), its name or title (head) apart from the rest, indexed
+            // by trigrams so any part of a word is found.
+            // Filled from the feed when a search runs (`Replica+Search.swift`), not on apply.
+            try db.execute(sql: """
+                CREATE TABLE outpost_search_keys (rowid INTEGER PRIMARY KEY, collection TEXT NOT NULL, record_id TEXT NOT NULL,
+                    UNIQUE (collection, record_id)) STRICT;
+                CREATE VIRTUAL TABLE outpost_search USING fts5(head, rest, tokenize = 'trigram');
+                INSERT OR REPLACE INTO outpost_meta (key, value) VALUES ('search_through', 0);
+                """)
+        }
         return m
     }
 
