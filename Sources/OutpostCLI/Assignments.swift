@@ -31,7 +31,7 @@ enum Assignments {
                     }
                     return op == "+" ? .add(field, text) : .remove(field, text)
                 default:
-                    return .set(field, try spec.parse(text, for: field))
+                    return .set(field, try spec.parse(text, for: field, zone: Output.zone))
                 }
             } catch let error as SchemaError {
                 throw CLIError(error.description)

@@ -46,7 +46,7 @@ struct ImportCommand: ParsableCommand {
             var bad: ImportProblem?
             for (name, text) in zip(columns, record.cells) {
                 if name == "id" { id = text.isEmpty ? nil : text.lowercased(); continue }
-                do { values[name] = try spec.parse(text, for: name) } catch {
+                do { values[name] = try spec.parse(text, for: name, zone: Output.zone) } catch {
                     bad = ImportProblem(line: record.line, field: name, reason: error.description)
                     break
                 }
@@ -85,7 +85,7 @@ struct ExportCommand: ParsableCommand {
         let spec = try spec(replica, collection)
         let records = try replica.query(collection)
         var text = CSV.line(["id"] + spec.fields.map(\.name))
-        for r in records { text += CSV.line([r.id] + spec.fields.map { CollectionSpec.format(r.values[$0.name] ?? .null) }) }
+        for r in records { text += CSV.line([r.id] + spec.fields.map { CollectionSpec.format(r.values[$0.name] ?? .null, zone: Output.zone) }) }
         do { try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
             throw CLIError("Cannot write \(file): \(error.localizedDescription)")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OutpostClient
 import OutpostCore
 import OutpostSchema
 import OutpostStore
@@ -22,6 +23,8 @@ public struct OutpostCommand: AsyncParsableCommand {
               outpost edit deals 0190c2a4-... stage=proposal amount=1250000 currency=KZT
               outpost list deals --where stage=proposal --json
               outpost tasks --due
+              outpost search тумэн
+              outpost --tz Asia/Tashkent add tasks title="Qo'ng'iroq" due_at="2026-11-25 10:00"
             """,
         version: "0.1.0",
         subcommands: [
@@ -33,6 +36,9 @@ public struct OutpostCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The replica folder.", valueName: "DIR"))
     var replica: String?
+
+    @Option(name: .long, help: ArgumentHelp("The time zone times are typed and shown in (default: the laptop's).", valueName: "ZONE"))
+    var tz: String?
 
     public init() {}
 
@@ -48,8 +54,28 @@ public struct OutpostCommand: AsyncParsableCommand {
 
     /// Opens the replica, or fails with a sentence saying how to create one.
     func openReplica() throws -> Replica {
-        do { return try Replica.open(at: replicaFile) } catch let error as StoreError where error.code == .noReplica {
+        let replica: Replica
+        do { replica = try Replica.open(at: replicaFile) } catch let error as StoreError where error.code == .noReplica {
             throw CLIError("There is no replica in \(replicaFolder). Create one with `outpost init` (or `outpost enroll` once you have a code), or pass --replica DIR.")
+        }
+        try chooseZone(userZone: try? replica.setting(ClientSettings.userTimeZone))
+        return replica
+    }
+
+    /// Sets the zone times are typed and shown in: --tz, then $TZ, then the user's zone set
+    /// at head office, then the laptop's (`protocol/schema.md`, "Times and zones").
+    func chooseZone(userZone: String?) throws {
+        if let tz {
+            guard let zone = LocalZone(identifier: tz) else {
+                throw CLIError("There is no time zone '\(tz)'; give a name such as Asia/Almaty, Asia/Tashkent or Asia/Ho_Chi_Minh.")
+            }
+            Output.zone = zone
+        } else if let env = ProcessInfo.processInfo.environment["TZ"], !env.isEmpty {
+            Output.zone = LocalZone(TimeZone.current)
+        } else if let userZone, let zone = LocalZone(identifier: userZone) {
+            Output.zone = zone
+        } else {
+            Output.zone = LocalZone(TimeZone.current)
         }
     }
 }

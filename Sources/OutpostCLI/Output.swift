@@ -3,11 +3,28 @@ import OutpostCore
 import OutpostSchema
 import OutpostStore
 import OutpostTerminal
+import Synchronization
 
 /// How values and records look on a terminal and in `--json` output.
 enum Output {
+    /// The zone times are typed and shown in for this run (`OutpostCommand.zone`): set once
+    /// when the command starts, before any value is read or printed.
+    private static let zoneBox = Mutex(LocalZone(TimeZone.current))
+
+    /// The zone times are typed and shown in.
+    static var zone: LocalZone {
+        get { zoneBox.withLock { $0 } }
+        set { zoneBox.withLock { $0 = newValue } }
+    }
+
+    /// A value as a person reads it (a time on the local wall clock).
+    static func text(_ value: FieldValue) -> String { CollectionSpec.display(value, zone: zone) }
+
+    /// A moment (milliseconds since 1970) on the local wall clock.
+    static func time(_ millis: Int64) -> String { zone.display(millis) }
+
     /// A value as plain JSON for scripts: decimals, dates and ids as strings, timestamps as
-    /// ISO 8601 strings, sets as arrays.
+    /// ISO 8601 strings with the local offset, sets as arrays.
     static func json(_ value: FieldValue) -> JSONValue {
         switch value {
         case .null: .null
@@ -15,7 +32,7 @@ enum Output {
         case .integer(let n): .int(n)
         case .decimal(let d): .string(d.description)
         case .string(let s), .date(let s), .uuid(let s), .reference(let s): .string(s)
-        case .timestamp(let ms): .string(CivilTime.iso8601(millis: ms))
+        case .timestamp(let ms): .string(zone.iso8601(ms))
         case .set(let items): .array(items.map { .string($0) })
         case .group(let parts): .object(parts.mapValues(json))
         }
@@ -32,7 +49,7 @@ enum Output {
         let columns = spec.fields.map(\.name).filter { name in records.contains { ($0.values[name] ?? .null) != .null } }
         let header = ["id"] + columns
         var rows = [header]
-        for r in records { rows.append([r.id] + columns.map { clip(CollectionSpec.format(r.values[$0] ?? .null)) }) }
+        for r in records { rows.append([r.id] + columns.map { clip(text(r.values[$0] ?? .null)) }) }
         var widths = header.map { _ in 0 }
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.enumerated().map { n, row in

@@ -79,7 +79,7 @@ struct ShowCommand: ParsableCommand {
                 "unknown": .object(resolved.unknownFields.mapValues(Output.json)),
                 "conflicts": .array(resolved.conflicts.map(\.json)),
                 "settled": .array(settlements.map { e in
-                    .object(["by": .string(e.author.user), "at": .string(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis))),
+                    .object(["by": .string(e.author.user), "at": .string(Output.time(Int64(e.hlc.wallMillis))),
                              "deleted": .bool(e.isDelete), "fields": .object(e.fields.mapValues(Output.json))])
                 }),
             ]))
@@ -90,19 +90,19 @@ struct ShowCommand: ParsableCommand {
         for f in spec.fields {
             let value = shown.values[f.name] ?? .null
             guard value != .null else { continue }
-            print("  \(f.name)\(String(repeating: " ", count: width - f.name.count))  \(CollectionSpec.format(value))")
+            print("  \(f.name)\(String(repeating: " ", count: width - f.name.count))  \(Output.text(value))")
         }
         for (name, value) in resolved.unknownFields.sorted(by: { $0.key < $1.key }) {
-            print("  \(name) (not in your schema)  \(CollectionSpec.format(value))")
+            print("  \(name) (not in your schema)  \(Output.text(value))")
         }
         for c in resolved.conflicts {
-            print("  conflict on \(c.key): " + c.sides.map { "\(CollectionSpec.format($0.value)) by \($0.author.user)@\($0.author.device)" }
+            print("  conflict on \(c.key): " + c.sides.map { "\(Output.text($0.value)) by \($0.author.user)@\($0.author.device)" }
                 .joined(separator: " vs ") + " (an admin decides; showing the provisional winner)")
         }
         for e in settlements {
             let what = e.isDelete ? "deleted it" : e.fields.isEmpty ? "restored it"
-                : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
-            print("  " + Style.ok("settled by \(e.author.user)") + " at \(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis))): \(what)")
+                : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.text($0.value))" }.joined(separator: "  ")
+            print("  " + Style.ok("settled by \(e.author.user)") + " at \(Output.time(Int64(e.hlc.wallMillis))): \(what)")
         }
     }
 }
@@ -126,7 +126,7 @@ struct HistoryCommand: ParsableCommand {
         if output.json {
             Output.printJSON(.array(entries.map { e in
                 .object([
-                    "at": .string(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis))), "hlc": .string(e.hlc.description),
+                    "at": .string(Output.time(Int64(e.hlc.wallMillis))), "hlc": .string(e.hlc.description),
                     "dot": .string(e.dot.description), "replica": .string(e.dot.replica.rawValue),
                     "user": .string(e.author.user), "device": .string(e.author.device), "origin": .string(e.origin),
                     "deleted": .bool(e.isDelete), "fields": .object(e.fields.mapValues(Output.json)),
@@ -135,9 +135,9 @@ struct HistoryCommand: ParsableCommand {
             return
         }
         for e in entries {
-            let what = e.isDelete ? "deleted" : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
+            let what = e.isDelete ? "deleted" : e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.text($0.value))" }.joined(separator: "  ")
             let settlement = e.author.device == Replica.adminDevice ? Style.ok("  [admin's settlement]") : ""
-            print("\(CivilTime.iso8601(millis: Int64(e.hlc.wallMillis)))  \(e.author.user)@\(e.author.device) (replica \(e.dot.replica), \(e.origin))  \(what)\(settlement)")
+            print("\(Output.time(Int64(e.hlc.wallMillis)))  \(e.author.user)@\(e.author.device) (replica \(e.dot.replica), \(e.origin))  \(what)\(settlement)")
         }
     }
 }
@@ -145,30 +145,43 @@ struct HistoryCommand: ParsableCommand {
 struct TasksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks",
-        abstract: "Show open tasks that are due or overdue (works offline).",
-        discussion: "Example:\n  outpost tasks --due")
+        abstract: "Show open tasks due today or overdue, on your local day (works offline).",
+        discussion: """
+            A task is overdue when its due day has passed in your time zone, and due today when
+            it falls on today there; times show on your clock (see --tz).
+
+            Examples:
+              outpost tasks --due
+              outpost tasks --at 2026-11-30
+            """)
 
     @ParentCommand var root: OutpostCommand
-    @Flag(help: "Only tasks due now or earlier (the default and, for now, only view).") var due = false
-    @Option(help: ArgumentHelp("Treat this time as now (for planning).", valueName: "TIME")) var at: String?
+    @Flag(help: "Only tasks due today or earlier (the default and, for now, only view).") var due = false
+    @Option(help: ArgumentHelp("Treat this day or time as now (for planning).", valueName: "TIME")) var at: String?
     @OptionGroup var output: JSONOption
 
     func run() throws {
         let replica = try root.openReplica()
+        let zone = Output.zone
         var now = Int64(Replica.systemClock())
         if let at {
-            guard let t = CivilTime.parseMillis(at) else { throw ValidationError("--at takes a time such as 2026-11-24T18:00Z.") }
+            guard let t = zone.parseMillis(at) else { throw ValidationError("--at takes a day or a time such as 2026-11-30 or 2026-11-30 18:00.") }
             now = t
         }
-        let tasks = try replica.dueTasks(atOrBefore: now)
+        let today = zone.day(of: now)
+        // Through the end of the local day: the start of tomorrow, less a millisecond.
+        let (y, m, d) = CivilTime.civil(days: CivilTime.days(year: Int(today.prefix(4))!, month: Int(today.dropFirst(5).prefix(2))!, day: Int(today.suffix(2))!) + 1)
+        let tomorrow = String(format: "%04d-%02d-%02d", y, m, d)
+        let endOfToday = (zone.startOfDay(tomorrow) ?? now) - 1
+        let tasks = try replica.dueTasks(atOrBefore: endOfToday)
         if output.json { Output.printJSON(.array(tasks.map(Output.json))); return }
-        if tasks.isEmpty { print("Nothing due."); return }
+        if tasks.isEmpty { print("Nothing due today."); return }
         for t in tasks {
             guard case .timestamp(let dueAt)? = t.values["due_at"] else { continue }
-            let late = dueAt < now - 60_000 ? "OVERDUE " : "due     "
-            let title = CollectionSpec.format(t.values["title"] ?? .null)
-            let assignee = t.values["assignee"].map { $0 == .null ? "" : " (\(CollectionSpec.format($0)))" } ?? ""
-            print("\(late)\(CivilTime.iso8601(millis: dueAt).prefix(16).replacingOccurrences(of: "T", with: " "))  \(title)\(assignee)  \(t.id)")
+            let late = zone.day(of: dueAt) < today ? Style.alert("OVERDUE") : dueAt < now ? "now    " : "today  "
+            let title = Output.text(t.values["title"] ?? .null)
+            let assignee = t.values["assignee"].map { $0 == .null ? "" : " (\(Output.text($0)))" } ?? ""
+            print("\(late)  \(zone.display(dueAt))  \(title)\(assignee)  \(t.id)")
         }
     }
 }
@@ -216,7 +229,7 @@ struct StatusCommand: ParsableCommand {
                 }),
                 "settled": .array(settled.map { s in
                     .object(["collection": .string(s.collection), "record": .string(s.recordID), "admin": .string(s.admin),
-                             "at": .string(CivilTime.iso8601(millis: s.at)), "fields": .array(s.fields.map { .string($0) }), "deleted": .bool(s.deleted)])
+                             "at": .string(Output.time(s.at)), "fields": .array(s.fields.map { .string($0) }), "deleted": .bool(s.deleted)])
                 }),
             ]))
             return
@@ -240,13 +253,13 @@ struct StatusCommand: ParsableCommand {
                 print("  \(c.collection) \(c.recordID) stands under a record \(who) deleted; an admin restores that record, moves this one or deletes it")
                 continue
             }
-            let sides = c.sides.map { "\(CollectionSpec.format($0.value)) (\($0.author.user == replica.author.user ? "yours" : $0.author.user))" }
+            let sides = c.sides.map { "\(Output.text($0.value)) (\($0.author.user == replica.author.user ? "yours" : $0.author.user))" }
             print("  your edit of \(c.collection).\(c.key) on \(c.recordID): \(sides.joined(separator: " vs ")); an admin decides")
         }
         for s in settled {
             let what = s.deleted ? "deleted it (merged into another record, or settled a clash so)"
                 : s.fields.isEmpty ? "restored it" : "set \(s.fields.joined(separator: ", "))"
-            print(Style.ok("Settled by \(s.admin)") + " at \(CivilTime.iso8601(millis: s.at)) on \(s.collection) \(s.recordID), which you edited: \(what) (`outpost show \(s.collection) \(s.recordID)`)")
+            print(Style.ok("Settled by \(s.admin)") + " at \(Output.time(s.at)) on \(s.collection) \(s.recordID), which you edited: \(what) (`outpost show \(s.collection) \(s.recordID)`)")
         }
         if !orphans.isEmpty { print("Records whose parent is missing: \(orphans.count)") }
         if !rejected.isEmpty {

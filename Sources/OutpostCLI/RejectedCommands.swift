@@ -41,7 +41,7 @@ struct RejectedCommand: ParsableCommand {
             }
             if rejected.isEmpty { print("No refused changes."); return }
             for r in rejected {
-                let wrote = r.isDelete ? "deleted it" : r.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(CollectionSpec.format($0.value))" }.joined(separator: "  ")
+                let wrote = r.isDelete ? "deleted it" : r.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.text($0.value))" }.joined(separator: "  ")
                 print("\(r.dot)  \(r.collection) \(r.recordID)  \(wrote)")
                 print("    \(r.code): \(r.reason)")
             }

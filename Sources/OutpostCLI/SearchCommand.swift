@@ -54,9 +54,9 @@ struct SearchCommand: ParsableCommand {
         }
         let rows = hits.map { hit -> [String] in
             let spec = try? replica.schema.collection(hit.collection)
-            let label = spec?.fields.first { $0.type == .string }.flatMap { hit.record.values[$0.name] }.map(CollectionSpec.format) ?? ""
+            let label = spec?.fields.first { $0.type == .string }.flatMap { hit.record.values[$0.name] }.map(Output.text) ?? ""
             let found = hit.fields.map { field in
-                let value = CollectionSpec.format(hit.record.values[field] ?? .null).replacingOccurrences(of: "\n", with: " ")
+                let value = Output.text(hit.record.values[field] ?? .null).replacingOccurrences(of: "\n", with: " ")
                 return value == label ? field : "\(field): \(value.count > 40 ? String(value.prefix(39)) + "…" : value)"
             }
             return [hit.collection, hit.record.id, label, found.joined(separator: "; ")]

@@ -32,6 +32,9 @@ public enum ClientSettings {
     public static let upstreamRefusalsSeen = "sync.upstream_refusals_seen"
     /// Where this folder stands in the server's scope log: `SERVER LOG-POSITION TOKEN`.
     public static let scopePosition = "sync.scope_position"
+    /// The user's time zone as head office set it (an IANA name), used when the laptop is
+    /// given none (`protocol/schema.md`, "Times and zones").
+    public static let userTimeZone = "user.time_zone"
 }
 
 extension Replica {

@@ -3,7 +3,7 @@
 /// Days from civil date follow Howard Hinnant's public-domain algorithm.
 public enum CivilTime {
     /// Days since 1970-01-01 for a proleptic Gregorian date.
-    static func days(year: Int, month: Int, day: Int) -> Int {
+    public static func days(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -14,7 +14,7 @@ public enum CivilTime {
     }
 
     /// The civil date of a day count since 1970-01-01.
-    static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
+    public static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -45,6 +45,14 @@ public enum CivilTime {
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, or ISO 8601 `YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z`
     /// or `±HH:MM`; a time without a zone is UTC. Returns nil when the text is not such a time.
     public static func parseMillis(_ text: String) -> Int64? {
+        guard let (millis, offset) = parseWallClock(text) else { return nil }
+        return millis - (offset ?? 0)
+    }
+
+    /// Parses a time as `parseMillis` does, giving the wall-clock reading (milliseconds as if
+    /// it were UTC) and the offset it names in milliseconds east of UTC, or nil when it names
+    /// none (the reader's zone then decides: `LocalZone`).
+    public static func parseWallClock(_ text: String) -> (wallMillis: Int64, offset: Int64?)? {
         let b = Array(text.utf8)
         func num(_ from: Int, _ len: Int) -> Int? {
             guard from + len <= b.count else { return nil }
@@ -58,7 +66,7 @@ public enum CivilTime {
         guard b.count >= 10, b[4] == 0x2D, b[7] == 0x2D, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
               (1...12).contains(mo), (1...31).contains(d) else { return nil }
         var millis = Int64(days(year: y, month: mo, day: d)) * 86_400_000
-        if b.count == 10 { return millis }
+        if b.count == 10 { return (millis, nil) }
         guard b[10] == 0x54 || b[10] == 0x20, let h = num(11, 2), b.count >= 16, b[13] == 0x3A, let mi = num(14, 2),
               h < 24, mi < 60 else { return nil }
         millis += Int64(h * 3_600_000 + mi * 60_000)
@@ -79,12 +87,12 @@ public enum CivilTime {
                 millis += Int64(frac)
             }
         }
-        if i == b.count { return millis }
-        if b[i] == 0x5A, i + 1 == b.count { return millis }
+        if i == b.count { return (millis, nil) }
+        if b[i] == 0x5A, i + 1 == b.count { return (millis, 0) }
         guard b[i] == 0x2B || b[i] == 0x2D, i + 6 == b.count, let oh = num(i + 1, 2), b[i + 3] == 0x3A, let om = num(i + 4, 2) else {
             return nil
         }
         let offset = Int64(oh * 3_600_000 + om * 60_000)
-        return b[i] == 0x2B ? millis - offset : millis + offset
+        return (millis, b[i] == 0x2B ? offset : -offset)
     }
 }

@@ -4,8 +4,9 @@ extension CollectionSpec {
     /// Parses what a user typed (command line, CSV cell) into a typed value for `field`.
     ///
     /// An empty text is null. Sets are comma-separated; `\,` and `\\` escape a comma or a
-    /// backslash inside an element. Booleans accept true/false, yes/no, 1/0.
-    public func parse(_ text: String, for field: String) throws(SchemaError) -> FieldValue {
+    /// backslash inside an element. Booleans accept true/false, yes/no, 1/0. A time typed
+    /// without a zone is the wall clock of `zone`.
+    public func parse(_ text: String, for field: String, zone: LocalZone = .utc) throws(SchemaError) -> FieldValue {
         let spec = try knownField(field)
         if text.isEmpty { return .null }
         func wrong(_ expected: String) -> SchemaError {
@@ -28,7 +29,7 @@ extension CollectionSpec {
             guard FieldValue.isValidDate(text) else { throw wrong("a date YYYY-MM-DD") }
             return .date(text)
         case .timestamp:
-            guard let ms = CivilTime.parseMillis(text) else { throw wrong("a time such as 2026-11-24T09:30Z or 2026-11-24 09:30") }
+            guard let ms = zone.parseMillis(text) else { throw wrong("a time such as 2026-11-24 09:30 (your time zone) or 2026-11-24T09:30Z") }
             return .timestamp(ms)
         case .uuid, .reference:
             let lower = text.lowercased()
@@ -51,6 +52,18 @@ extension CollectionSpec {
         case .set(let items): items.map { $0.replacingAll("\\", with: "\\\\").replacingAll(",", with: "\\,") }.joined(separator: ",")
         case .group(let parts): parts.keys.sorted().map { "\($0)=\(format(parts[$0]!))" }.joined(separator: " ")
         }
+    }
+
+    /// Formats a value as `parse` reads it back, a time with the offset of `zone` (export).
+    public static func format(_ value: FieldValue, zone: LocalZone) -> String {
+        if case .timestamp(let ms) = value { return zone.iso8601(ms) }
+        return format(value)
+    }
+
+    /// A value as a person reads it: a time on the wall clock of `zone` (`2026-11-25 10:00`).
+    public static func display(_ value: FieldValue, zone: LocalZone) -> String {
+        if case .timestamp(let ms) = value { return zone.display(ms) }
+        return format(value)
     }
 
     /// Checks a typed value for `field` (type and, with `strict`, the pick list).

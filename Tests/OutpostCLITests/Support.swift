@@ -28,6 +28,8 @@ struct CLI {
         process.executableURL = Self.binary
         process.arguments = ["--replica", replica] + arguments
         var env = ProcessInfo.processInfo.environment
+        // Times typed without a zone are the laptop's: the same on every machine unless a test says.
+        env["TZ"] = "UTC"
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe(), err = Pipe()

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// The rep's day: times in the rep's zone, search from the command line, short ids.
+struct RepDayTests {
+    func value(_ json: String, _ key: String) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let values = object["values"] as? [String: Any] else { return nil }
+        return values[key] as? String
+    }
+
+    @Test(arguments: [("Asia/Almaty", "2026-11-25T05:00:00.000Z", "2026-11-25T10:00:00.000+05:00"),
+                      ("Asia/Ho_Chi_Minh", "2026-11-25T03:00:00.000Z", "2026-11-25T10:00:00.000+07:00")])
+    func aDueTimeTypedInTheRepsZoneIsDueThenAndShownAsTyped(zone: String, instant: String, local: String) throws {
+        let scratch = Scratch()
+        let cli = scratch.cli()
+        let env = ["TZ": zone]
+        _ = try cli.ok(["init", "--user", "aigerim"])
+        let typed = try cli.run(["add", "tasks", "title=Позвонить в Тумэн", "due_at=2026-11-25 10:00"], environment: env)
+        #expect(typed.status == 0, "\(typed.stderr)")
+        let id = typed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Stored as the instant: the plain table holds UTC, which any SQL reader compares.
+        #expect(try shell(scratch.path("replica/replica.sqlite"), "SELECT due_at FROM tasks") == instant)
+        #expect(try cli.run(["show", "tasks", id], environment: env).stdout.contains("due_at      2026-11-25 10:00\n"))
+        #expect(value(try cli.run(["show", "tasks", id, "--json"], environment: env).stdout, "due_at") == local)
+        // In UTC the same task shows the instant's UTC wall clock.
+        #expect(try cli.ok(["show", "tasks", id]).contains("due_at      2026-11-25 \(instant.dropFirst(11).prefix(5))\n"))
+        // The rep's local day decides: due today at 09:00 there, overdue the next morning.
+        let morning = try cli.run(["tasks", "--at", "2026-11-25 09:00"], environment: env).stdout
+        #expect(morning.contains("today    2026-11-25 10:00  Позвонить в Тумэн"), "\(morning)")
+        let next = try cli.run(["tasks", "--at", "2026-11-26 00:30"], environment: env).stdout
+        #expect(next.contains("OVERDUE  2026-11-25 10:00"), "\(next)")
+        let dayBefore = try cli.run(["tasks", "--at", "2026-11-24 23:30"], environment: env).stdout
+        #expect(dayBefore.contains("Nothing due today."), "\(dayBefore)")
+        // --tz overrides the laptop's zone; a zone named in the text overrides both.
+        #expect(try cli.run(["--tz", "UTC", "show", "tasks", id], environment: env).stdout.contains("2026-11-25 \(instant.dropFirst(11).prefix(5))"))
+        _ = try cli.run(["edit", "tasks", id, "due_at=2026-11-25T10:00Z"], environment: env)
+        #expect(try shell(scratch.path("replica/replica.sqlite"), "SELECT due_at FROM tasks") == "2026-11-25T10:00:00.000Z")
+        // Dates stay the day typed, whatever the zone.
+        let account = try cli.ok(["add", "accounts", "name=Тумэн ХХК"])
+        let deal = try cli.run(["add", "deals", "account_id=\(account)", "title=Поставка", "expected_close=2026-12-01"], environment: ["TZ": "Pacific/Kiritimati"])
+        #expect(deal.status == 0, "\(deal.stderr)")
+        #expect(try shell(scratch.path("replica/replica.sqlite"), "SELECT expected_close FROM deals") == "2026-12-01")
+        let wrong = try cli.run(["--tz", "Asia/Nowhere", "list", "tasks"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("There is no time zone 'Asia/Nowhere'"))
+    }
+
+    @Test func searchFindsACustomerHoweverTheNameIsTyped() throws {
+        let scratch = Scratch()
+        let cli = scratch.cli()
+        _ = try cli.ok(["init", "--user", "aigerim"])
+        let tumen = try cli.ok(["add", "accounts", "name=Тумэн ХХК", "city=Улаанбаатар", "phone=+976 9911 2233"])
+        let thanh = try cli.ok(["add", "accounts", "name=Công ty TNHH Nguyễn Văn Thành", "city=Hà Nội"])
+        _ = try cli.ok(["add", "accounts", "name=ТОО Алтын-Ай", "city=Алматы"])
+        for query in ["тумэн", "tumen", "ТУМЭН", "9911 22"] {
+            let found = try cli.ok(["search", query])
+            #expect(found.contains(tumen) && found.contains("Тумэн ХХК") && !found.contains("Алтын"), "\(query): \(found)")
+        }
+        #expect(try cli.ok(["search", "nguyen van thanh"]).contains(thanh))
+        #expect(try cli.ok(["search", "thanh", "--json"]).contains("\"id\":\"\(thanh)\""))
+        #expect(try cli.ok(["search", "zzqxw"]).contains("Nothing found"))
+        let empty = try cli.run(["search", "«»"])
+        #expect(empty.status != 0 && empty.stderr.contains("at least one letter or digit"))
+    }
+}
+
+/// Runs one query through the sqlite3 shell and returns its output, trimmed.
+func shell(_ file: String, _ sql: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [file, sql]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
