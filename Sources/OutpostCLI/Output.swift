@@ -49,7 +49,9 @@ enum Output {
         let columns = spec.fields.map(\.name).filter { name in records.contains { ($0.values[name] ?? .null) != .null } }
         let header = ["id"] + columns
         var rows = [header]
-        for r in records { rows.append([r.id] + columns.map { clip(text(r.values[$0] ?? .null)) }) }
+        // Ids are never cut: a rep copies them into the next command.
+        let whole = Set(spec.fields.filter { $0.type == .reference || $0.type == .uuid }.map(\.name))
+        for r in records { rows.append([r.id] + columns.map { whole.contains($0) ? text(r.values[$0] ?? .null) : clip(text(r.values[$0] ?? .null)) }) }
         var widths = header.map { _ in 0 }
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.enumerated().map { n, row in

@@ -11,17 +11,24 @@ struct ListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List records of a collection.",
         discussion: """
-            --where field=value keeps records whose field equals the value (for a set field:
-            contains it); repeat it to combine conditions.
+            --where keeps records that meet a condition; repeat it to combine conditions:
+              field=value    equals (for a set field: contains the value)
+              field~text     contains the text, in any case, script or diacritics
+              field>value    greater than (also <, >=, <=): numbers, dates and times;
+                             a day compared with a time means the start of that day,
+                             on your clock
 
             Examples:
               outpost list accounts --where city=Алматы --order-by name
-              outpost list deals --where stage=proposal --json
+              outpost list accounts --where name~тумэн
+              outpost list deals --where amount>1000000 --where stage=proposal --json
+              outpost list tasks --where due_at<2026-12-01
             """)
 
     @ParentCommand var root: OutpostCommand
     @Argument(help: "The collection.") var collection: String
-    @Option(name: .customLong("where"), help: ArgumentHelp("A condition field=value.", valueName: "field=value")) var conditions: [String] = []
+    @Option(name: .customLong("where"), help: ArgumentHelp("A condition: field=value, field~text, field>value, field<value, field>=value, field<=value.", valueName: "condition"))
+    var conditions: [String] = []
     @Option(help: "Sort by this field.") var orderBy: String?
     @Flag(help: "Sort descending.") var desc = false
     @Option(help: "At most this many records.") var limit: Int?
@@ -30,16 +37,18 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let replica = try root.openReplica()
         let spec = try spec(replica, collection)
-        var filters: [(field: String, value: FieldValue)] = []
-        for write in try Assignments.parse(conditions, spec: spec, allowEmpty: true) {
-            guard case .set(let f, let v) = write else { throw CLIError("--where takes field=value.") }
-            filters.append((f, v))
+        let parsed = try conditions.map { try Condition.parse($0, spec: spec) }
+        let equal = parsed.compactMap { $0.op == .equal ? ($0.field, $0.value) : nil }
+        let others = parsed.filter { $0.op != .equal }
+        var records = try replica.query(collection, where: equal, orderBy: orderBy, descending: desc, limit: others.isEmpty ? limit : nil)
+        if !others.isEmpty {
+            records = records.filter { record in others.allSatisfy { $0.holds(for: record.values[$0.field] ?? .null) } }
+            if let limit { records = Array(records.prefix(max(0, limit))) }
         }
-        let records = try replica.query(collection, where: filters, orderBy: orderBy, descending: desc, limit: limit)
         if output.json {
             Output.printJSON(.array(records.map(Output.json)))
         } else if records.isEmpty {
-            print("No \(collection) records\(filters.isEmpty ? "" : " match").")
+            print("No \(collection) records\(parsed.isEmpty ? "" : " match").")
         } else {
             print(Output.table(records, spec: spec))
         }

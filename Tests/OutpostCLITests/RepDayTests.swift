@@ -76,3 +76,38 @@ func shell(_ file: String, _ sql: String) throws -> String {
     process.waitUntilExit()
     return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
+
+/// `list --where` beyond equality: contains, and comparisons of numbers, dates and times.
+struct ListConditionTests {
+    @Test func containsAndComparisonsFilterAsTyped() throws {
+        let scratch = Scratch()
+        let cli = scratch.cli()
+        _ = try cli.ok(["init", "--user", "aigerim"])
+        let account = try cli.ok(["add", "accounts", "name=Тумэн ХХК"])
+        let big = try cli.ok(["add", "deals", "account_id=\(account)", "title=Большая поставка", "amount=2500000"])
+        let small = try cli.ok(["add", "deals", "account_id=\(account)", "title=Малая поставка", "amount=999999.99"])
+        let edge = try cli.ok(["add", "deals", "account_id=\(account)", "title=Ровно", "amount=1000000"])
+        func ids(_ arguments: [String], env: [String: String] = [:]) throws -> Set<String> {
+            let result = try cli.run(["list"] + arguments + ["--json"], environment: env)
+            #expect(result.status == 0, "\(result.stderr)")
+            let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] ?? []
+            return Set(rows.compactMap { $0["id"] as? String })
+        }
+        #expect(try ids(["deals", "--where", "amount>1000000"]) == [big])
+        #expect(try ids(["deals", "--where", "amount>=1000000"]) == [big, edge])
+        #expect(try ids(["deals", "--where", "amount<1000000"]) == [small])
+        #expect(try ids(["deals", "--where", "title~ПОСТАВКА", "--where", "amount<=1000000"]) == [small])
+        #expect(try ids(["accounts", "--where", "name~tumen"]) == [account])
+        // A day against a time is the start of that day on the rep's clock.
+        let late = try cli.ok(["add", "tasks", "title=Вечер", "due_at=2026-11-30T23:00Z"])
+        let early = try cli.ok(["add", "tasks", "title=Утро", "due_at=2026-11-30T10:00Z"])
+        #expect(try ids(["tasks", "--where", "due_at<2026-12-01"]) == [late, early])
+        #expect(try ids(["tasks", "--where", "due_at<2026-12-01"], env: ["TZ": "Asia/Almaty"]) == [early])
+        // The whole id is shown, so it can be copied.
+        #expect(try cli.ok(["list", "deals"]).contains(account))
+        let refused = try cli.run(["list", "accounts", "--where", "tags>3"])
+        #expect(refused.status != 0 && refused.stderr.contains("cannot be compared"))
+        let typo = try cli.run(["list", "deals", "--where", "amount>lots"])
+        #expect(typo.status != 0 && typo.stderr.contains("decimal number"))
+    }
+}
