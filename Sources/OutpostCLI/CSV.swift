@@ -1,5 +1,5 @@
-/// Reading and writing CSV (RFC 4180): comma-separated, `"` quoting with `""` for a quote,
-/// LF or CRLF line ends, UTF-8 (a leading byte-order mark is skipped).
+/// Reading and writing CSV (RFC 4180) as spreadsheets write it: `,`, `;` or tab between
+/// cells, `"` quoting with `""` for a quote, LF or CRLF line ends.
 public enum CSV {
     /// A parsed record with the line it starts on.
     public struct Record: Equatable, Sendable {
@@ -18,22 +18,39 @@ public enum CSV {
         public var description: String { "line \(line): \(reason)" }
     }
 
-    /// Parses a whole file. Throws on invalid UTF-8 or an unterminated quote, naming the line.
+    /// The cell separators a file may use.
+    public static let delimiters: [Unicode.Scalar] = [",", ";", "\t"]
+
+    /// Parses a whole UTF-8 file (a leading byte-order mark is skipped), cells separated by
+    /// commas. Throws on invalid UTF-8 or an unterminated quote, naming the line.
     public static func parse(_ bytes: [UInt8]) throws(ParseError) -> [Record] {
-        var body = bytes[...]
-        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
-        guard let text = String(validating: body, as: UTF8.self) else {
-            var line = 1
-            var valid = body.startIndex
-            // Find the first line with a byte sequence that is not UTF-8.
-            for (i, b) in body.enumerated() where b == 0x0A {
-                let end = body.startIndex + i
-                if String(validating: body[valid..<end], as: UTF8.self) == nil { break }
-                valid = end + 1
-                line += 1
-            }
-            throw ParseError(line: line, reason: "the file is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in spreadsheet programs) and import again")
+        do {
+            return try parse(text: TextEncoding.decode(bytes, as: .utf8).text, delimiter: ",")
+        } catch let error as TextEncoding.DecodeError {
+            throw ParseError(line: error.line, reason: error.reason)
+        } catch let error as ParseError {
+            throw error
+        } catch {
+            throw ParseError(line: 1, reason: "\(error)")
         }
+    }
+
+    /// The separator a file uses: of `,`, `;` and tab, the one found most often outside quotes
+    /// on its first line (the header); a comma when there is none.
+    public static func detectDelimiter(_ text: String) -> Unicode.Scalar {
+        var counts: [Unicode.Scalar: Int] = [:]
+        var inQuotes = false
+        for c in text.unicodeScalars {
+            if c == "\"" { inQuotes.toggle(); continue }
+            if !inQuotes && (c == "\n" || c == "\r") { break }
+            if !inQuotes && delimiters.contains(c) { counts[c, default: 0] += 1 }
+        }
+        return delimiters.max { counts[$0, default: 0] < counts[$1, default: 0] }.flatMap { counts[$0, default: 0] > 0 ? $0 : nil } ?? ","
+    }
+
+    /// Parses text whose cells are separated by `delimiter`. Throws on an unterminated quote,
+    /// naming the line.
+    public static func parse(text: String, delimiter: Unicode.Scalar) throws(ParseError) -> [Record] {
         var records: [Record] = []
         var cells: [String] = []
         var cell = ""
@@ -67,7 +84,7 @@ public enum CSV {
                 inQuotes = true
                 quoteLine = line
                 atCellStart = false
-            case ",":
+            case delimiter:
                 cells.append(cell); cell = ""; atCellStart = true
             case "\r":
                 if let n = next(), n != "\n" { pending = n }
@@ -92,14 +109,17 @@ public enum CSV {
     }
 
     /// One CSV line (with LF) for the cells, quoting where needed.
-    public static func line(_ cells: [String]) -> String {
+    public static func line(_ cells: [String]) -> String { line(cells, delimiter: ",", end: "\n") }
+
+    /// One line of cells separated by `delimiter`, quoting where needed, ending with `end`.
+    public static func line(_ cells: [String], delimiter: Unicode.Scalar, end: String) -> String {
         cells.map { cell in
-            let needsQuotes = cell.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            let needsQuotes = cell.unicodeScalars.contains(where: { $0 == delimiter || $0 == "\"" || $0 == "\n" || $0 == "\r" })
                 || cell.first?.isWhitespace == true || cell.last?.isWhitespace == true
             guard needsQuotes else { return cell }
             var quoted = "\""
             for ch in cell { quoted += ch == "\"" ? "\"\"" : String(ch) }
             return quoted + "\""
-        }.joined(separator: ",") + "\n"
+        }.joined(separator: String(delimiter)) + end
     }
 }

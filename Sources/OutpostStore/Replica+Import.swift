@@ -46,17 +46,21 @@ public struct ImportReport: Sendable {
     public var unchanged = 0
     /// Rows refused (nothing of them was written).
     public var problems: [ImportProblem] = []
+    /// Whether the import wrote anything (false for a dry run, or a refused all-or-nothing one).
+    public var written = false
 }
 
 extension Replica {
     /// Imports rows in one transaction: a row whose id exists updates that record with the
     /// fields that differ; other rows create records (keeping the file's id when it has one).
-    /// A row with any problem is reported and nothing of it is written; good rows are imported.
-    public func importRows(_ collection: String, _ rows: [ImportRow]) throws -> ImportReport {
+    /// A row with any problem is reported and nothing of it is written; good rows are imported,
+    /// unless `allOrNothing` (then one bad row means nothing is written) or `dryRun` (nothing is
+    /// written, the report says what would be). `report.written` says whether anything was.
+    public func importRows(_ collection: String, _ rows: [ImportRow], dryRun: Bool = false, allOrNothing: Bool = false) throws -> ImportReport {
         let table = try table(collection)
         try checkWritable(table.spec)
         var report = ImportReport()
-        try write { db in
+        try writeOrRollBack { db in
             for row in rows {
                 var problem: ImportProblem?
                 for (field, value) in row.values.sorted(by: { $0.key < $1.key }) {
@@ -97,6 +101,8 @@ extension Replica {
                     report.created += 1
                 }
             }
+            report.written = !dryRun && !(allOrNothing && !report.problems.isEmpty) && report.created + report.updated > 0
+            return report.written
         }
         return report
     }

@@ -229,6 +229,17 @@ public final class Replica: Sendable {
         }
     }
 
+    /// Runs a transaction that `body` decides to commit (true) or roll back (false).
+    func writeOrRollBack(_ body: (Database) throws -> Bool) throws {
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction { try body(db) ? .commit : .rollback }
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw StoreError(.storageFull, "The disk is full; nothing was written. Free some space and try again.")
+        }
+    }
+
     /// Reads in a consistent snapshot.
     func read<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
 }

@@ -52,7 +52,7 @@ struct CSVImportExportTests {
         #expect(again.contains("\"unchanged\":5"))
     }
 
-    @Test func badRowsAreReportedByLineAndGoodRowsImported() throws {
+    @Test func badRowsAreReportedByLineAndNothingIsImportedUnlessSkipBad() throws {
         let scratch = Scratch()
         let cli = scratch.cli()
         _ = try cli.ok(["init", "--user", "u"])
@@ -65,10 +65,14 @@ struct CSVImportExportTests {
             Too,many,cells,here,extra
             """
         try csv.write(toFile: scratch.path("in.csv"), atomically: true, encoding: .utf8)
-        let result = try cli.run(["import", "accounts", scratch.path("in.csv"), "--json"])
-        #expect(result.status != 0)
+        let refused = try cli.run(["import", "accounts", scratch.path("in.csv")])
+        #expect(refused.status == 3)
+        #expect(refused.stderr.contains("line 3, field kind") && refused.stderr.contains("Nothing was imported: 3 of 5 rows are bad"))
+        #expect(try cli.ok(["list", "accounts", "--json"]) == "[]")
+        let result = try cli.run(["import", "accounts", scratch.path("in.csv"), "--skip-bad", "--json"])
+        #expect(result.status == 0)
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
-        #expect(report["created"] as? Int == 2)
+        #expect(report["created"] as? Int == 2 && report["written"] as? Bool == true)
         let problems = report["problems"] as! [[String: Any]]
         #expect(problems.map { $0["line"] as? Int } == [3, 4, 6])
         #expect(problems.map { $0["field"] as? String } == ["kind", "name", nil])
@@ -83,7 +87,7 @@ struct CSVImportExportTests {
         try (Data("name,city\nAcme,Almaty\n".utf8) + Data([0x4D, 0xFC, 0x6E, 0x63, 0x68, 0x65, 0x6E, 0x2C, 0x78, 0x0A])).write(to: URL(fileURLWithPath: scratch.path("latin1.csv")))
         let latin1 = try cli.run(["import", "accounts", scratch.path("latin1.csv")])
         #expect(latin1.status != 0)
-        #expect(latin1.stderr.contains("line 3") && latin1.stderr.contains("not UTF-8"))
+        #expect(latin1.stderr.contains("line 3") && latin1.stderr.contains("not UTF-8 text, nor Cyrillic Windows-1251"))
         try "name,nickname\nAcme,Ac\n".write(toFile: scratch.path("cols.csv"), atomically: true, encoding: .utf8)
         let cols = try cli.run(["import", "accounts", scratch.path("cols.csv")])
         #expect(cols.stderr.contains("no field 'nickname'"))
