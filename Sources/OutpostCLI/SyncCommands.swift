@@ -166,12 +166,15 @@ struct SyncCommand: AsyncParsableCommand {
     }
 }
 
-/// A one-line progress bar on stderr, redrawn in place.
+/// One progress line for the whole sync on stderr, redrawn in place: what was sent of what
+/// waits, then what was received, one bar over both (it never goes back: the pull's backlog
+/// is known from hello), and the time left at the rate so far.
 final class ProgressBar: @unchecked Sendable {
     private let enabled: Bool
     private let started = ContinuousClock.now
     private let lock = NSLock()
     private var drawn = false
+    private var shown = 0.0
 
     init(enabled: Bool) { self.enabled = enabled }
 
@@ -179,19 +182,24 @@ final class ProgressBar: @unchecked Sendable {
         guard enabled else { return }
         lock.withLock {
             let elapsed = max(0.001, (ContinuousClock.now - started).seconds)
-            let done = p.pushed + p.rejected + p.pulled
-            let total = done + p.pushRemaining + (p.pullRemaining ?? 0)
-            let fraction = total == 0 ? 1 : Double(done) / Double(total)
+            let (done, total) = p.work
+            shown = max(shown, total == 0 ? 1 : min(1, Double(done) / Double(total)))
             let width = 24
-            let filled = Int(fraction * Double(width))
-            let rate = Double(done) / elapsed
-            let left = rate > 0 ? Double(total - done) / rate : 0
-            let line = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
-                + "up \(p.pushed + p.rejected) down \(p.pulled) changes, \(Self.bytes(p.bytesUp)) up \(Self.bytes(p.bytesDown)) down, "
-                + "\(Int(rate))/s, ~\(Int(left.rounded())) s left"
+            let filled = Int(shown * Double(width))
+            let left = shown > 0.02 ? elapsed / shown - elapsed : nil
+            let sent = p.pushed + p.rejected + p.deferred
+            let line = "Syncing [" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
+                + "\(Int(shown * 100))%  sent \(sent)/\(sent + p.pushRemaining), received \(p.pulled) changes"
+                + ", \(Self.bytes(p.bytesUp)) up \(Self.bytes(p.bytesDown)) down"
+                + (left.map { ", about \(Self.duration($0)) left" } ?? "")
             FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
             drawn = true
         }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s < 60 ? "\(s) s" : "\(s / 60) min \(s % 60) s"
     }
 
     func finish() {

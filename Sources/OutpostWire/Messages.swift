@@ -160,6 +160,11 @@ public struct HelloResponse: Codable, Sendable {
     /// Writes of this replica that the server passed on and its own parent refused (a branch
     /// telling its rep): the client keeps each as a refusal, like one from a push answer.
     public var refusedUpstream: [ChangeResult]?
+    /// Feed entries after `cursor` when hello was answered: how much the pull has to walk, so
+    /// a client can show one progress display for the whole sync from the start.
+    public var backlog: Int?
+    /// The user's time zone as head office set it (an IANA name such as `Asia/Almaty`), when set.
+    public var timeZone: String?
 
     public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
                 relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {

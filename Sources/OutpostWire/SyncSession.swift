@@ -21,12 +21,27 @@ public struct SyncProgress: Hashable, Sendable {
     /// Changes still to push, and to pull when the server says.
     public var pushRemaining = 0
     public var pullRemaining: Int?
+    /// Server feed entries the pull has walked past (sent or not in this replica's scope), and
+    /// the best estimate of how many it walks in all: with `pushed`, `rejected`, `deferred` and
+    /// `pushRemaining`, what one progress display for the whole sync needs.
+    public var pullScanned = 0
+    public var pullTotal: Int?
     /// Set when this sync found the folder copied or restored and gave it a new replica id.
     public var fork: ForkNotice?
     /// A relaying branch: what the server acknowledged of each relayed replica, as last told.
     public var relayAcknowledged: [String: UInt64]?
 
     public init() {}
+
+    /// Work done and work in all, for one progress display over the whole sync: changes
+    /// sent, then server feed entries walked by the pull (known from hello, so the share done
+    /// does not fall back when the pull starts).
+    public var work: (done: Int, total: Int) {
+        let sent = pushed + rejected + deferred
+        let pushTotal = sent + pushRemaining
+        let pullTotal = max(pullTotal ?? (pullScanned + (pullRemaining ?? 0)), pullScanned)
+        return (sent + pullScanned, pushTotal + pullTotal)
+    }
 }
 
 /// What told a server that a folder is a copy or a restore (`protocol/sync.md`).
@@ -128,6 +143,7 @@ public struct SyncSession: Sendable {
     /// acknowledged of each relayed replica, and which replicas wait for the next session.
     private let relaying: Bool
     private var relaySeq: Int64?
+    private var pullStart: Int64?
     private var relayAcknowledged: [String: UInt64] = [:]
     private var acknowledgedAtLastLoad: [String: UInt64]?
     private var blocked: Set<String> = []
@@ -161,6 +177,12 @@ public struct SyncSession: Sendable {
         serverAcknowledged = response.acknowledged
         cursor = response.cursor
         pageSize = max(1, min(response.pageChanges, WireLimits.pageChanges))
+        pullStart = response.cursor
+        if let backlog = response.backlog {
+            // This replica's own pushes land in the server's feed too, and the pull walks past them.
+            progress.pullRemaining = backlog
+            progress.pullTotal = backlog + progress.pushRemaining
+        }
         state = .loadingPush
         if relaying {
             relayAcknowledged = response.relayAcknowledged ?? [:]
@@ -280,6 +302,9 @@ public struct SyncSession: Sendable {
         progress.pulled += response.changes.count
         progress.pullRemaining = response.remaining
         cursor = response.cursor
+        // The server's feed positions are dense: the cursor's advance is what was walked.
+        progress.pullScanned = Int(clamping: cursor - (pullStart ?? cursor))
+        progress.pullTotal = max(progress.pullTotal ?? 0, progress.pullScanned + (response.remaining ?? 0))
         if response.more {
             state = .pulling
             return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
