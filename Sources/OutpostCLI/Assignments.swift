@@ -1,9 +1,11 @@
 import OutpostCore
 import OutpostSchema
+import OutpostStore
 
 /// Reads `field=value`, `field+=item` and `field-=item` arguments into typed writes.
 enum Assignments {
-    static func parse(_ arguments: [String], spec: CollectionSpec) throws -> [FieldWrite] {
+    /// With `replica`, a reference may be given by a unique start of the record's id.
+    static func parse(_ arguments: [String], spec: CollectionSpec, replica: Replica? = nil) throws -> [FieldWrite] {
         guard !arguments.isEmpty else {
             throw CLIError("Give at least one field=value. Fields of \(spec.name): \(spec.fields.map(\.name).joined(separator: ", ")).")
         }
@@ -31,6 +33,8 @@ enum Assignments {
                     }
                     return op == "+" ? .add(field, text) : .remove(field, text)
                 default:
+                    var text = text
+                    if let replica, spec0.type == .reference, let target = spec0.references { text = try replica.resolveID(target, text) }
                     return .set(field, try spec.parse(text, for: field, zone: Output.zone))
                 }
             } catch let error as SchemaError {

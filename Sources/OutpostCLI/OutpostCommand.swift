@@ -12,8 +12,11 @@ public struct OutpostCommand: AsyncParsableCommand {
         commandName: "outpost",
         abstract: "Work with your local Outpost CRM replica, online or not.",
         discussion: """
-            Your replica is a folder holding one SQLite file. It defaults to $OUTPOST_REPLICA,
-            then ~/.outpost; choose another with --replica DIR (before the command).
+            Your replica is a folder holding one SQLite file, replica.sqlite. It is
+            $OUTPOST_REPLICA if set, else your data folder: ~/.local/share/outpost on Linux
+            ($XDG_DATA_HOME/outpost when that is set), ~/Library/Application Support/Outpost
+            on a Mac. Choose another with --replica DIR (before the command); `outpost status`
+            prints where it is.
 
             Examples:
               outpost demo
@@ -42,11 +45,21 @@ public struct OutpostCommand: AsyncParsableCommand {
 
     public init() {}
 
-    /// The replica folder: --replica, then $OUTPOST_REPLICA, then ~/.outpost.
+    /// The replica folder: --replica, then $OUTPOST_REPLICA, then the user's data folder
+    /// (`~/.outpost` where an earlier version put a replica there).
     var replicaFolder: String {
         if let replica { return replica }
-        if let env = ProcessInfo.processInfo.environment["OUTPOST_REPLICA"], !env.isEmpty { return env }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".outpost").path
+        let environment = ProcessInfo.processInfo.environment
+        if let env = environment["OUTPOST_REPLICA"], !env.isEmpty { return env }
+        let home = FileManager.default.homeDirectoryForCurrentUser
+        let legacy = home.appendingPathComponent(".outpost")
+        if FileManager.default.fileExists(atPath: legacy.appendingPathComponent("replica.sqlite").path) { return legacy.path }
+        #if os(macOS)
+        return home.appendingPathComponent("Library/Application Support/Outpost").path
+        #else
+        if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") { return URL(fileURLWithPath: data).appendingPathComponent("outpost").path }
+        return home.appendingPathComponent(".local/share/outpost").path
+        #endif
     }
 
     /// The SQLite file inside the replica folder.
@@ -120,5 +133,8 @@ extension OutpostCommand {
 /// The record a command works on: its collection and id.
 struct RecordArguments: ParsableArguments {
     @Argument(help: "The collection (accounts, contacts, deals, activities, tasks, ...).") var collection: String
-    @Argument(help: "The record id.") var id: String
+    @Argument(help: "The record id, or its first characters (at least 4, enough to tell it apart).") var id: String
+
+    /// The full id the rep means (a unique start of one is enough).
+    func fullID(in replica: Replica) throws -> String { try replica.resolveID(collection, id) }
 }

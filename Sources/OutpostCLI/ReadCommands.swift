@@ -73,8 +73,8 @@ struct ShowCommand: ParsableCommand {
     @OptionGroup var output: JSONOption
 
     func run() throws {
-        let (collection, id) = (record.collection, record.id)
         let replica = try root.openReplica()
+        let (collection, id) = (record.collection, try record.fullID(in: replica))
         let spec = try spec(replica, collection)
         guard let shown = try replica.get(collection, id: id), let resolved = try replica.resolved(collection, id: id) else {
             throw CLIError("There is no \(collection) record with id \(id); `outpost list \(collection)` shows the ones there are.")
@@ -127,8 +127,8 @@ struct HistoryCommand: ParsableCommand {
     @OptionGroup var output: JSONOption
 
     func run() throws {
-        let (collection, id) = (record.collection, record.id)
         let replica = try root.openReplica()
+        let (collection, id) = (record.collection, try record.fullID(in: replica))
         _ = try spec(replica, collection)
         let entries = try replica.history(collection, id: id)
         guard !entries.isEmpty else { throw CLIError("This replica has no history of \(collection) \(id).") }

@@ -72,7 +72,7 @@ struct AddCommand: ParsableCommand {
         let replica = try root.openReplica()
         let spec = try spec(replica, collection)
         var values: [String: FieldValue] = [:]
-        for write in try Assignments.parse(assignments, spec: spec) {
+        for write in try Assignments.parse(assignments, spec: spec, replica: replica) {
             switch write {
             case .set(let f, let v): values[f] = v
             case .add(let f, let item):
@@ -94,17 +94,19 @@ struct EditCommand: ParsableCommand {
 
             Examples:
               outpost edit deals 0190c2a4-... stage=negotiation probability=60
+              outpost edit deals 01a20edd-d4 stage=won     (a unique start of the id is enough)
               outpost edit accounts 0190c2a4-... tags+=export tags-=prospect
             """)
 
     @ParentCommand var root: OutpostCommand
     @Argument(help: "The collection.") var collection: String
-    @Argument(help: "The record id.") var id: String
+    @Argument(help: "The record id, or its first characters (at least 4, enough to tell it apart).") var id: String
     @Argument(help: "field=value, field+=item, field-=item.") var assignments: [String] = []
 
     func run() throws {
         let replica = try root.openReplica()
-        try replica.update(collection, id: id, try Assignments.parse(assignments, spec: try spec(replica, collection)))
+        let spec = try spec(replica, collection)
+        try replica.update(collection, id: try replica.resolveID(collection, id), try Assignments.parse(assignments, spec: spec, replica: replica))
     }
 }
 
@@ -118,9 +120,9 @@ struct DeleteCommand: ParsableCommand {
     @OptionGroup var record: RecordArguments
 
     func run() throws {
-        let (collection, id) = (record.collection, record.id)
         let replica = try root.openReplica()
-        _ = try spec(replica, collection)
+        _ = try spec(replica, record.collection)
+        let (collection, id) = (record.collection, try record.fullID(in: replica))
         try replica.delete(collection, id: id)
     }
 }

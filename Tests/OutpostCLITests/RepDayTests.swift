@@ -111,3 +111,33 @@ struct ListConditionTests {
         #expect(typo.status != 0 && typo.stderr.contains("decimal number"))
     }
 }
+
+/// A rep types the start of an id, not all 36 characters.
+struct ShortIDTests {
+    @Test func aUniqueStartOfAnIdWorksInShowEditDeleteAndReferences() throws {
+        let scratch = Scratch()
+        let cli = scratch.cli()
+        _ = try cli.ok(["init", "--user", "aigerim"])
+        let tumen = try cli.ok(["add", "accounts", "name=Тумэн ХХК"])
+        let altyn = try cli.ok(["add", "accounts", "name=ТОО Алтын-Ай"])
+        // Made within the same second: UUIDv7 ids share their first characters.
+        var common = 0
+        while tumen[tumen.index(tumen.startIndex, offsetBy: common)] == altyn[altyn.index(altyn.startIndex, offsetBy: common)] { common += 1 }
+        let short = String(tumen.prefix(max(common + 1, 4)))
+        #expect(try cli.ok(["show", "accounts", short]).contains("Тумэн ХХК"))
+        _ = try cli.ok(["edit", "accounts", short.uppercased(), "city=Улаанбаатар"])
+        #expect(try cli.ok(["show", "accounts", tumen]).contains("Улаанбаатар"))
+        let deal = try cli.ok(["add", "deals", "account_id=\(short)", "title=Поставка"])
+        #expect(try cli.ok(["show", "deals", deal, "--json"]).contains("\"account_id\":\"\(tumen)\""))
+        #expect(try cli.ok(["history", "accounts", short]).contains("city=Улаанбаатар"))
+        // The start both ids share is refused, naming them; nothing changes.
+        if common >= 4 {
+            let ambiguous = try cli.run(["edit", "accounts", String(tumen.prefix(common)), "city=Алматы"])
+            #expect(ambiguous.status != 0 && ambiguous.stderr.contains("type more of the id") && ambiguous.stderr.contains(altyn))
+        }
+        let nothing = try cli.run(["show", "accounts", "ffff"])
+        #expect(nothing.status != 0 && nothing.stderr.contains("There is no accounts record with id ffff"))
+        _ = try cli.ok(["delete", "deals", String(deal.prefix(max(common + 1, 4)))])
+        #expect(try cli.ok(["list", "deals", "--json"]) == "[]")
+    }
+}
