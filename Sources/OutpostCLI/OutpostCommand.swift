@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import OutpostClient
 import OutpostCore
 import OutpostSchema
@@ -51,7 +52,7 @@ public struct OutpostCommand: AsyncParsableCommand {
         if let replica { return replica }
         let environment = ProcessInfo.processInfo.environment
         if let env = environment["OUTPOST_REPLICA"], !env.isEmpty { return env }
-        let home = FileManager.default.homeDirectoryForCurrentUser
+        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? URL(fileURLWithPath: $0) : nil } ?? FileManager.default.homeDirectoryForCurrentUser
         let legacy = home.appendingPathComponent(".outpost")
         if FileManager.default.fileExists(atPath: legacy.appendingPathComponent("replica.sqlite").path) { return legacy.path }
         #if os(macOS)
@@ -65,8 +66,12 @@ public struct OutpostCommand: AsyncParsableCommand {
     /// The SQLite file inside the replica folder.
     var replicaFile: String { URL(fileURLWithPath: replicaFolder).appendingPathComponent("replica.sqlite").path }
 
+    /// The replica folder this run opened, for messages about it.
+    static let openedFolder = Mutex<String?>(nil)
+
     /// Opens the replica, or fails with a sentence saying how to create one.
     func openReplica() throws -> Replica {
+        Self.openedFolder.withLock { $0 = replicaFolder }
         let replica: Replica
         do { replica = try Replica.open(at: replicaFile) } catch let error as StoreError where error.code == .noReplica {
             throw CLIError("There is no replica in \(replicaFolder). Create one with `outpost init` (or `outpost enroll` once you have a code), or pass --replica DIR.")
@@ -125,6 +130,10 @@ extension OutpostCommand {
                 try command.run()
             }
         } catch {
+            if let sentence = ErrorSentence.sentence(for: error, folder: openedFolder.withLock { $0 } ?? "your replica folder") {
+                Logger(label: "outpost").debug("failure", metadata: ["error": "\(error)"])
+                exit(withError: CLIError(sentence))
+            }
             exit(withError: error)
         }
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CompressNIO
 import Foundation
+import Logging
 import NIOCore
 import NIOSSL
 import NIOHTTP1
@@ -250,7 +251,7 @@ public struct SyncTransport: Sendable {
                 throw TransportError.server(wire, status: Int(response.status.code))
             }
             if response.status.code >= 500 || response.status.code == 429 {
-                throw TransportError.unreachable(.unavailable("HTTP \(response.status.code)"))
+                throw TransportError.unreachable(.unavailable(response.status.code == 429 ? "it is busy with other devices" : "it is restarting or failing"))
             }
             throw TransportError.server(WireError(code: "http-\(response.status.code)", message: "The server answered HTTP \(response.status.code); is \(baseURL) an Outpost server?"),
                                         status: Int(response.status.code))
@@ -280,6 +281,8 @@ public struct SyncTransport: Sendable {
         if text.contains("connectTimeout") { return .connectTimeout(timeouts.connect) }
         if text.localizedCaseInsensitiveContains("refused") { return .refused }
         if text.contains("dnsA") || text.localizedCaseInsensitiveContains("resolve") || text.contains("NXDOMAIN") { return .unknownHost }
-        return .cut(String(describing: type(of: error)))
+        // What the library said stays in the log (OUTPOST_LOG_LEVEL=debug); the rep hears a sentence.
+        Logger(label: "outpost.transport").debug("network failure", metadata: ["error": "\(error)"])
+        return .cut("the network dropped it")
     }
 }

@@ -141,3 +141,56 @@ struct ShortIDTests {
         #expect(try cli.ok(["list", "deals", "--json"]) == "[]")
     }
 }
+
+/// Messages a rep can act on: where the replica is, and failures in one sentence.
+struct RepMessagesTests {
+    /// Runs `outpost` with no --replica, as a newcomer does.
+    func bare(_ arguments: [String], home: String, extra: [String: String] = [:]) throws -> CLI.Result {
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home
+        env["TZ"] = "UTC"
+        env.removeValue(forKey: "OUTPOST_REPLICA")
+        env.removeValue(forKey: "XDG_DATA_HOME")
+        for (k, v) in extra { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func theReplicaLivesInTheUsersDataFolderAndStatusSaysWhere() throws {
+        let scratch = Scratch()
+        let home = scratch.path("home")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        #expect(try bare(["init", "--user", "aigerim"], home: home).status == 0)
+        let folder = home + "/.local/share/outpost"
+        #expect(FileManager.default.fileExists(atPath: folder + "/replica.sqlite"))
+        #expect(try bare(["status"], home: home).stdout.contains("in \(folder)"))
+        // XDG_DATA_HOME moves it; an earlier ~/.outpost is kept where it is.
+        let data = scratch.path("data")
+        #expect(try bare(["init", "--user", "bolor"], home: home, extra: ["XDG_DATA_HOME": data]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: data + "/outpost/replica.sqlite"))
+        let older = scratch.path("older")
+        try FileManager.default.createDirectory(atPath: older + "/.outpost", withIntermediateDirectories: true)
+        _ = try CLI(replica: older + "/.outpost").ok(["init", "--user", "dilnoza"])
+        #expect(try bare(["status"], home: older).stdout.contains("dilnoza"))
+    }
+
+    @Test func aDamagedReplicaIsOneSentenceNotALibraryError() throws {
+        let scratch = Scratch()
+        let cli = scratch.cli()
+        _ = try cli.ok(["init", "--user", "aigerim"])
+        try Data("this is not a database, but a rep's accident\n".utf8).write(to: URL(fileURLWithPath: scratch.path("replica/replica.sqlite")))
+        for path in ["replica/replica.sqlite-wal", "replica/replica.sqlite-shm"] { try? FileManager.default.removeItem(atPath: scratch.path(path)) }
+        let result = try cli.run(["list", "accounts"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is damaged or is not an Outpost replica") && !result.stderr.contains("SQLite error") && !result.stderr.contains("PRAGMA"), "\(result.stderr)")
+    }
+}
