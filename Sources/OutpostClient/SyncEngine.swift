@@ -255,12 +255,15 @@ public struct SyncEngine: Sendable {
                 }
                 session.countBytes(up: up, down: down)
                 var settings: [String: String] = [:]
+                var clearing = [ClientSettings.nextSyncToken]
                 if let next = request.nextSyncToken { settings[ClientSettings.syncToken] = next }
                 if serverID != response.server {
                     serverID = response.server
                     settings[ClientSettings.serverID] = response.server
                 }
-                try replica.setSettings(settings, clearing: [ClientSettings.nextSyncToken])
+                // The zone head office set for the user (or none: the laptop's own applies).
+                if let zone = response.timeZone { settings[ClientSettings.userTimeZone] = zone } else { clearing.append(ClientSettings.userTimeZone) }
+                try replica.setSettings(settings, clearing: clearing)
                 if response.schemaVersion > replica.schema.version {
                     replica = try await takeSchema(of: replica)
                 }

@@ -9,7 +9,7 @@ extension AccessDatabase {
     func directoryVersion() throws -> String {
         try pool.read { db in
             let row = try Row.fetchOne(db, sql: """
-                SELECT (SELECT count(*) FROM users) AS u, (SELECT group_concat(role || scope || channel, '') FROM users) AS r,
+                SELECT (SELECT count(*) FROM users) AS u, (SELECT group_concat(role || scope || channel || coalesce(time_zone, ''), '') FROM users) AS r,
                        (SELECT count(*) FROM devices) AS d, (SELECT count(*) FROM devices WHERE revoked <> 0) AS x,
                        (SELECT count(*) FROM replicas) AS p, (SELECT count(*) FROM replicas WHERE last_seen IS NOT NULL) AS s
                 """)!
@@ -81,10 +81,11 @@ extension AccessDatabase {
         try pool.write { db in
             for user in users ?? [] {
                 try db.execute(sql: """
-                    INSERT INTO users (name, role, scope, created_at, source, channel) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET role = excluded.role, scope = excluded.scope, channel = excluded.channel
+                    INSERT INTO users (name, role, scope, created_at, source, channel, time_zone) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET role = excluded.role, scope = excluded.scope, channel = excluded.channel,
+                        time_zone = excluded.time_zone
                     WHERE users.source IS NOT NULL
-                    """, arguments: [user.name, user.role, user.scope, Self.now, neighbour, user.channel ?? "both"])
+                    """, arguments: [user.name, user.role, user.scope, Self.now, neighbour, user.channel ?? "both", user.timeZone])
             }
             for device in devices {
                 // Users are made at head office only: a device of a user unknown here is ahead of

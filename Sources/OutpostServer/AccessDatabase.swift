@@ -104,6 +104,9 @@ final class AccessDatabase: Sendable {
         migrator.registerMigration("v7-app-version") { db in
             try db.execute(sql: "ALTER TABLE devices ADD COLUMN app_version TEXT")
         }
+        migrator.registerMigration("v8-time-zone") { db in
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN time_zone TEXT")
+        }
         try migrator.migrate(pool)
     }
 
@@ -186,16 +189,19 @@ final class AccessDatabase: Sendable {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [user.name]) == nil else {
                 throw WireError(.userExists, message: "A user named \(user.name) already exists.")
             }
-            try db.execute(sql: "INSERT INTO users (name, role, scope, created_at, channel) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [user.name, user.role, user.scope, Self.now, user.channel ?? "both"])
+            try db.execute(sql: "INSERT INTO users (name, role, scope, created_at, channel, time_zone) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [user.name, user.role, user.scope, Self.now, user.channel ?? "both", user.timeZone])
         }
+    }
+
+    /// A user as a row of `users` holds them.
+    static func user(_ row: Row) -> UserInfo {
+        UserInfo(name: row["name"], role: row["role"], scope: row["scope"], channel: row["channel"], timeZone: row["time_zone"])
     }
 
     func users() throws -> [UserInfo] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, role, scope, channel FROM users ORDER BY name").map {
-                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
-            }
+            try Row.fetchAll(db, sql: "SELECT name, role, scope, channel, time_zone FROM users ORDER BY name").map(Self.user)
         }
     }
 
@@ -207,9 +213,11 @@ final class AccessDatabase: Sendable {
             }
             try db.execute(sql: "UPDATE users SET role = coalesce(?, role), scope = coalesce(?, scope), channel = coalesce(?, channel) WHERE name = ?",
                            arguments: [edit.role, edit.scope, edit.channel, edit.name])
-            return try Row.fetchOne(db, sql: "SELECT name, role, scope, channel FROM users WHERE name = ?", arguments: [edit.name]).map {
-                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
-            }!
+            // An empty zone clears it (the laptop's own zone applies again).
+            if let zone = edit.timeZone {
+                try db.execute(sql: "UPDATE users SET time_zone = ? WHERE name = ?", arguments: [zone.isEmpty ? nil : zone, edit.name])
+            }
+            return try Row.fetchOne(db, sql: "SELECT name, role, scope, channel, time_zone FROM users WHERE name = ?", arguments: [edit.name]).map(Self.user)!
         }
     }
 
@@ -252,9 +260,7 @@ final class AccessDatabase: Sendable {
                 throw WireError(.replicaTaken, message: "Replica \(replica) is already enrolled (this folder was copied from an enrolled laptop). Keep it and run `outpost sync`: the copy syncs with the token it carries and takes an id of its own. To enroll a new device, use a new empty folder (--replica DIR); nothing in this folder is deleted.")
             }
             let userName: String = row["user"]
-            guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope, channel FROM users WHERE name = ?", arguments: [userName]).map({
-                UserInfo(name: $0["name"], role: $0["role"], scope: $0["scope"], channel: $0["channel"])
-            }) else {
+            guard let user = try Row.fetchOne(db, sql: "SELECT name, role, scope, channel, time_zone FROM users WHERE name = ?", arguments: [userName]).map(Self.user) else {
                 throw WireError(.unknownUser, message: "The user this code was made for no longer exists; ask an admin for a new code.")
             }
             // Checked before the code is spent: the rep enrolls again at the right server.

@@ -176,10 +176,12 @@ public enum OutpostServerApp {
                 throw APIError(WireError(.malformedRequest, message: "Channel must be both, head-office or branch, not '\(channel)'."))
             }
             try Self.checkScope(body.scope, storage)
+            try Self.checkTimeZone(body.timeZone)
             guard !body.name.isEmpty, !body.scope.isEmpty else {
                 throw APIError(WireError(.malformedRequest, message: "A user needs a name and a scope (for example --scope all)."))
             }
-            let user = UserInfo(name: body.name, role: body.role, scope: body.scope, channel: body.channel ?? "both")
+            let user = UserInfo(name: body.name, role: body.role, scope: body.scope, channel: body.channel ?? "both",
+                                timeZone: body.timeZone.flatMap { $0.isEmpty ? nil : $0 })
             try wire { try storage.addUser(user) }
             return try Envelope.response(user, status: .created, request: request)
         }
@@ -198,6 +200,7 @@ public enum OutpostServerApp {
                 throw APIError(WireError(.malformedRequest, message: "Channel must be both, head-office or branch, not '\(channel)'."))
             }
             if let scope = body.scope { try Self.checkScope(scope, storage) }
+            try Self.checkTimeZone(body.timeZone)
             return try Envelope.response(try wire { try storage.editUser(body) }, request: request)
         }
 
@@ -347,6 +350,12 @@ public enum OutpostServerApp {
     }
 
     static let channels: Set<String> = ["both", "head-office", "branch"]
+
+    /// A user's zone must be one the laptops know (empty clears it).
+    static func checkTimeZone(_ zone: String?) throws {
+        guard let zone, !zone.isEmpty, LocalZone(identifier: zone) == nil else { return }
+        throw APIError(WireError(.malformedRequest, message: "There is no time zone '\(zone)'; give an IANA name such as Asia/Almaty, Asia/Tashkent or Asia/Ho_Chi_Minh."))
+    }
 
     static func bearer(_ request: Request) -> String? {
         guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }

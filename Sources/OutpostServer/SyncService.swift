@@ -70,6 +70,7 @@ public struct SyncService: Sendable {
                                      relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try storage.directoryVersion() : nil)
         if scoped { response.scoped = true }
         response.backlog = try storage.feedCount(after: cursor)
+        response.timeZone = try storage.users().first { $0.name == device.user }?.timeZone
         let refused = try storage.upstreamRefusals(of: request.replica)
         if !refused.isEmpty {
             response.refusedUpstream = refused.map { ChangeResult(dot: $0.dot.description, status: .rejected, code: $0.code, reason: "Head office refused it after this branch took it: \($0.reason)") }

@@ -13,13 +13,17 @@ public struct UserInfo: Codable, Hashable, Sendable {
     /// Where the user may sync from: `both`, `head-office` (over the internet) or `branch`
     /// (their office only). Stored now, enforced with scopes.
     public var channel: String?
+    /// The time zone the user types and reads times in (an IANA name such as `Asia/Almaty`)
+    /// when their laptop is given none; nil leaves it to the laptop.
+    public var timeZone: String?
 
     /// Creates a user description.
-    public init(name: String, role: String, scope: String, channel: String? = nil) {
+    public init(name: String, role: String, scope: String, channel: String? = nil, timeZone: String? = nil) {
         self.name = name
         self.role = role
         self.scope = scope
         self.channel = channel
+        self.timeZone = timeZone
     }
 }
 
@@ -30,12 +34,15 @@ public struct AdminUserEditRequest: Codable, Sendable {
     public var role: String?
     public var scope: String?
     public var channel: String?
+    /// An IANA zone name, or empty to leave the zone to the laptop.
+    public var timeZone: String?
 
-    public init(name: String, role: String? = nil, scope: String? = nil, channel: String? = nil) {
+    public init(name: String, role: String? = nil, scope: String? = nil, channel: String? = nil, timeZone: String? = nil) {
         self.name = name
         self.role = role
         self.scope = scope
         self.channel = channel
+        self.timeZone = timeZone
     }
 }
 
@@ -94,12 +101,15 @@ public struct AdminUserRequest: Codable, Sendable {
     public var scope: String
     /// `both` (the default), `head-office` or `branch`.
     public var channel: String?
+    /// An IANA zone name (`Asia/Tashkent`), or nil to leave the zone to the laptop.
+    public var timeZone: String?
 
-    public init(name: String, role: String, scope: String, channel: String? = nil) {
+    public init(name: String, role: String, scope: String, channel: String? = nil, timeZone: String? = nil) {
         self.name = name
         self.role = role
         self.scope = scope
         self.channel = channel
+        self.timeZone = timeZone
     }
 }
 

@@ -71,44 +71,51 @@ struct Users: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add", abstract: "Add a user with a role and a scope.",
-            discussion: "Example:\n  outpost-admin users add aigerim --role rep --scope \"branch=almaty\"")
+            discussion: "Examples:\n  outpost-admin users add aigerim --role rep --scope \"branch=almaty\"\n  outpost-admin users add dilnoza --role rep --scope \"owner=me\" --tz Asia/Tashkent")
         @ParentCommand var root: OutpostAdminCommand
         @Argument(help: "The user's name.") var name: String
         @Option(help: "rep, manager, admin, or branch (for a branch server's enrollment).") var role: String
         @Option(help: "The scope expression (for example all, owner=aigerim, branch=almaty).") var scope: String
         @Option(help: "Where the user may sync from: both (default), head-office or branch.") var channel: String?
+        @Option(name: .customLong("tz"), help: ArgumentHelp("The user's time zone (IANA name), used where their laptop is given none.", valueName: "ZONE"))
+        var timeZone: String?
         @OptionGroup var output: JSONFlag
 
         func run() async throws {
             let transport = try root.transport()
             let user = try await perform {
-                try await transport.post("/v1/admin/users", AdminUserRequest(name: name, role: role, scope: scope, channel: channel), as: UserInfo.self).0
+                try await transport.post("/v1/admin/users", AdminUserRequest(name: name, role: role, scope: scope, channel: channel, timeZone: timeZone), as: UserInfo.self).0
             }
-            if output.json { try printJSON(user) } else { print("Added \(user.name) (\(user.role), scope \(user.scope), channel \(user.channel ?? "both")).") }
+            if output.json { try printJSON(user) } else {
+                print("Added \(user.name) (\(user.role), scope \(user.scope), channel \(user.channel ?? "both")\(user.timeZone.map { ", time zone \($0)" } ?? "")).")
+            }
         }
     }
 
     struct Edit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "edit", abstract: "Change a user's role, scope or channel (head office).",
-            discussion: "Example:\n  outpost-admin users edit aigerim --scope \"branch=almaty\" --channel branch")
+            discussion: "Examples:\n  outpost-admin users edit aigerim --scope \"branch=almaty\" --channel branch\n  outpost-admin users edit dilnoza --tz Asia/Tashkent\n  outpost-admin users edit dilnoza --tz \"\"     (the laptop's own zone again)")
         @ParentCommand var root: OutpostAdminCommand
         @Argument(help: "The user's name.") var name: String
         @Option(help: "rep, manager, admin or branch.") var role: String?
         @Option(help: "The scope expression.") var scope: String?
         @Option(help: "both, head-office or branch.") var channel: String?
+        @Option(name: .customLong("tz"), help: ArgumentHelp("The user's time zone (IANA name); empty to clear.", valueName: "ZONE")) var timeZone: String?
         @OptionGroup var output: JSONFlag
 
         func validate() throws {
-            if role == nil && scope == nil && channel == nil { throw ValidationError("Give at least one of --role, --scope, --channel.") }
+            if role == nil && scope == nil && channel == nil && timeZone == nil { throw ValidationError("Give at least one of --role, --scope, --channel, --tz.") }
         }
 
         func run() async throws {
             let transport = try root.transport()
             let user = try await perform {
-                try await transport.post("/v1/admin/users/edit", AdminUserEditRequest(name: name, role: role, scope: scope, channel: channel), as: UserInfo.self).0
+                try await transport.post("/v1/admin/users/edit", AdminUserEditRequest(name: name, role: role, scope: scope, channel: channel, timeZone: timeZone), as: UserInfo.self).0
             }
-            if output.json { try printJSON(user) } else { print("\(user.name): \(user.role), scope \(user.scope), channel \(user.channel ?? "both").") }
+            if output.json { try printJSON(user) } else {
+                print("\(user.name): \(user.role), scope \(user.scope), channel \(user.channel ?? "both"), time zone \(user.timeZone ?? "the laptop's").")
+            }
         }
     }
 
@@ -121,7 +128,7 @@ struct Users: AsyncParsableCommand {
             let transport = try root.transport()
             let users = try await perform { try await transport.get("/v1/admin/users", as: [UserInfo].self) }
             if output.json { try printJSON(users); return }
-            printTable(["name", "role", "scope", "channel"], users.map { [$0.name, $0.role, $0.scope, $0.channel ?? "both"] })
+            printTable(["name", "role", "scope", "channel", "time zone"], users.map { [$0.name, $0.role, $0.scope, $0.channel ?? "both", $0.timeZone ?? "laptop's"] })
         }
     }
 }

@@ -194,3 +194,35 @@ struct RepMessagesTests {
         #expect(result.stderr.contains("is damaged or is not an Outpost replica") && !result.stderr.contains("SQLite error") && !result.stderr.contains("PRAGMA"), "\(result.stderr)")
     }
 }
+
+/// The user's zone set at head office reaches the laptop at its next sync.
+@Suite(.serialized)
+struct UserTimeZoneEndToEndTests {
+    let programs = EndToEndTests()
+
+    @Test func aZoneSetAtHeadOfficeAppliesWhereTheLaptopHasNone() throws {
+        let scratch = Scratch()
+        let office = try programs.headOffice(scratch, reps: [])
+        defer { if office.server.isRunning { office.server.terminate() } }
+        func admin(_ args: [String]) throws -> CLI.Result { try programs.run("outpost-admin", args, environment: office.admin) }
+        let wrong = try admin(["users", "add", "dilnoza", "--role", "rep", "--scope", "all", "--tz", "Asia/Samarkand-City"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("There is no time zone 'Asia/Samarkand-City'"))
+        #expect(try admin(["users", "add", "dilnoza", "--role", "rep", "--scope", "all", "--tz", "Asia/Tashkent"]).status == 0)
+        #expect(try admin(["users", "list"]).stdout.contains("Asia/Tashkent"))
+        let code = try admin(["devices", "enroll", "dilnoza"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cli = scratch.cli("dilnoza")
+        _ = try cli.ok(["enroll", "--server", office.url, "--code", code, "--device", "dilnoza-laptop"])
+        _ = try cli.ok(["sync"])
+        // A laptop without TZ takes the user's zone; TZ on the laptop or --tz still win.
+        let noZone = ["TZ": ""]
+        let id = try cli.run(["add", "tasks", "title=Qoʻngʻiroq", "due_at=2026-11-25 10:00"], environment: noZone).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try shell(scratch.path("dilnoza/replica.sqlite"), "SELECT due_at FROM tasks") == "2026-11-25T05:00:00.000Z")
+        #expect(try cli.run(["show", "tasks", id], environment: noZone).stdout.contains("2026-11-25 10:00"))
+        #expect(try cli.ok(["show", "tasks", id]).contains("2026-11-25 05:00"))
+        #expect(try cli.run(["--tz", "Asia/Ho_Chi_Minh", "show", "tasks", id], environment: noZone).stdout.contains("2026-11-25 12:00"))
+        // Cleared at head office: the laptop's own zone applies after the next sync.
+        #expect(try admin(["users", "edit", "dilnoza", "--tz", ""]).status == 0)
+        _ = try cli.ok(["sync"])
+        #expect(try cli.run(["show", "tasks", id], environment: noZone).stdout.contains("2026-11-25 05:00"))
+    }
+}
