@@ -37,7 +37,8 @@ struct InitCommand: ParsableCommand {
             let replica: Replica
             do { replica = try Replica.open(at: root.replicaFile) } catch {
                 try? FileManager.default.removeItem(atPath: root.replicaFile)
-                throw CLIError("\(fromSnapshot) is not an Outpost snapshot: \(error)")
+                let why = (error as? StoreError)?.description ?? "the file is damaged or of another kind"
+                throw CLIError("\(fromSnapshot) is not an Outpost snapshot (\(why)); ask your admin for a new one (`outpost-admin snapshot`). Nothing was created.")
             }
             print("Created replica \(replica.replicaID) for \(replica.author.user) from \(fromSnapshot): \(try replica.count("accounts")) accounts. Enroll it with `outpost enroll --server URL --code CODE`; its first sync pulls only what came after the snapshot.")
             return
