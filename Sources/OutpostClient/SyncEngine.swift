@@ -281,7 +281,8 @@ public struct SyncEngine: Sendable {
                 guard let relay else { throw TransportError.server(WireError(.`internal`, message: "A relay page was asked for outside a relay."), status: 0) }
                 let ids = try relay.relaying()
                 let start = try after ?? replica.relayStart(relaying: ids, acknowledged: acknowledged)
-                let page = try replica.relayPage(after: start, relaying: Set(ids), acknowledged: acknowledged, blocked: blocked, limit: limit)
+                let page = try replica.relayPage(after: start, relaying: Set(ids), acknowledged: acknowledged, blocked: blocked, limit: limit,
+                                                 byteLimit: WireLimits.pageBytes)
                 action = try session.relayPageLoaded(page.changes, through: page.through)
             case .loadPushPage(let after, let through, let limit):
                 action = try session.pushPageLoaded(try replica.localChanges(after: after, through: through, limit: limit))

@@ -22,6 +22,38 @@ public enum JSONValue: Hashable, Sendable {
         return out
     }
 
+    /// The length in bytes of the canonical encoding, counted without building it: what a page
+    /// bound is measured in.
+    public var canonicalSize: Int {
+        switch self {
+        case .null: return 4
+        case .bool(let b): return b ? 4 : 5
+        case .int(let i): return i == 0 ? 1 : (i < 0 ? 1 : 0) + Self.digits(i.magnitude)
+        case .string(let s): return Self.stringSize(s)
+        case .array(let items): return 2 + max(0, items.count - 1) + items.reduce(0) { $0 + $1.canonicalSize }
+        case .object(let members):
+            return 2 + max(0, members.count - 1) + members.reduce(0) { $0 + Self.stringSize($1.key) + 1 + $1.value.canonicalSize }
+        }
+    }
+
+    private static func digits(_ n: UInt64) -> Int {
+        var n = n, count = 0
+        while n > 0 { n /= 10; count += 1 }
+        return count
+    }
+
+    private static func stringSize(_ s: String) -> Int {
+        var size = 2
+        for b in s.utf8 {
+            switch b {
+            case 0x22, 0x5C, 0x0A, 0x0D, 0x09, 0x08, 0x0C: size += 2
+            case ..<0x20: size += 6
+            default: size += 1
+            }
+        }
+        return size
+    }
+
     private func write(to out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])

@@ -226,8 +226,8 @@ public struct SyncService: Sendable {
                 if case .root(let id, _) = subject { root = id }
             }
             let json = entry.change.json
-            // Exact only for ASCII-heavy text, which is what the bound is for.
-            let size = 200 + 60 * (entry.change.fields.count + 1)
+            // The bytes it will take in the page (and the comma before it).
+            let size = json.canonicalSize + 1
             if !changes.isEmpty && bytes + size > WireLimits.pageBytes {
                 stoppedForSize = true
                 break

@@ -29,10 +29,11 @@ extension Replica {
     /// the refusals after the end of the feed were included); no changes means the parent
     /// lacks nothing more.
     public func relayPage(after: Int64, relaying: Set<String>, acknowledged: [String: UInt64], blocked: Set<String>,
-                          limit: Int) throws -> (changes: [Change], through: Int64) {
+                          limit: Int, byteLimit: Int = .max) throws -> (changes: [Change], through: Int64) {
         try read { db in
             var sent = acknowledged
             var changes: [Change] = []
+            var bytes = 0
             var through = after
             let refused = try db.cachedStatement(sql: """
                 SELECT change FROM outpost_rejected WHERE origin = ?1 AND replica = ?1 AND counter > ? AND counter < ? ORDER BY counter
@@ -69,7 +70,13 @@ extension Replica {
                         }
                         changes += gap
                     }
-                    changes.append(try BinaryCodec.decodeChange([UInt8](row["change"] as Data)))
+                    let change = try BinaryCodec.decodeChange([UInt8](row["change"] as Data))
+                    // Bounded by the bytes the page will be: this write starts the next page
+                    // (one larger than the bound goes alone).
+                    let size = change.json.canonicalSize + 1
+                    if !changes.isEmpty && bytes + size > byteLimit { return (changes, through) }
+                    bytes += size
+                    changes.append(change)
                     sent[replica] = counter
                     through = row["seq"]
                     if changes.count >= limit { break }

@@ -216,9 +216,20 @@ public struct SyncSession: Sendable {
             state = .pulling
             return .sendPull(PullRequest(replica: replica, cursor: cursor, limit: pageSize))
         }
-        lastPushedCounter = changes.map(\.dot.counter).max() ?? acknowledged
+        // Bounded by the bytes it will be, like a pull page: long notes fill a page long before
+        // its count does, and one change larger than the bound still goes, alone.
+        var page: [JSONValue] = []
+        var bytes = 0
+        for change in changes {
+            let json = change.json
+            let size = json.canonicalSize + 1
+            if !page.isEmpty && bytes + size > WireLimits.pageBytes { break }
+            page.append(json)
+            bytes += size
+        }
+        lastPushedCounter = changes.prefix(page.count).map(\.dot.counter).max() ?? acknowledged
         state = .pushing
-        return .sendPush(PushRequest(replica: replica, changes: changes.map(\.json)))
+        return .sendPush(PushRequest(replica: replica, changes: page))
     }
 
     /// The server answered a push page.

@@ -68,12 +68,15 @@ struct ApplyBenchmark: ParsableCommand {
         let clock = ContinuousClock()
 
         let replica = try Replica.create(at: folder.path("replica.sqlite"), options: ReplicaOptions(user: "bench", device: "bench"))
+        let cpuBefore = cpuSeconds()
         let applyTime = try clock.measure {
             for start in stride(from: 0, to: workload.changes.count, by: batch) {
                 let page = Array(workload.changes[start..<min(start + batch, workload.changes.count)])
                 try replica.apply(page, from: "bench-source")
             }
         }
+        // Wall time beyond CPU time is the disk (commits wait for fsync).
+        let applyCPU = cpuSeconds() - cpuBefore
 
         let raw = try rawDatabase(folder.path("raw.sqlite"))
         let upsertSQL = Dictionary(uniqueKeysWithValues: Schema.crm.collections.map { c in
@@ -81,6 +84,7 @@ struct ApplyBenchmark: ParsableCommand {
             let updates = c.fields.map { "\($0.name.quotedDatabaseIdentifier) = excluded.\($0.name.quotedDatabaseIdentifier)" }.joined(separator: ", ")
             return (c.name, "INSERT INTO \(c.name.quotedDatabaseIdentifier) (\(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT(id) DO UPDATE SET \(updates)")
         })
+        let rawCPUBefore = cpuSeconds()
         let rawTime = try clock.measure {
             for start in stride(from: 0, to: rows.count, by: batch) {
                 try raw.write { db in
@@ -90,9 +94,12 @@ struct ApplyBenchmark: ParsableCommand {
                 }
             }
         }
+        let rawCPU = cpuSeconds() - rawCPUBefore
         let applyRate = Double(changes) / applyTime.seconds
         let rawRate = Double(changes) / rawTime.seconds
         Report.print([("apply_per_s", applyRate), ("raw_upsert_per_s", rawRate), ("ratio", applyRate / rawRate),
+                      ("apply_seconds", applyTime.seconds), ("apply_cpu_seconds", applyCPU),
+                      ("raw_seconds", rawTime.seconds), ("raw_cpu_seconds", rawCPU),
                       ("changes", Double(changes)), ("batch", Double(batch))],
                      json: options.json, title: "apply: \(changes) CRM changes in transactions of \(batch)")
     }
@@ -182,4 +189,11 @@ struct MetadataBenchmark: ParsableCommand {
                       ("feed_bytes_per_record", feedBytes / records), ("records", records)],
                      json: options.json, title: "metadata: \(Int(records)) records from \(changes) changes")
     }
+}
+
+/// CPU time this process has used (user and system), in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
