@@ -53,7 +53,7 @@ struct Condition {
             switch actual {
             case .null: return false
             case .set(let items): return items.contains { NameMatching.searchForm($0).contains(needle) }
-            default: return NameMatching.searchForm(CollectionSpec.format(actual)).contains(needle)
+            default: return NameMatching.searchForm(Output.text(actual)).contains(needle)
             }
         case .greater: return actual != .null && value < actual
         case .less: return actual != .null && actual < value

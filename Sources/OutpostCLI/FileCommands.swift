@@ -77,9 +77,14 @@ struct ImportCommand: ParsableCommand {
             var bad: ImportProblem?
             for (name, text) in zip(columns, record.cells) {
                 if name == "id" { id = text.isEmpty ? nil : text.lowercased(); continue }
-                let cell = dialect.normalize(text, type: spec.field(name)!.type)
-                do { values[name] = try spec.parse(cell, for: name, zone: Output.zone) } catch {
-                    bad = ImportProblem(line: record.line, field: name, reason: error.description)
+                do {
+                    let cell = try dialect.normalize(text, type: spec.field(name)!.type)
+                    values[name] = try spec.parse(cell, for: name, zone: Output.zone)
+                } catch let error as SpreadsheetDialect.Ambiguous {
+                    bad = ImportProblem(line: record.line, field: name, reason: error.description + ".")
+                    break
+                } catch {
+                    bad = ImportProblem(line: record.line, field: name, reason: "\(error)")
                     break
                 }
             }
@@ -90,6 +95,8 @@ struct ImportCommand: ParsableCommand {
         let refuseAll = !skipBad && !problems.isEmpty
         var report = try replica.importRows(collection, rows, dryRun: dryRun || refuseAll, allOrNothing: !skipBad)
         report.problems = (problems + report.problems).sorted { $0.line < $1.line }
+        // Refused whole: nothing was created or updated (a dry run says what would be).
+        if !dryRun && !report.written && !report.problems.isEmpty { (report.created, report.updated, report.unchanged) = (0, 0, 0) }
         let how = "\(dialect.encoding.rawValue), cells separated by \(dialect.delimiterName)\(dialect.decimalComma ? ", decimal commas" : "")"
         if output.json {
             Output.printJSON(.object([

@@ -90,6 +90,10 @@ public struct OutpostCommand: AsyncParsableCommand {
             Output.zone = zone
         } else if let env = ProcessInfo.processInfo.environment["TZ"], !env.isEmpty {
             Output.zone = LocalZone(TimeZone.current)
+            let name = env.hasPrefix(":") ? String(env.dropFirst()) : env
+            if LocalZone(identifier: name) == nil {
+                FileHandle.standardError.write(Data("Warning: TZ=\(env) is not a time zone name; times are read and shown in \(Output.zone.identifier). Set TZ to a name such as Asia/Almaty, or use --tz.\n".utf8))
+            }
         } else if let userZone, let zone = LocalZone(identifier: userZone) {
             Output.zone = zone
         } else {

@@ -88,7 +88,7 @@ struct ShowCommand: ParsableCommand {
                 "unknown": .object(resolved.unknownFields.mapValues(Output.json)),
                 "conflicts": .array(resolved.conflicts.map(\.json)),
                 "settled": .array(settlements.map { e in
-                    .object(["by": .string(e.author.user), "at": .string(Output.time(Int64(e.hlc.wallMillis))),
+                    .object(["by": .string(e.author.user), "at": .string(Output.zone.iso8601(Int64(e.hlc.wallMillis))),
                              "deleted": .bool(e.isDelete), "fields": .object(e.fields.mapValues(Output.json))])
                 }),
             ]))
@@ -135,7 +135,7 @@ struct HistoryCommand: ParsableCommand {
         if output.json {
             Output.printJSON(.array(entries.map { e in
                 .object([
-                    "at": .string(Output.time(Int64(e.hlc.wallMillis))), "hlc": .string(e.hlc.description),
+                    "at": .string(Output.zone.iso8601(Int64(e.hlc.wallMillis))), "hlc": .string(e.hlc.description),
                     "dot": .string(e.dot.description), "replica": .string(e.dot.replica.rawValue),
                     "user": .string(e.author.user), "device": .string(e.author.device), "origin": .string(e.origin),
                     "deleted": .bool(e.isDelete), "fields": .object(e.fields.mapValues(Output.json)),
@@ -178,10 +178,7 @@ struct TasksCommand: ParsableCommand {
             now = t
         }
         let today = zone.day(of: now)
-        // Through the end of the local day: the start of tomorrow, less a millisecond.
-        let (y, m, d) = CivilTime.civil(days: CivilTime.days(year: Int(today.prefix(4))!, month: Int(today.dropFirst(5).prefix(2))!, day: Int(today.suffix(2))!) + 1)
-        let tomorrow = String(format: "%04d-%02d-%02d", y, m, d)
-        let endOfToday = (zone.startOfDay(tomorrow) ?? now) - 1
+        let endOfToday = zone.endOfDay(containing: now)
         let tasks = try replica.dueTasks(atOrBefore: endOfToday)
         if output.json { Output.printJSON(.array(tasks.map(Output.json))); return }
         if tasks.isEmpty { print("Nothing due today."); return }
@@ -238,7 +235,7 @@ struct StatusCommand: ParsableCommand {
                 }),
                 "settled": .array(settled.map { s in
                     .object(["collection": .string(s.collection), "record": .string(s.recordID), "admin": .string(s.admin),
-                             "at": .string(Output.time(s.at)), "fields": .array(s.fields.map { .string($0) }), "deleted": .bool(s.deleted)])
+                             "at": .string(Output.zone.iso8601(s.at)), "fields": .array(s.fields.map { .string($0) }), "deleted": .bool(s.deleted)])
                 }),
             ]))
             return

@@ -5,6 +5,7 @@ import OutpostCore
 import OutpostSchema
 import OutpostStore
 import OutpostWire
+import Synchronization
 
 struct EnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -169,21 +170,21 @@ struct SyncCommand: AsyncParsableCommand {
 /// One progress line for the whole sync on stderr, redrawn in place: what was sent of what
 /// waits, then what was received, one bar over both (it never goes back: the pull's backlog
 /// is known from hello), and the time left at the rate so far.
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: Sendable {
     private let enabled: Bool
     private let started = ContinuousClock.now
-    private let lock = NSLock()
-    private var drawn = false
-    private var shown = 0.0
+    /// Whether a line was drawn, and the share shown so far (it never goes back).
+    private let drawing = Mutex((drawn: false, shown: 0.0))
 
     init(enabled: Bool) { self.enabled = enabled }
 
     func update(_ p: SyncProgress) {
         guard enabled else { return }
-        lock.withLock {
+        drawing.withLock { state in
             let elapsed = max(0.001, (ContinuousClock.now - started).seconds)
             let (done, total) = p.work
-            shown = max(shown, total == 0 ? 1 : min(1, Double(done) / Double(total)))
+            state.shown = max(state.shown, total == 0 ? 1 : min(1, Double(done) / Double(total)))
+            let shown = state.shown
             let width = 24
             let filled = Int(shown * Double(width))
             let left = shown > 0.02 ? elapsed / shown - elapsed : nil
@@ -193,7 +194,7 @@ final class ProgressBar: @unchecked Sendable {
                 + ", \(Self.bytes(p.bytesUp)) up \(Self.bytes(p.bytesDown)) down"
                 + (left.map { ", about \(Self.duration($0)) left" } ?? "")
             FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
-            drawn = true
+            state.drawn = true
         }
     }
 
@@ -203,7 +204,7 @@ final class ProgressBar: @unchecked Sendable {
     }
 
     func finish() {
-        lock.withLock { if drawn { FileHandle.standardError.write(Data("\n".utf8)) } }
+        drawing.withLock { if $0.drawn { FileHandle.standardError.write(Data("\n".utf8)) } }
     }
 
     static func bytes(_ n: Int) -> String {

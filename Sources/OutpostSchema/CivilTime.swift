@@ -39,6 +39,12 @@ public enum CivilTime {
         return "\(String(repeating: "0", count: max(0, 4 - year.count)))\(year)-\(two(m))-\(two(d))T\(two(rest / 3_600_000)):\(two(rest / 60_000 % 60)):\(two(rest / 1000 % 60)).\(msText)Z"
     }
 
+    /// The first and last millisecond of the years 0000 to 9999 (UTC).
+    public static let earliest: Int64 = -62_167_219_200_000, latest: Int64 = 253_402_300_799_999
+
+    /// Whether a timestamp falls in the years 0000 to 9999, the times Outpost writes and shows.
+    public static func representable(_ millis: Int64) -> Bool { millis >= earliest && millis <= latest }
+
     /// `YYYY-MM-DD` of a millisecond timestamp (UTC).
     public static func date(millis: Int64) -> String { String(iso8601(millis: millis).prefix(10)) }
 

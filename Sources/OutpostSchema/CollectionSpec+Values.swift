@@ -75,6 +75,10 @@ extension CollectionSpec {
         if let problem = ValueLimits.problem(value, type: spec.type, field: "\(name).\(field)") {
             throw SchemaError(.tooLarge, problem)
         }
+        // A time no calendar shows (beyond the years 0000-9999) is refused, never displayed.
+        if case .timestamp(let ms) = value, !CivilTime.representable(ms) {
+            throw SchemaError(.wrongType, "\(name).\(field) is a time between the years 0000 and 9999; \(ms) ms since 1970 is not.")
+        }
         if strict, let allowed = spec.allowedValues, case .string(let s) = value, !allowed.contains(s) {
             throw SchemaError(.notAllowedValue, "\(name).\(field) cannot be '\(s)'; use one of: \(allowed.joined(separator: ", ")).")
         }

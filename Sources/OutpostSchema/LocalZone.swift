@@ -24,14 +24,17 @@ public struct LocalZone: Sendable, Equatable {
     /// The zone's name (`Asia/Almaty`).
     public var identifier: String { zone.identifier }
 
-    /// Milliseconds east of UTC at `instant`.
+    /// Milliseconds east of UTC at `instant`; zero outside the years 0000 to 9999 (no
+    /// value there is kept: such an instant is shown in UTC rather than overflow).
     public func offset(at instant: Int64) -> Int64 {
-        Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(instant) / 1000))) * 1000
+        guard CivilTime.representable(instant) else { return 0 }
+        return Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(instant) / 1000))) * 1000
     }
 
     /// The instant a wall-clock reading of this zone stands for. A reading a clock change
     /// skipped is read with the offset before the change; one it repeated, as the earlier.
     public func instant(wallMillis: Int64) -> Int64 {
+        guard CivilTime.representable(wallMillis) else { return wallMillis }
         let before = offset(at: wallMillis - 86_400_000)
         let after = offset(at: wallMillis + 86_400_000)
         // The offset in force at the instant the reading names under either offset.
@@ -55,6 +58,14 @@ public struct LocalZone: Sendable, Equatable {
         return instant(wallMillis: parsed.wallMillis)
     }
 
+    /// The last millisecond of the local day `instant` falls on.
+    public func endOfDay(containing instant: Int64) -> Int64 {
+        guard CivilTime.representable(instant) else { return instant }
+        let wall = instant + offset(at: instant)
+        let dayStart = wall - ((wall % 86_400_000) + 86_400_000) % 86_400_000
+        return self.instant(wallMillis: dayStart + 86_400_000) - 1
+    }
+
     /// The day (`YYYY-MM-DD`) that `instant` falls on here.
     public func day(of instant: Int64) -> String {
         CivilTime.date(millis: instant + offset(at: instant))
@@ -74,8 +85,10 @@ public struct LocalZone: Sendable, Equatable {
     /// instant a script can read, in the reader's own time.
     public func iso8601(_ instant: Int64) -> String {
         let offset = offset(at: instant)
+        // Local mean time before zones were standard (Almaty before 1924 was +05:07:48) has
+        // seconds ISO 8601 offsets cannot say: such an instant is written in UTC.
+        guard offset != 0, offset % 60_000 == 0 else { return CivilTime.iso8601(millis: instant) }
         let wall = CivilTime.iso8601(millis: instant + offset)
-        guard offset != 0 else { return wall }
         let minutes = abs(offset) / 60_000
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return wall.dropLast() + (offset > 0 ? "+" : "-") + two(minutes / 60) + ":" + two(minutes % 60)

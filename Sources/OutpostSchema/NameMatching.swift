@@ -12,8 +12,7 @@ import Foundation
 public enum NameMatching {
     /// The match form of a name, or nil when nothing is left (only a legal form, or punctuation).
     public static func matchForm(_ text: String) -> String? {
-        let separator: (Character) -> Bool = { !$0.isLetter && !$0.isNumber && !"ʻʼ'`‘’".contains($0) }
-        let originals = text.split(whereSeparator: separator).map(String.init)
+        let originals = text.split(whereSeparator: isSeparator).map(String.init)
         let words = originals.map { latin($0) }
         var kept: [String] = []
         var i = 0
@@ -37,18 +36,19 @@ public enum NameMatching {
     /// indexes and queries this form, so "тумэн", "Tumen" and "ТУМЭН" find "Тумэн ХХК", and
     /// "nguyen" finds "Nguyễn"; a word typed in part matches its beginning or middle.
     public static func searchForm(_ text: String) -> String {
-        let separator: (Character) -> Bool = { !$0.isLetter && !$0.isNumber && !"ʻʼ'`‘’".contains($0) }
-        return text.split(whereSeparator: separator).map { fold(latin(String($0))) }.filter { !$0.isEmpty }.joined(separator: " ")
+        text.split(whereSeparator: isSeparator).map { fold(latin(String($0))) }.filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// The words a search looks for, in search form. Legal forms are left out unless nothing
     /// else is asked ("Tumen LLC" finds "Тумэн ХХК": the legal form is spelled too many ways).
     public static func searchWords(_ text: String) -> [String] {
-        let separator: (Character) -> Bool = { !$0.isLetter && !$0.isNumber && !"ʻʼ'`‘’".contains($0) }
-        let latinWords = text.split(whereSeparator: separator).map { latin(String($0)) }
+        let latinWords = text.split(whereSeparator: isSeparator).map { latin(String($0)) }
         let named = latinWords.filter { !legalForms.contains($0) }
         return (named.isEmpty ? latinWords : named).map(fold).filter { !$0.isEmpty }
     }
+
+    /// What separates words: anything but a letter, a digit or an apostrophe (Uzbek oʻ, gʻ).
+    static func isSeparator(_ ch: Character) -> Bool { !ch.isLetter && !ch.isNumber && !"ʻʼ'`‘’".contains(ch) }
 
     /// The text in lower-case Latin letters without diacritics.
     public static func latin(_ text: String) -> String {
@@ -87,16 +87,17 @@ public enum NameMatching {
         var w = Array(word.utf8)
         for (from, to) in folds { w = replacing(from, with: to, in: w) }
         // Doubled letters ("Savdoo", "Ассоль") count once; doubled digits are part of a number.
+        guard w.allSatisfy({ $0 < 0x80 }) else {
+            // Letters folding kept (Greek, Georgian, traditional Mongolian): whole characters,
+            // never bytes of them.
+            var collapsed = ""
+            for ch in String(decoding: w, as: UTF8.self) where !(ch == collapsed.last && ch.isLetter) { collapsed.append(ch) }
+            return collapsed
+        }
         var collapsed: [UInt8] = []
         collapsed.reserveCapacity(w.count)
-        for byte in w where !(byte == collapsed.last && isLetterByte(byte)) { collapsed.append(byte) }
+        for byte in w where !(byte == collapsed.last && ((byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A))) { collapsed.append(byte) }
         return String(decoding: collapsed, as: UTF8.self)
-    }
-
-    /// Whether a UTF-8 byte is part of a letter: an ASCII letter, or any byte of a non-ASCII
-    /// character (a letter that folding kept, such as Mongolian or Greek script).
-    private static func isLetterByte(_ byte: UInt8) -> Bool {
-        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x80
     }
 
     /// Every non-overlapping occurrence of `target`, left to right, replaced (on UTF-8 bytes:

@@ -84,6 +84,7 @@ extension Replica {
                     // Another copy of this folder already sent this write under the name it now
                     // takes, and it arrived here: keep that one, drop this second copy of it.
                     try db.execute(sql: "DELETE FROM outpost_feed WHERE seq = ?", arguments: [row["seq"] as Int64])
+                    try Self.feedShrank(db)
                 } else {
                     try db.execute(sql: "UPDATE outpost_feed SET replica = ?, counter = ?, change = ? WHERE seq = ?",
                                    arguments: [renamed.dot.replica.rawValue, renamed.dot.counter, Data(BinaryCodec.encode(renamed)), row["seq"] as Int64])

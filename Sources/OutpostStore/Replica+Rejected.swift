@@ -65,6 +65,7 @@ extension Replica {
             guard applied, let table = tables[change.collection] else { return }
             let old = try RecordIO.load(db, table: table, collection: change.collection, id: change.recordID)
             try db.execute(sql: "DELETE FROM outpost_feed WHERE replica = ? AND counter = ?", arguments: [dot.replica.rawValue, dot.counter])
+            try Self.feedShrank(db)
             var rebuilt = RecordState()
             for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq",
                                           arguments: [change.collection, change.recordID]) {

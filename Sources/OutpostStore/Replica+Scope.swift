@@ -258,6 +258,7 @@ extension Replica {
                 // rebuilt from what is kept when it comes back.
                 if role == .field {
                     try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin <> 'local'").execute(arguments: [collection, id])
+                    try Self.feedShrank(db)
                 }
                 try Self.forgetSearchText(db, collection: collection, id: id)
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_evicted (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])

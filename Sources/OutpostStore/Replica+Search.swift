@@ -30,31 +30,46 @@ struct SearchQuery {
 
     var isEmpty: Bool { words.isEmpty && digits == nil }
 
-    /// The conditions a candidate meets one of (FTS5 takes one MATCH per query, so the words
-    /// and the digits are asked separately). Trigrams find a part of three characters or more;
-    /// shorter words are checked with LIKE (which the trigram index also serves).
+    /// The digit strings a number query looks for: as typed, and without a leading trunk
+    /// prefix (8 in Kazakhstan and Russia, 0 in Vietnam), which the national form lacks.
+    var digitForms: [String] {
+        guard let digits else { return [] }
+        if digits.count > 4, let first = digits.first, first == "8" || first == "0" { return [digits, String(digits.dropFirst())] }
+        return [digits]
+    }
+
+    /// The conditions a candidate meets one of, best first (FTS5 takes one MATCH per query, so
+    /// each way of matching is asked separately): every word in the name or title, then the
+    /// digits, then every word anywhere. Trigrams find a part of three characters or more;
+    /// shorter words and digits are checked with LIKE, a scan of the index's text.
     func conditions() -> [(sql: String, arguments: [DatabaseValue])] {
         var alternatives: [(String, [DatabaseValue])] = []
-        if let digits {
-            alternatives.append(digits.count >= 3 ? ("outpost_search MATCH ?", ["\"\(digits)\"".databaseValue]) : ("(head || ' | ' || rest) LIKE ?", ["%\(digits)%".databaseValue]))
+        if let inHead = wordCondition(headOnly: true) { alternatives.append(inHead) }
+        for form in digitForms {
+            alternatives.append(form.count >= 3 ? ("outpost_search MATCH ?", ["\"\(form)\"".databaseValue])
+                                                : ("(head || ' | ' || rest) LIKE ?", ["%\(form)%".databaseValue]))
         }
+        if let anywhere = wordCondition(headOnly: false) { alternatives.append(anywhere) }
+        return alternatives
+    }
+
+    private func wordCondition(headOnly: Bool) -> (String, [DatabaseValue])? {
         var clauses: [String] = [], arguments: [DatabaseValue] = []
         let long = words.filter { $0.count >= 3 }
         if !long.isEmpty {
             clauses.append("outpost_search MATCH ?")
-            arguments.append(long.map { "\"\($0)\"" }.joined(separator: " AND ").databaseValue)
+            arguments.append(long.map { headOnly ? "head : \"\($0)\"" : "\"\($0)\"" }.joined(separator: " AND ").databaseValue)
         }
         for word in words where word.count < 3 {
-            clauses.append("(head || ' | ' || rest) LIKE ?")
+            clauses.append(headOnly ? "head LIKE ?" : "(head || ' | ' || rest) LIKE ?")
             arguments.append("%\(word)%".databaseValue)
         }
-        if !clauses.isEmpty { alternatives.append((clauses.joined(separator: " AND "), arguments)) }
-        return alternatives
+        return clauses.isEmpty ? nil : (clauses.joined(separator: " AND "), arguments)
     }
 
     /// Whether a field's search text holds the query, and how well (nil: it does not).
     func rank(in text: String, firstField: Bool) -> Int? {
-        if let digits, text.contains(digits) { return firstField ? 3 : 2 }
+        if digitForms.contains(where: { text.contains($0) }) { return firstField ? 3 : 2 }
         guard !words.isEmpty, words.allSatisfy({ text.contains($0) }) else { return nil }
         let atWordStart = words.allSatisfy { text.hasPrefix($0) || text.contains(" " + $0) }
         return atWordStart ? (firstField ? 3 : 2) : 1
@@ -72,7 +87,7 @@ struct SearchQuery {
 
 extension Replica {
     /// Most candidates a search ranks (per way of matching: words, digits).
-    static let searchCandidateLimit = 2_000
+    public static let searchCandidateLimit = 2_000
 
     /// Records indexed per transaction while the index catches up.
     static let searchIndexBatch = 5_000
@@ -144,11 +159,13 @@ extension Replica {
         try updateSearchIndex()
         return try read { db in
             var candidates: [(collection: String, id: String, rank: Int, label: String)] = [], seen = Set<String>()
+            let only = collections.map { Array($0) } ?? []
+            let inCollections = only.isEmpty ? "" : " AND k.collection IN (\(only.map { _ in "?" }.joined(separator: ", ")))"
             for (condition, arguments) in query.conditions() {
                 for row in try Row.fetchAll(db, sql: """
                     SELECT k.collection, k.record_id, head, rest FROM outpost_search JOIN outpost_search_keys k ON k.rowid = outpost_search.rowid
-                    WHERE \(condition) LIMIT \(Self.searchCandidateLimit)
-                    """, arguments: StatementArguments(arguments)) {
+                    WHERE \(condition)\(inCollections) LIMIT \(Self.searchCandidateLimit)
+                    """, arguments: StatementArguments(arguments + only.map(\.databaseValue))) {
                     let (collection, id, head, rest): (String, String, String, String) = (row[0], row[1], row[2], row[3])
                     guard collections?.contains(collection) ?? true, seen.insert(collection + "\u{1F}" + id).inserted,
                           let rank = query.rank(head: head, rest: rest) else { continue }
@@ -182,6 +199,15 @@ extension Replica {
         let rest = texts.filter { $0.field != first }.map(\.text).joined(separator: " | ")
         try db.cachedStatement(sql: "INSERT INTO outpost_search_keys (collection, record_id) VALUES (?, ?)").execute(arguments: [collection, id])
         try db.cachedStatement(sql: "INSERT INTO outpost_search (rowid, head, rest) VALUES (?, ?, ?)").execute(arguments: [db.lastInsertedRowID, head, rest])
+    }
+
+    /// Keeps the index's position honest after feed entries were deleted: the feed's positions
+    /// are not AUTOINCREMENT, so the next change may take a deleted position at or below the
+    /// one the index was filled to, and would be skipped.
+    static func feedShrank(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            UPDATE outpost_meta SET value = min(value, (SELECT coalesce(max(seq), 0) FROM outpost_feed)) WHERE key = 'search_through'
+            """).execute()
     }
 
     /// Empties the search index (it is filled again from the feed at the next search).

@@ -206,6 +206,8 @@ public final class Replica: Sendable {
                                   new: loaded.state, children: [:], tables: newTables)
             }
             try db.execute(sql: "UPDATE outpost_meta SET value = ? WHERE key = 'schema'", arguments: [new.fileJSON])
+            // Fields that were unknown are searchable now: the index is filled again.
+            try dropSearchIndex(db)
         }
     }
 
@@ -225,7 +227,7 @@ public final class Replica: Sendable {
         do {
             return try pool.write(body)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            throw StoreError(.storageFull, "The disk is full; nothing was written. Free some space and try again.")
+            throw StoreError.diskFull
         }
     }
 
@@ -236,7 +238,7 @@ public final class Replica: Sendable {
                 try db.inTransaction { try body(db) ? .commit : .rollback }
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            throw StoreError(.storageFull, "The disk is full; nothing was written. Free some space and try again.")
+            throw StoreError.diskFull
         }
     }
 

@@ -24,6 +24,9 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Wraps a core error as invalid input.
     init(_ error: CoreError) { self.init(.invalidInput, error.description) }
 
+    /// A write the disk had no room for.
+    static let diskFull = StoreError(.storageFull, "The disk is full; nothing was written. Free some space and try again.")
+
     static func notFound(_ collection: String, _ id: String) -> StoreError {
         StoreError(.notFound, "There is no \(collection) record with id \(id) (it may have been deleted); `outpost list \(collection)` shows the ones there are.")
     }

@@ -4,6 +4,14 @@ import Testing
 /// The matching rules of docs/matching.md, on real-looking names of the markets Outpost is sold
 /// in: pairs that are the same customer, and pairs that must stay apart.
 struct NameMatchingTests {
+    @Test func lettersOfOtherScriptsAreKeptWhole() {
+        // Three-byte letters (traditional Mongolian, CJK) and doubled non-Latin letters.
+        #expect(NameMatching.searchForm("ᠮᠣᠩᠭᠣᠯ 丸丸山") == "ᠮᠣᠩᠭᠣᠯ 丸山")
+        #expect(!NameMatching.searchForm("ᠠᠠ 丸").contains("\u{FFFD}"))
+        #expect(NameMatching.matchForm("丸山") != NameMatching.matchForm("丸川"))
+        #expect(NameMatching.searchForm("Магазин 22") == "magazin 22")
+    }
+
     static let same: [(String, String, String)] = [
         ("Uzbek Cyrillic and Latin, legal form", "Тошкент Савдо", "Toshkent Savdo MChJ"),
         ("Uzbek oʻ and gʻ", "Ўзбекистон Ғалла ХК", "Oʻzbekiston Gʻalla XK"),

@@ -92,10 +92,53 @@ struct SearchTests {
         let evicted = try replica.evict([("accounts", ids["ТОО «Алтын-Ай»"]!)], acknowledged: .max)
         #expect(evicted.count == 1)
         #expect(try found(replica, "altyn").isEmpty)
+        // The index's own trigram list, not only its content table, has nothing of it left.
         let queue = try DatabaseQueue(path: replica.path)
-        let indexed = try queue.read { db in try String.fetchAll(db, sql: "SELECT head FROM outpost_search") }
+        let trigrams = try queue.write { db -> Set<String> in
+            try db.execute(sql: "CREATE VIRTUAL TABLE temp.terms USING fts5vocab(main, outpost_search, row)")
+            return Set(try String.fetchAll(db, sql: "SELECT term FROM temp.terms"))
+        }
         try queue.close()
-        #expect(!indexed.contains { $0.contains("altyn") })
+        #expect(trigrams.contains("org") && !trigrams.contains("lty"), "\(trigrams.sorted().prefix(40))")
+    }
+
+    @Test func aFeedPositionTakenAgainAfterADeleteIsIndexed() throws {
+        let folder = TempFolder()
+        let replica = try makeReplica(folder, "laptop")
+        let source = try makeReplica(folder, "source")
+        let kept = try replica.insert("accounts", ["name": .string("Тумэн ХХК")])
+        let theirs = try source.insert("accounts", ["name": .string("Алтын-Ай")])
+        try exchange(source, to: replica)
+        #expect(try replica.search("altyn").count == 1)
+        // Evicting deletes the last feed entries; the next change takes one of their positions.
+        try replica.evict([("accounts", theirs)], acknowledged: .max)
+        try replica.update("accounts", id: kept, [.set("name", .string("Өргөө ХХК"))])
+        #expect(try replica.search("orgoo").map(\.record.id) == [kept])
+        #expect(try replica.search("tumen").isEmpty)
+    }
+
+    @Test func aNumberIsFoundWithOrWithoutItsTrunkPrefix() throws {
+        let folder = TempFolder()
+        let replica = try makeReplica(folder, "laptop")
+        let almaty = try replica.insert("accounts", ["name": .string("Алтын-Ай"), "phone": .string("+7 701 123 45 67")])
+        let hanoi = try replica.insert("accounts", ["name": .string("Đông Á"), "phone": .string("+84 24 3826 1234")])
+        #expect(try replica.search("8 701 123").map(\.record.id) == [almaty])
+        #expect(try replica.search("024 3826").map(\.record.id) == [hanoi])
+    }
+
+    @Test func namesComeFirstAndAFilterAppliesBeforeTheCandidateLimit() throws {
+        let folder = TempFolder()
+        let replica = try makeReplica(folder, "laptop")
+        let other = try replica.insert("accounts", ["name": .string("Другой клиент")])
+        // More mentions in activities than a search takes as candidates, before the name.
+        let rows = (0..<(Replica.searchCandidateLimit + 300)).map { n in
+            ImportRow(line: n, id: nil, values: ["account_id": .reference(other), "kind": .string("call"), "at": .timestamp(1_795_000_000_000),
+                                                 "summary": .string("Звонок по поводу поставки в Алматы \(n)")])
+        }
+        _ = try replica.importRows("activities", rows)
+        let trade = try replica.insert("accounts", ["name": .string("Almaty Trade")])
+        #expect(try replica.search("almaty", in: ["accounts"]).map(\.record.id) == [trade])
+        #expect(try replica.search("almaty", limit: 5).first?.record.id == trade)
     }
 
     @Test func aReplicaWhoseIndexIsAheadOfItsFeedIsIndexedAgain() throws {
