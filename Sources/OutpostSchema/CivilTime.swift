@@ -27,8 +27,9 @@ public enum CivilTime {
     }
 
     /// `2026-11-24T09:30:00.000Z` for a millisecond timestamp.
+    /// Outside the years 0000 to 9999 (never accepted as a value) the nearest of those is shown.
     public static func iso8601(millis: Int64) -> String {
-        let ms = Int(millis)
+        let ms = Int(min(max(millis, earliest), latest + 86_400_000))
         let dayCount = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let rest = ms - dayCount * 86_400_000
         let (y, m, d) = civil(days: dayCount)

@@ -75,8 +75,9 @@ extension CollectionSpec {
         if let problem = ValueLimits.problem(value, type: spec.type, field: "\(name).\(field)") {
             throw SchemaError(.tooLarge, problem)
         }
-        // A time no calendar shows (beyond the years 0000-9999) is refused, never displayed.
-        if case .timestamp(let ms) = value, !CivilTime.representable(ms) {
+        // A time no four-digit year shows is not written here; one received from elsewhere
+        // (strict off) is kept as the merge protocol allows, and shown clamped.
+        if strict, case .timestamp(let ms) = value, !CivilTime.representable(ms) {
             throw SchemaError(.wrongType, "\(name).\(field) is a time between the years 0000 and 9999; \(ms) ms since 1970 is not.")
         }
         if strict, let allowed = spec.allowedValues, case .string(let s) = value, !allowed.contains(s) {

@@ -146,4 +146,52 @@ struct SpreadsheetTests {
         // The instant survived: in UTC the task is due at 05:00.
         #expect(try shell(scratch.path("b/replica.sqlite"), "SELECT due_at FROM tasks") == "2026-11-25T05:00:00.000Z")
     }
+
+    @Test func aNumberThatCouldBeReadTwoWaysIsRefusedNotGuessed() throws {
+        let scratch = Scratch()
+        let cli = scratch.cli()
+        _ = try cli.ok(["init", "--user", "aigerim"])
+        let account = try cli.ok(["add", "accounts", "name=Тумэн ХХК"])
+        func amounts(_ csv: String) throws -> (CLI.Result, [String]) {
+            try csv.write(toFile: scratch.path("deals.csv"), atomically: true, encoding: .utf8)
+            let result = try cli.run(["import", "deals", scratch.path("deals.csv"), "--dry-run", "--json"])
+            return (result, (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["problems"]
+                .flatMap { $0 as? [[String: Any]] }?.compactMap { $0["reason"] as? String } ?? [])
+        }
+        // Cells split by ';': the decimal mark is a comma.
+        let semi = "account_id;title;amount\r\n\(account);a;1.250.000,50\r\n\(account);b;1 250,5\r\n\(account);c;1.250\r\n\(account);d;1.5\r\n\(account);e;1,2.5\r\n"
+        let (_, semiProblems) = try amounts(semi)
+        #expect(semiProblems.count == 2, "\(semiProblems)")
+        #expect(semiProblems.contains { $0.contains("'1.250' could be 1250 or 1.250") })
+        #expect(semiProblems.contains { $0.contains("'1,2.5' mixes") })
+        // Cells split by ',': the decimal mark is a point.
+        let comma = "account_id,title,amount\r\n\(account),a,\"1,250,000.50\"\r\n\(account),b,\"1,250\"\r\n\(account),c,\"1,5\"\r\n"
+        let (_, commaProblems) = try amounts(comma)
+        #expect(commaProblems.count == 1 && commaProblems[0].contains("'1,250' could be 1250 or 1.250"), "\(commaProblems)")
+        // What is not ambiguous is read as meant.
+        try "account_id;title;amount\r\n\(account);a;1.250.000,50\r\n\(account);b;1 250,5\r\n\(account);d;1.5\r\n".write(toFile: scratch.path("ok.csv"), atomically: true, encoding: .utf8)
+        _ = try cli.ok(["import", "deals", scratch.path("ok.csv")])
+        let listed = try cli.ok(["list", "deals", "--order-by", "title"])
+        #expect(listed.contains("1250000.5") && listed.contains("1250.5") && listed.contains("1.5"), "\(listed)")
+    }
+
+    @Test func textsExcelWouldChangeStayText() throws {
+        let scratch = Scratch()
+        let a = scratch.cli("a"), b = scratch.cli("b")
+        _ = try a.ok(["init", "--user", "a"])
+        _ = try b.ok(["init", "--user", "b"])
+        let long = "- " + String(repeating: "пункт списка; ", count: 30)
+        for name in ["12.11", "1,5", "1E5", "2026-11-25", long, "'=not a formula"] {
+            _ = try a.ok(["add", "accounts", "name=\(name)"])
+        }
+        _ = try a.ok(["export", "accounts", scratch.path("a.csv"), "--excel"])
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: scratch.path("a.csv"))), as: UTF8.self)
+        #expect(text.contains("\"=\"\"12.11\"\"\"") && text.contains("\"=\"\"1,5\"\"\"") && text.contains("\"=\"\"1E5\"\"\""))
+        // Too long for a formula's text (255): an apostrophe keeps it from being one.
+        #expect(text.contains(";\"'- пункт списка"))
+        _ = try b.ok(["import", "accounts", scratch.path("a.csv")])
+        let names = Set((try JSONSerialization.jsonObject(with: Data(try b.ok(["list", "accounts", "--json"]).utf8)) as? [[String: Any]] ?? [])
+            .compactMap { ($0["values"] as? [String: Any])?["name"] as? String })
+        #expect(names == ["12.11", "1,5", "1E5", "2026-11-25", long, "'=not a formula"])
+    }
 }
