@@ -57,7 +57,7 @@ public final class UpstreamLink: Sendable {
     /// enrolled already (a restarted branch).
     public static func enroll(directory: String, upstream: String, code: String?, device: String,
                               timeouts: SyncTimeouts = .standard, trustedCA: String? = nil) async throws {
-        let path = SQLiteServerStorage.replicaPath(directory)
+        let path = EmbeddedServerStore.replicaPath(directory)
         if FileManager.default.fileExists(atPath: path) {
             let replica = try Replica.open(at: path)
             if try replica.setting(ClientSettings.token) != nil {
@@ -134,11 +134,11 @@ public final class UpstreamLink: Sendable {
             let transport = SyncTransport(baseURL: url, token: try storage.replica.setting(ClientSettings.token), timeouts: timeouts,
                                           trustedCA: try storage.replica.setting(ClientSettings.trustedCA))
             engine.upgradeSchema = { _, schema in
-                try storage.upgradeSchema(schema)
+                try storage.store.upgradeSchema(schema)
                 return storage.replica
             }
             engine.relay = RelaySource(relaying: { [storage] in
-                [storage.serverReplica] + (try storage.relayedReplicas(parent: try storage.replica.setting(ClientSettings.serverID)))
+                [storage.serverReplica] + (try storage.store.relayedReplicas(parent: try storage.replica.setting(ClientSettings.serverID)))
             }, afterHello: { [self] response in
                 state.withLock { $0.relayAcknowledged = response.relayAcknowledged ?? [:] }
                 try await exchangeDirectory(parentVersion: response.directoryVersion, transport: transport)
@@ -176,7 +176,7 @@ public final class UpstreamLink: Sendable {
 
     /// Writes here the parent has not acknowledged.
     func pendingUp(acknowledged: [String: UInt64]?) throws -> Int {
-        let relaying = [storage.serverReplica] + (try storage.relayedReplicas(parent: try storage.replica.setting(ClientSettings.serverID)))
+        let relaying = [storage.serverReplica] + (try storage.store.relayedReplicas(parent: try storage.replica.setting(ClientSettings.serverID)))
         return try storage.replica.relayBacklog(relaying: relaying, acknowledged: acknowledged ?? [:])
     }
 
@@ -184,14 +184,14 @@ public final class UpstreamLink: Sendable {
     /// here, and takes in its users and devices, when either side's directory changed since
     /// the last exchange.
     func exchangeDirectory(parentVersion: String?, transport: SyncTransport) async throws {
-        let own = try storage.directoryVersion()
+        let own = try storage.store.directoryVersion()
         let (lastParent, lastOwn) = state.withLock { ($0.parentDirectory, $0.ownDirectory) }
         guard parentVersion == nil || parentVersion != lastParent || own != lastOwn else { return }
         let parent = try storage.replica.setting(ClientSettings.serverID)
-        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.directoryDevices(notFrom: parent),
-                                       visiting: try storage.visitingReplicas(parent: parent))
+        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.store.directoryDevices(notFrom: parent),
+                                       visiting: try storage.store.visitingReplicas(parent: parent))
         let answer = try await transport.post("/v1/sync/directory", request, as: DirectoryResponse.self).0
-        try storage.importDirectory(users: answer.users, devices: answer.devices, visiting: [], from: parent ?? "parent", neighbourDevice: nil)
+        try storage.store.importDirectory(users: answer.users, devices: answer.devices, visiting: [], from: parent ?? "parent", neighbourDevice: nil)
         state.withLock {
             $0.parentDirectory = answer.version
             // The version read before the request: a device enrolled here while it was on its

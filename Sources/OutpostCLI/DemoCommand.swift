@@ -47,9 +47,9 @@ struct DemoCommand: AsyncParsableCommand {
                                                  "branch": .string("almaty"), "owner": .string("aigerim"), "tags": .makeSet(["vip"])])
         let deal = try hq.insert("deals", ["account_id": .reference(altynAi), "title": .string("Fleet renewal 2027"), "stage": .string("proposal"),
                                            "amount": .decimal(try DecimalNumber("12500000")), "currency": .string("KZT"), "owner": .string("aigerim")])
-        try storage.addUser(UserInfo(name: "aigerim", role: "rep", scope: "branch=almaty"))
-        try storage.addUser(UserInfo(name: "bolor", role: "rep", scope: "all"))
-        try storage.addUser(UserInfo(name: "almaty-branch", role: "branch", scope: "all"))
+        try storage.store.addUser(UserInfo(name: "aigerim", role: "rep", scope: "branch=almaty"))
+        try storage.store.addUser(UserInfo(name: "bolor", role: "rep", scope: "all"))
+        try storage.store.addUser(UserInfo(name: "almaty-branch", role: "branch", scope: "all"))
         // Both servers stop gracefully however the story ends.
         var servers: [DemoServer] = []
         let identical: Bool
@@ -58,7 +58,7 @@ struct DemoCommand: AsyncParsableCommand {
             servers.append(office)
             say("   listening on \(office.url); 1 product, 1 price, 1 customer, 1 deal; users aigerim, bolor, almaty-branch")
 
-            let branchCode = try storage.createEnrollmentCode(user: "almaty-branch")
+            let branchCode = try storage.store.createEnrollmentCode(user: "almaty-branch")
             let almatyFolder = folder.appendingPathComponent("almaty").path
             try await UpstreamLink.enroll(directory: almatyFolder, upstream: office.url, code: branchCode, device: "almaty-server")
             let branchStorage = try SQLiteServerStorage(directory: almatyFolder)
@@ -71,12 +71,12 @@ struct DemoCommand: AsyncParsableCommand {
             say("== Almaty branch enrolls with code \(branchCode) (user almaty-branch, role branch), listens on \(almaty.url)")
             say("   its first round with head office: received \(first.pulled) changes and the users")
 
-            let aigerimCode = try branchStorage.createEnrollmentCode(user: "aigerim")
+            let aigerimCode = try branchStorage.store.createEnrollmentCode(user: "aigerim")
             let aigerim = try await Enrollment.enrollReplica(at: folder.appendingPathComponent("aigerim/replica.sqlite").path,
                                                              serverURL: almaty.url, code: aigerimCode, device: "aigerim-thinkpad").replica
             let a0 = try await SyncEngine(replica: aigerim).sync()
             say("== aigerim enrolls aigerim-thinkpad at Almaty with code \(aigerimCode) (made by the branch) and syncs: received \(a0.pulled) changes")
-            let bolorCode = try storage.createEnrollmentCode(user: "bolor")
+            let bolorCode = try storage.store.createEnrollmentCode(user: "bolor")
             let bolor = try await Enrollment.enrollReplica(at: folder.appendingPathComponent("bolor/replica.sqlite").path,
                                                            serverURL: office.url, code: bolorCode, device: "bolor-macbook").replica
             let b0 = try await SyncEngine(replica: bolor).sync()
@@ -141,7 +141,7 @@ struct DemoCommand: AsyncParsableCommand {
                 let sides = conflict.sides.map { "\(CollectionSpec.format($0.value)) (\($0.author.user)@\($0.author.device))" }.joined(separator: " vs ")
                 say("   conflict \(conflict.id) on deals.\(conflict.key): \(sides); showing \(CollectionSpec.format(conflict.sides.first { $0.dot == conflict.provisionalWinner }!.value)) until an admin decides")
             }
-            let admin = SyncTransport(baseURL: office.url, token: try storage.createAdminToken(name: "aigul"))
+            let admin = SyncTransport(baseURL: office.url, token: try storage.store.createAdminToken(name: "aigul"))
             let pairs = try await admin.get("/v1/admin/duplicates?collection=accounts", as: [DuplicateInfo].self)
             for pair in pairs {
                 say("   probable duplicate customers: \(pair.aValues["name"] ?? pair.a) and \(pair.bValues["name"] ?? pair.b) (\(pair.reasons.joined(separator: "; ")), score \(pair.score))")

@@ -53,10 +53,10 @@ public struct ConflictService: Sendable {
 
     /// Open conflicts matching `filter`, oldest clash first; or, with `filter.resolved`, closed
     /// ones, most recently closed first, each saying how and by whom.
-    public func list(_ filter: Filter, now: Date = Date()) throws -> [ConflictInfo] {
-        let branches = try storage.replicaBranches()
+    public func list(_ filter: Filter, now: Date = Date()) async throws -> [ConflictInfo] {
+        let branches = try await storage.replicaBranches()
         if filter.resolved {
-            return try storage.closedConflicts().map { closed in
+            return try await storage.closedConflicts().map { closed in
                 var info = Self.info(closed.conflict, branches: branches)
                 info.closed = ConflictClosing(
                     how: closed.closedBy.device == Replica.adminDevice ? "settled" : "later-edit",
@@ -65,29 +65,29 @@ public struct ConflictService: Sendable {
                 return info
             }.filter { filter.admits($0, now: now) }
         }
-        return try storage.openConflicts()
+        return try await storage.openConflicts()
             .sorted { ($0.sides.map(\.hlc).min() ?? .zero) < ($1.sides.map(\.hlc).min() ?? .zero) }
             .map { Self.info($0, branches: branches) }
             .filter { filter.admits($0, now: now) }
     }
 
     /// One open conflict with the record around it.
-    public func show(_ id: String) throws -> ConflictInfo {
-        guard let conflict = try storage.openConflicts().first(where: { $0.id == id }) else {
+    public func show(_ id: String) async throws -> ConflictInfo {
+        guard let conflict = try await storage.openConflicts().first(where: { $0.id == id }) else {
             throw WireError(.notFound, message: "There is no open conflict \(id); `outpost-admin conflicts list` shows the open ones, `outpost-admin audit` the settled ones.")
         }
-        let values = try storage.recordValues(conflict.collection, id: conflict.recordID) ?? [:]
-        return Self.info(conflict, branches: try storage.replicaBranches(), recordValues: values.filter { $0.value != .null }.mapValues(CollectionSpec.format))
+        let values = try await storage.recordValues(conflict.collection, id: conflict.recordID) ?? [:]
+        return Self.info(conflict, branches: try await storage.replicaBranches(), recordValues: values.filter { $0.value != .null }.mapValues(CollectionSpec.format))
     }
 
     /// Settles one conflict (`request.id`) or every open conflict on a collection's field, by
     /// taking a side or giving a value; returns the audit entries written.
-    public func resolve(_ request: ConflictResolveRequest, admin: String) throws -> [AuditEntry] {
+    public func resolve(_ request: ConflictResolveRequest, admin: String) async throws -> [AuditEntry] {
         guard (request.take != nil) != (request.value != nil || request.valueText != nil) else {
             throw WireError(.malformedRequest, message: "Say what to keep: --take SIDE, or --value VALUE (one of them).")
         }
         let targets: [Conflict]
-        let all = try storage.openConflicts()
+        let all = try await storage.openConflicts()
         if let id = request.id {
             guard let one = all.first(where: { $0.id == id }) else {
                 throw WireError(.notFound, message: "There is no open conflict \(id); it may have been settled already (`outpost-admin audit`).")
@@ -119,7 +119,7 @@ public struct ConflictService: Sendable {
         for (conflict, choice) in zip(targets, choices) {
             let resolution: ConflictResolution
             do {
-                resolution = try storage.resolve(conflict, choice: choice, author: Author(user: admin, device: Replica.adminDevice))
+                resolution = try await storage.resolve(conflict, choice: choice, author: Author(user: admin, device: Replica.adminDevice))
             } catch let error as StoreError {
                 // In bulk, a conflict an earlier settlement of the same run closed (two orphans
                 // of one parent, restored once) is skipped, not an error.
@@ -131,14 +131,14 @@ public struct ConflictService: Sendable {
                                    chosen: Self.text(resolution.chosen, of: conflict),
                                    before: conflict.sides.map { "\(Self.text($0.value, of: conflict)) (\($0.author.user)@\($0.author.device), \($0.dot))" },
                                    dot: resolution.dot.description)
-            try storage.addAudit(entry)
+            try await storage.addAudit(entry)
             entries.append(entry)
         }
         return entries
     }
 
     /// The audit trail.
-    public func audit() throws -> [AuditEntry] { try storage.audit() }
+    public func audit() async throws -> [AuditEntry] { try await storage.audit() }
 
     /// The wire code of a store error met while settling.
     static func code(_ error: StoreError) -> String {

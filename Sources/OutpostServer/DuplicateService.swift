@@ -13,19 +13,21 @@ public struct DuplicateService: Sendable {
     public init(storage: any ServerStorage) { self.storage = storage }
 
     /// Probable duplicates, surest first.
-    public func list(collection: String?) throws -> [DuplicateInfo] {
-        try storage.probableDuplicates(in: collection).map { pair in
-            DuplicateInfo(collection: pair.collection, a: pair.a, b: pair.b, aValues: try values(pair.collection, pair.a),
-                          bValues: try values(pair.collection, pair.b), reasons: pair.reasons, score: pair.score)
+    public func list(collection: String?) async throws -> [DuplicateInfo] {
+        var found: [DuplicateInfo] = []
+        for pair in try await storage.probableDuplicates(in: collection) {
+            found.append(DuplicateInfo(collection: pair.collection, a: pair.a, b: pair.b, aValues: try await values(pair.collection, pair.a),
+                                       bValues: try await values(pair.collection, pair.b), reasons: pair.reasons, score: pair.score))
         }
+        return found
     }
 
     /// Merges `other` into `keep`; returns the audit entry.
-    public func merge(_ request: DuplicateMergeRequest, admin: String) throws -> AuditEntry {
-        guard let collection = try storage.collectionHolding(request.keep) else {
+    public func merge(_ request: DuplicateMergeRequest, admin: String) async throws -> AuditEntry {
+        guard let collection = try await storage.collectionHolding(request.keep) else {
             throw WireError(.notFound, message: "There is no record \(request.keep) to keep (`outpost-admin duplicates list` shows the pairs).")
         }
-        guard try storage.collectionHolding(request.other) == collection else {
+        guard try await storage.collectionHolding(request.other) == collection else {
             throw WireError(.notFound, message: "There is no \(collection) record \(request.other) to merge into \(request.keep); it may have been merged already.")
         }
         var take: [String: MergeSide] = [:]
@@ -35,10 +37,10 @@ public struct DuplicateService: Sendable {
             }
             take[field] = parsed
         }
-        let before = ["keep: " + describe(try values(collection, request.keep)), "other: " + describe(try values(collection, request.other))]
+        let before = ["keep: " + describe(try await values(collection, request.keep)), "other: " + describe(try await values(collection, request.other))]
         let report: MergeReport
         do {
-            report = try storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: Replica.adminDevice))
+            report = try await storage.merge(collection, keep: request.keep, other: request.other, take: take, author: Author(user: admin, device: Replica.adminDevice))
         } catch let error as StoreError {
             throw WireError(code: ConflictService.code(error), message: error.description)
         }
@@ -47,28 +49,28 @@ public struct DuplicateService: Sendable {
                                record: request.keep, key: "", subject: "\(request.keep) ← \(request.other)",
                                chosen: "kept \(request.keep), \(fields), moved \(report.childrenMoved) child records, retired \(request.other)",
                                before: before, dot: nil)
-        try storage.addAudit(entry)
+        try await storage.addAudit(entry)
         return entry
     }
 
     /// Marks a pair as not duplicates for good; returns the audit entry.
-    public func dismiss(_ request: DuplicateDismissRequest, admin: String) throws -> AuditEntry {
+    public func dismiss(_ request: DuplicateDismissRequest, admin: String) async throws -> AuditEntry {
         guard request.a != request.b else {
             throw WireError(.malformedRequest, message: "Name two different records.")
         }
-        guard let collection = try storage.collectionHolding(request.a), try storage.collectionHolding(request.b) == collection else {
+        guard let collection = try await storage.collectionHolding(request.a), try await storage.collectionHolding(request.b) == collection else {
             throw WireError(.notFound, message: "\(request.a) and \(request.b) are not two records of one collection.")
         }
-        try storage.dismiss(collection: collection, request.a, request.b)
+        try await storage.dismiss(collection: collection, request.a, request.b)
         let entry = AuditEntry(at: ISO8601DateFormatter().string(from: Date()), who: admin, action: "duplicates-dismissed", collection: collection,
                                record: request.a, key: "", subject: "\(request.a) ≠ \(request.b)", chosen: "not duplicates",
-                               before: [describe(try values(collection, request.a)), describe(try values(collection, request.b))], dot: nil)
-        try storage.addAudit(entry)
+                               before: [describe(try await values(collection, request.a)), describe(try await values(collection, request.b))], dot: nil)
+        try await storage.addAudit(entry)
         return entry
     }
 
-    func values(_ collection: String, _ id: String) throws -> [String: String] {
-        (try storage.recordValues(collection, id: id) ?? [:]).filter { $0.value != .null }.mapValues(CollectionSpec.format)
+    func values(_ collection: String, _ id: String) async throws -> [String: String] {
+        (try await storage.recordValues(collection, id: id) ?? [:]).filter { $0.value != .null }.mapValues(CollectionSpec.format)
     }
 
     func describe(_ values: [String: String]) -> String {

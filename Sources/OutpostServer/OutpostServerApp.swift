@@ -38,6 +38,10 @@ public enum OutpostServerApp {
         router.add(middleware: UnknownRouteMiddleware())
         let wrongCodes = FailedAttempts()
         let sync = SyncService(storage: storage, changesArrived: changesArrived)
+        // Every sync call is a device's and every admin call an admin's: the token is checked
+        // once, before the body is read, and the handler gets who it is in its context.
+        let devices = router.group("v1/sync").add(middleware: DeviceAuthentication(storage: storage)).group(context: DeviceRequestContext.self)
+        let admins = router.group("v1/admin").add(middleware: AdminAuthentication(storage: storage)).group(context: AdminRequestContext.self)
 
         router.get("v1/health") { _, _ in "ok" }
 
@@ -46,30 +50,27 @@ public enum OutpostServerApp {
                                               upstream: upstream?()), request: request)
         }
 
-        router.get("v1/admin/stats") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
-            var stats = try wire { try storage.adminStats() }
+        admins.get("stats") { request, context -> Response in
+            var stats = try await wire { try await storage.adminStats() }
             stats.upstream = upstream?()
             return try Envelope.response(stats, request: request)
         }
 
-        router.post("v1/sync/directory") { request, _ -> Response in
+        devices.post("directory") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(DirectoryRequest.self, from: &request)
-            return try Envelope.response(try wire { try sync.directory(body, device: device) }, request: request)
+            return try Envelope.response(try await wire { try await sync.directory(body, device: device) }, request: request)
         }
 
-        router.post("v1/sync/schema") { request, _ -> Response in
+        devices.post("schema") { request, context -> Response in
             var request = request
-            _ = try authenticateDevice(request, storage)
             _ = try await Envelope.decode(SchemaRequest.self, from: &request)
             return try Envelope.response(sync.schemaFile(), request: request)
         }
 
-        router.post("v1/admin/schema") { request, _ -> Response in
+        admins.post("schema") { request, context -> Response in
             var request = request
-            try authenticateAdmin(request, storage)
             guard storage.role == .headOffice else {
                 throw APIError(WireError(.schemaAtHeadOffice, message: "The schema is changed at head office only; it flows down to this branch at its next sync with head office."))
             }
@@ -78,7 +79,7 @@ public enum OutpostServerApp {
             do { schema = try Schema(json: Data(body.schema.utf8)) } catch {
                 throw APIError(WireError(.malformedSchema, message: "The schema file is not valid: \(error)"))
             }
-            try wire { try storage.upgradeSchema(schema) }
+            try await wire { try await storage.upgradeSchema(schema) }
             logger.notice("schema upgraded", metadata: ["outpost.schema_version": .stringConvertible(schema.version)])
             return try Envelope.response(sync.schemaFile(), request: request)
         }
@@ -101,7 +102,7 @@ public enum OutpostServerApp {
             }
             let enrolled: (token: String, device: String, user: UserInfo)
             do {
-                enrolled = try wire { try storage.enroll(code: body.code, device: body.device, replica: body.replica, syncToken: body.syncToken) }
+                enrolled = try await wire { try await storage.enroll(code: body.code, device: body.device, replica: body.replica, syncToken: body.syncToken) }
             } catch let error as APIError where error.wire.error.code == "invalid-code" {
                 wrongCodes.failed(peer)
                 logger.notice("enrollment code refused", metadata: ["outpost.peer": .string(peer)])
@@ -113,58 +114,57 @@ public enum OutpostServerApp {
                                                         schema: storage.schema.fileJSON), request: request)
         }
 
-        router.post("v1/sync/hello") { request, _ -> Response in
+        devices.post("hello") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(HelloRequest.self, from: &request)
-            return try Envelope.response(try wire { try sync.hello(body, device: device) }, request: request)
+            return try Envelope.response(try await wire { try await sync.hello(body, device: device) }, request: request)
         }
 
-        router.post("v1/sync/push") { request, _ -> Response in
+        devices.post("push") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(PushRequest.self, from: &request)
-            let response = try wire { try sync.push(body, device: device) }
+            let response = try await wire { try await sync.push(body, device: device) }
             logger.info("push", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(body.changes.count)])
             return try Envelope.response(response, request: request)
         }
 
-        router.post("v1/sync/pull") { request, _ -> Response in
+        devices.post("pull") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(PullRequest.self, from: &request)
-            let response = try wire { try sync.pull(body, device: device) }
+            let response = try await wire { try await sync.pull(body, device: device) }
             logger.info("pull", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(response.changes.count)])
             return try Envelope.response(response, request: request)
         }
 
-        router.post("v1/sync/scope") { request, _ -> Response in
+        devices.post("scope") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(ScopeRequest.self, from: &request)
-            return try Envelope.response(try wire { try sync.scope(body, device: device) }, request: request)
+            return try Envelope.response(try await wire { try await sync.scope(body, device: device) }, request: request)
         }
 
-        router.post("v1/sync/records") { request, _ -> Response in
+        devices.post("records") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(RecordsRequest.self, from: &request)
-            return try Envelope.response(try wire { try sync.records(body, device: device) }, request: request)
+            return try Envelope.response(try await wire { try await sync.records(body, device: device) }, request: request)
         }
 
-        router.post("v1/sync/fork") { request, _ -> Response in
+        devices.post("fork") { request, context -> Response in
             var request = request
-            let device = try authenticateDevice(request, storage)
+            let device = context.device
             let body = try await Envelope.decode(ForkRequest.self, from: &request)
-            let response = try wire { try sync.fork(body, device: device) }
+            let response = try await wire { try await sync.fork(body, device: device) }
             logger.notice("replica forked", metadata: [LogKey.device: .string(device.id), LogKey.replica: .string(body.replica),
                                                       LogKey.newReplica: .string(response.replica)])
             return try Envelope.response(response, request: request)
         }
 
-        router.post("v1/admin/users") { request, _ -> Response in
+        admins.post("users") { request, context -> Response in
             var request = request
-            try authenticateAdmin(request, storage)
             let body = try await Envelope.decode(AdminUserRequest.self, from: &request)
             guard storage.role == .headOffice else {
                 throw APIError(WireError(.usersAtHeadOffice, message: "Users are managed at head office; they reach this branch at its next sync with head office. Add the user there (`outpost-admin --server HEAD-OFFICE-URL users add ...`)."))
@@ -182,13 +182,12 @@ public enum OutpostServerApp {
             }
             let user = UserInfo(name: body.name, role: body.role, scope: body.scope, channel: body.channel ?? "both",
                                 timeZone: body.timeZone.flatMap { $0.isEmpty ? nil : $0 })
-            try wire { try storage.addUser(user) }
+            try await wire { try await storage.addUser(user) }
             return try Envelope.response(user, status: .created, request: request)
         }
 
-        router.post("v1/admin/users/edit") { request, _ -> Response in
+        admins.post("users/edit") { request, context -> Response in
             var request = request
-            try authenticateAdmin(request, storage)
             guard storage.role == .headOffice else {
                 throw APIError(WireError(.usersAtHeadOffice, message: "Users are managed at head office; edit the user there."))
             }
@@ -201,39 +200,35 @@ public enum OutpostServerApp {
             }
             if let scope = body.scope { try Self.checkScope(scope, storage) }
             try Self.checkTimeZone(body.timeZone)
-            return try Envelope.response(try wire { try storage.editUser(body) }, request: request)
+            return try Envelope.response(try await wire { try await storage.editUser(body) }, request: request)
         }
 
-        router.post("v1/admin/devices/revoke") { request, _ -> Response in
+        admins.post("devices/revoke") { request, context -> Response in
             var request = request
-            try authenticateAdmin(request, storage)
             let body = try await Envelope.decode(AdminRevokeRequest.self, from: &request)
-            let device = try wire { try storage.revoke(device: body.device) }
+            let device = try await wire { try await storage.revoke(device: body.device) }
             logger.notice("device revoked", metadata: [LogKey.device: .string(body.device)])
             return try Envelope.response(device, request: request)
         }
 
-        router.get("v1/admin/users") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
-            return try Envelope.response(try wire { try storage.users() }, request: request)
+        admins.get("users") { request, context -> Response in
+            return try Envelope.response(try await wire { try await storage.users() }, request: request)
         }
 
-        router.post("v1/admin/devices") { request, _ -> Response in
+        admins.post("devices") { request, context -> Response in
             var request = request
-            try authenticateAdmin(request, storage)
             let body = try await Envelope.decode(AdminEnrollRequest.self, from: &request)
             let hours = body.expiresHours ?? 24
             guard hours > 0, hours <= 720 else {
                 throw APIError(WireError(.malformedRequest, message: "A code may work from a minute to 30 days (720 hours), not \(hours) hours."))
             }
-            let code = try wire { try storage.createEnrollmentCode(user: body.user, hours: hours) }
+            let code = try await wire { try await storage.createEnrollmentCode(user: body.user, hours: hours) }
             return try Envelope.response(["code": code], status: .created, request: request)
         }
 
         let conflicts = ConflictService(storage: storage)
 
-        router.get("v1/admin/conflicts") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
+        admins.get("conflicts") { request, context -> Response in
             let query = request.uri.queryParameters
             var days: Double?
             if let text = query.get("older_than_days") {
@@ -244,56 +239,53 @@ public enum OutpostServerApp {
             }
             let filter = ConflictService.Filter(collection: query.get("collection"), field: query.get("field"), user: query.get("user"),
                                                 branch: query.get("branch"), olderThanDays: days, resolved: query.get("resolved") == "true")
-            return try Envelope.response(try wire { try conflicts.list(filter) }, request: request)
+            return try Envelope.response(try await wire { try await conflicts.list(filter) }, request: request)
         }
 
-        router.get("v1/admin/conflicts/:id") { request, context -> Response in
-            try authenticateAdmin(request, storage)
+        admins.get("conflicts/:id") { request, context -> Response in
             let id = context.parameters.get("id") ?? ""
-            return try Envelope.response(try wire { try conflicts.show(id) }, request: request)
+            return try Envelope.response(try await wire { try await conflicts.show(id) }, request: request)
         }
 
-        router.post("v1/admin/conflicts/resolve") { request, _ -> Response in
+        admins.post("conflicts/resolve") { request, context -> Response in
             var request = request
-            let admin = try authenticateAdmin(request, storage)
+            let admin = context.admin
             try requireHeadOffice(storage)
             let body = try await Envelope.decode(ConflictResolveRequest.self, from: &request)
-            let settled = try wire { try conflicts.resolve(body, admin: admin) }
+            let settled = try await wire { try await conflicts.resolve(body, admin: admin) }
             logger.notice("conflicts resolved", metadata: ["outpost.count": .stringConvertible(settled.count)])
             return try Envelope.response(settled, request: request)
         }
 
         let duplicates = DuplicateService(storage: storage)
 
-        router.get("v1/admin/duplicates") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
-            return try Envelope.response(try wire { try duplicates.list(collection: request.uri.queryParameters.get("collection")) }, request: request)
+        admins.get("duplicates") { request, context -> Response in
+            return try Envelope.response(try await wire { try await duplicates.list(collection: request.uri.queryParameters.get("collection")) }, request: request)
         }
 
-        router.post("v1/admin/duplicates/merge") { request, _ -> Response in
+        admins.post("duplicates/merge") { request, context -> Response in
             var request = request
-            let admin = try authenticateAdmin(request, storage)
+            let admin = context.admin
             try requireHeadOffice(storage)
             let body = try await Envelope.decode(DuplicateMergeRequest.self, from: &request)
-            return try Envelope.response(try wire { try duplicates.merge(body, admin: admin) }, request: request)
+            return try Envelope.response(try await wire { try await duplicates.merge(body, admin: admin) }, request: request)
         }
 
-        router.post("v1/admin/duplicates/dismiss") { request, _ -> Response in
+        admins.post("duplicates/dismiss") { request, context -> Response in
             var request = request
-            let admin = try authenticateAdmin(request, storage)
+            let admin = context.admin
             try requireHeadOffice(storage)
             let body = try await Envelope.decode(DuplicateDismissRequest.self, from: &request)
-            return try Envelope.response(try wire { try duplicates.dismiss(body, admin: admin) }, request: request)
+            return try Envelope.response(try await wire { try await duplicates.dismiss(body, admin: admin) }, request: request)
         }
 
-        router.get("v1/admin/snapshot") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
+        admins.get("snapshot") { request, context -> Response in
             guard let user = request.uri.queryParameters.get("user") else {
                 throw APIError(WireError(.malformedRequest, message: "Name the user the snapshot is for: ?user=NAME."))
             }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
             let info: SnapshotInfo
-            do { info = try wire { try storage.writeSnapshot(to: file, user: String(user)) } } catch {
+            do { info = try await wire { try await storage.writeSnapshot(to: file, user: String(user)) } } catch {
                 try? FileManager.default.removeItem(atPath: file)
                 throw error
             }
@@ -311,14 +303,12 @@ public enum OutpostServerApp {
             })
         }
 
-        router.get("v1/admin/audit") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
-            return try Envelope.response(try wire { try conflicts.audit() }, request: request)
+        admins.get("audit") { request, context -> Response in
+            return try Envelope.response(try await wire { try await conflicts.audit() }, request: request)
         }
 
-        router.get("v1/admin/devices") { request, _ -> Response in
-            try authenticateAdmin(request, storage)
-            return try Envelope.response(try wire { try storage.devices() }, request: request)
+        admins.get("devices") { request, context -> Response in
+            return try Envelope.response(try await wire { try await storage.devices() }, request: request)
         }
 
         // A configuration that cannot make a TLS server fails at load time (``ServerTLS.load``),
@@ -357,38 +347,9 @@ public enum OutpostServerApp {
         throw APIError(WireError(.malformedRequest, message: "There is no time zone '\(zone)'; give an IANA name such as Asia/Almaty, Asia/Tashkent or Asia/Ho_Chi_Minh."))
     }
 
-    static func bearer(_ request: Request) -> String? {
-        guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
-        return String(value.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-    }
-
-    static func authenticateDevice(_ request: Request, _ storage: any ServerStorage) throws -> AuthenticatedDevice {
-        guard let token = bearer(request), let device = try storage.device(token: token) else {
-            if let token = bearer(request), try storage.isRevoked(token: token) {
-                throw APIError(WireError(.deviceRevoked, message: "An admin revoked this device: it no longer syncs with any server of this company, and the customer data it holds is removed from it. Ask an admin for a new enrollment code."))
-            }
-            throw APIError(WireError(.unauthorized, message: "This device is not enrolled here; enroll it with `outpost enroll --server URL --code CODE`."))
-        }
-        // The channel policy holds for every call, not only the hello that opens a session.
-        if let user = try storage.users().first(where: { $0.name == device.user }),
-           let refusal = AccessDatabase.channelRefusal(user, serverIsBranch: storage.role == .branch) {
-            throw APIError(refusal)
-        }
-        return device
-    }
-
-    /// The name of the admin the request's token belongs to.
-    @discardableResult
-    static func authenticateAdmin(_ request: Request, _ storage: any ServerStorage) throws -> String {
-        guard let token = bearer(request), let name = try storage.adminName(token: token) else {
-            throw APIError(WireError(.unauthorized, message: "An admin token is required; create one on the server with `outpost-server token --data DIR`."))
-        }
-        return name
-    }
-
     /// Runs storage work, turning wire errors into HTTP errors and anything else into a 500 without details.
-    static func wire<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as WireError {
+    static func wire<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as WireError {
             throw APIError(error)
         } catch let error as APIError {
             throw error

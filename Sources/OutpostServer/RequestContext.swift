@@ -5,11 +5,16 @@ import NIOConcurrencyHelpers
 import NIOCore
 import OutpostWire
 
-/// The context of one request to an Outpost server: where it came from.
+/// The context of one request to an Outpost server: where it came from, and who it is once
+/// the authentication middleware has checked the token.
 public struct OutpostRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's address (for rate limits and logs).
     public let remoteAddress: SocketAddress?
+    /// The device whose token ``DeviceAuthentication`` accepted.
+    var device: AuthenticatedDevice?
+    /// The admin whose token ``AdminAuthentication`` accepted.
+    var admin: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -35,12 +35,17 @@ struct ScopePolicy {
     /// The policy for a device: an admin receives everything; a rep or manager their scope; a
     /// branch the union of its own scope and those of the users whose devices were enrolled
     /// beneath it (a head-office rep visiting it does not widen it).
-    static func make(for device: AuthenticatedDevice, storage: any ServerStorage) throws -> ScopePolicy {
-        let schema = storage.schema
-        let users = Dictionary(try storage.users().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    static func make(for device: AuthenticatedDevice, storage: any ServerStorage) async throws -> ScopePolicy {
+        make(for: device, schema: storage.schema, users: try await storage.users(),
+             beneath: device.isBranch ? try await storage.usersEnrolledBeneath(device: device.id) : [])
+    }
+
+    /// The same from the users held here and, for a branch, the users enrolled beneath it.
+    static func make(for device: AuthenticatedDevice, schema: Schema, users list: [UserInfo], beneath: Set<String>) -> ScopePolicy {
+        let users = Dictionary(list.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var members: [UserInfo] = users[device.user].map { [$0] } ?? []
         if device.isBranch {
-            for name in try storage.usersEnrolledBeneath(device: device.id).sorted() where name != device.user {
+            for name in beneath.sorted() where name != device.user {
                 if let user = users[name] { members.append(user) }
             }
         }

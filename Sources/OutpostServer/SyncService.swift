@@ -22,7 +22,7 @@ public struct SyncService: Sendable {
 
     /// Opens a session: checks the folder is the latest of its line (counter and sync token),
     /// records its counter, says what is acknowledged and where to pull from.
-    public func hello(_ request: HelloRequest, device: AuthenticatedDevice) throws -> HelloResponse {
+    public func hello(_ request: HelloRequest, device: AuthenticatedDevice) async throws -> HelloResponse {
         if let token = request.nextSyncToken, !SyncToken.isValid(token) {
             throw WireError(.malformedRequest, message: "\"nextSyncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
@@ -37,13 +37,13 @@ public struct SyncService: Sendable {
                 throw WireError(.malformedRequest, message: "\"relaying\" names \(relaying.count) replicas; at most \(Self.relayingLimit) are allowed.")
             }
         }
-        if let client = request.client { try storage.noteClient(device: device.id, version: client) }
+        if let client = request.client { try await storage.noteClient(device: device.id, version: client) }
         let sameServer = request.position.server == storage.serverReplica
-        let scoped = !(try ScopePolicy.make(for: device, storage: storage).receivesAll)
+        let scoped = !(try await ScopePolicy.make(for: device, storage: storage).receivesAll)
         // A folder that was scoped and now receives everything lacks what lay outside its old
         // scope, below counters its `seen` names: nothing is held back from it this time.
         let widened = !scoped && request.wasScoped == true
-        let serverBehind = try storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
+        let serverBehind = try await storage.openSession(replica: request.replica, device: device.id, counter: request.counter,
                                                    syncToken: request.syncToken, nextSyncToken: request.nextSyncToken,
                                                    seen: widened ? [:] : request.position.seen, sameServer: sameServer, idProof: request.idProof)
         // The cursor is this server's own feed position, good only here: a replica coming from
@@ -58,20 +58,20 @@ public struct SyncService: Sendable {
         } else {
             // A scoped replica's `seen` has holes (writes out of its scope were never sent to
             // it), so it cannot say where to start here: it walks this feed from the start.
-            cursor = scoped ? 0 : try storage.firstUnseenFeedPosition(seen: request.position.seen)
+            cursor = scoped ? 0 : try await storage.firstUnseenFeedPosition(seen: request.position.seen)
         }
         var relayAcknowledged: [String: UInt64]?
         if let relaying = request.relaying {
             relayAcknowledged = [:]
-            for id in relaying where ReplicaID.isValid(id) { relayAcknowledged?[id] = try storage.acknowledged(of: id) }
+            for id in relaying where ReplicaID.isValid(id) { relayAcknowledged?[id] = try await storage.acknowledged(of: id) }
         }
         var response = HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
-                                     acknowledged: try storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
-                                     relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try storage.directoryVersion() : nil)
+                                     acknowledged: try await storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
+                                     relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try await storage.directoryVersion() : nil)
         if scoped { response.scoped = true }
-        response.backlog = try storage.feedCount(after: cursor)
-        response.timeZone = try storage.users().first { $0.name == device.user }?.timeZone
-        let refused = try storage.upstreamRefusals(of: request.replica)
+        response.backlog = try await storage.feedCount(after: cursor)
+        response.timeZone = try await storage.users().first { $0.name == device.user }?.timeZone
+        let refused = try await storage.upstreamRefusals(of: request.replica)
         if !refused.isEmpty {
             response.refusedUpstream = refused.map { ChangeResult(dot: $0.dot.description, status: .rejected, code: $0.code, reason: "Head office refused it after this branch took it: \($0.reason)") }
         }
@@ -81,17 +81,17 @@ public struct SyncService: Sendable {
     /// A child branch's directory exchange: takes in the devices enrolled beneath it and the
     /// replicas that synced with it (it relays their writes from now on), and answers with every
     /// user and every device known here from elsewhere.
-    public func directory(_ request: DirectoryRequest, device: AuthenticatedDevice) throws -> DirectoryResponse {
+    public func directory(_ request: DirectoryRequest, device: AuthenticatedDevice) async throws -> DirectoryResponse {
         guard device.isBranch else {
             throw WireError(.forbidden, message: "Only a branch server exchanges directories; this device belongs to a \(device.role).")
         }
-        try requireOwnership(request.replica, device)
-        try storage.importDirectory(users: nil, devices: request.devices, visiting: request.visiting ?? [], from: request.replica,
+        try await requireOwnership(request.replica, device)
+        try await storage.importDirectory(users: nil, devices: request.devices, visiting: request.visiting ?? [], from: request.replica,
                                     neighbourDevice: device.id)
         // Every device, the branch's own included: revocations and replica ids taken here
         // (a rep of the branch who failed over and healed a copy here) reach it too.
-        return DirectoryResponse(users: try storage.users(), devices: try storage.directoryDevices(notFrom: nil),
-                                 version: try storage.directoryVersion())
+        return DirectoryResponse(users: try await storage.users(), devices: try await storage.directoryDevices(notFrom: nil),
+                                 version: try await storage.directoryVersion())
     }
 
     /// The schema in force, for a replica whose hello showed an older version.
@@ -100,8 +100,8 @@ public struct SyncService: Sendable {
     }
 
     /// Applies a page of the replica's changes; returns one result per change.
-    public func push(_ request: PushRequest, device: AuthenticatedDevice) throws -> PushResponse {
-        try requireOwnership(request.replica, device)
+    public func push(_ request: PushRequest, device: AuthenticatedDevice) async throws -> PushResponse {
+        try await requireOwnership(request.replica, device)
         guard request.changes.count <= WireLimits.pageChanges else {
             throw WireError(.pageTooLarge, message: "A push page holds at most \(WireLimits.pageChanges) changes; this one has \(request.changes.count).")
         }
@@ -112,16 +112,17 @@ public struct SyncService: Sendable {
             }
         }
         let sender = request.replica
-        try refuseWritesACopyAlreadySent(changes, sender: sender)
-        let declared = try storage.declaredCounter(replica: sender)
-        let relayable = device.isBranch ? try storage.relayable(device: device.id) : []
+        try await refuseWritesACopyAlreadySent(changes, sender: sender)
+        let declared = try await storage.declaredCounter(replica: sender)
+        let relayable = device.isBranch ? try await storage.relayable(device: device.id) : []
         var known: [String: UInt64] = [:]
         let schema = storage.schema
-        let policy = try ScopePolicy.make(for: device, storage: storage)
-        let owners = device.isBranch ? try storage.replicaUsers() : [:]
+        let isBranch = storage.role == .branch
+        let policy = try await ScopePolicy.make(for: device, storage: storage)
+        let owners = device.isBranch ? try await storage.replicaUsers() : [:]
         let report: PushReport
         do {
-            report = try storage.applyPush(changes, sender: sender, declared: declared, relayable: relayable) { change, view -> PushScreening? in
+            report = try await storage.applyPush(changes, sender: sender, declared: declared, relayable: relayable) { change, view -> PushScreening? in
                 for state in Array(change.fields.values) + [change.presence] {
                     for (replica, counter) in state.context.counters {
                         if replica == change.dot.replica, counter > change.dot.counter {
@@ -135,7 +136,7 @@ public struct SyncService: Sendable {
                             // first, since each replica's writes are taken in counter order.
                             continue
                         } else {
-                            if known[replica.rawValue] == nil { known[replica.rawValue] = (try? storage.seenCounter(of: replica.rawValue)) ?? 0 }
+                            if known[replica.rawValue] == nil { known[replica.rawValue] = (try? view.seenCounter(of: replica.rawValue)) ?? 0 }
                             limit = known[replica.rawValue] ?? 0
                         }
                         // A context naming a write this server does not hold would hide that
@@ -150,7 +151,7 @@ public struct SyncService: Sendable {
                     // A branch may be behind head office's schema (its link down while a rep
                     // that failed over took the newer one): it waits for the schema rather than
                     // refuse a write head office takes, which its pulls would then skip.
-                    if storage.role == .branch {
+                    if isBranch {
                         return .deferral(code: "schema-behind", reason: "This branch does not know collection '\(change.collection)' yet; the write is sent again once head office's newer schema has reached the branch.")
                     }
                     return .reject(code: "unknown-collection", reason: "This server has no collection '\(change.collection)'.")
@@ -172,7 +173,7 @@ public struct SyncService: Sendable {
         if report.outcomes.contains(.applied) {
             // A child written offline under a record an admin merged away moves to the record
             // it was merged into, by a write of this server that travels like any other.
-            _ = try storage.repairMerged()
+            _ = try await storage.repairMerged()
             changesArrived()
         }
         return PushResponse(results: results, acknowledged: report.acknowledged,
@@ -181,24 +182,24 @@ public struct SyncService: Sendable {
 
     /// The next page after the cursor, without what the pulling replica said at hello it has
     /// seen (its own writes, and what it relayed or got elsewhere), bounded in count and bytes.
-    public func pull(_ request: PullRequest, device: AuthenticatedDevice) throws -> PullResponse {
-        try requireOwnership(request.replica, device)
-        let seen = try storage.seen(of: request.replica)
-        let policy = try ScopePolicy.make(for: device, storage: storage)
+    public func pull(_ request: PullRequest, device: AuthenticatedDevice) async throws -> PullResponse {
+        try await requireOwnership(request.replica, device)
+        let seen = try await storage.seen(of: request.replica)
+        let policy = try await ScopePolicy.make(for: device, storage: storage)
         var older: [OlderRecord] = []
         // A scoped puller's `seen` has holes (writes out of its scope were never sent), so it
         // does not say what it lacks: only what it wrote, or (a branch) what it pushed here
         // itself, is held back from it. Its reps' writes that reached this server another way
         // (a rep failing over here) are sent.
         let limit = max(1, min(request.limit, WireLimits.pageChanges))
-        let page = try storage.feedPage(after: request.cursor, limit: limit)
+        let page = try await storage.feedPage(after: request.cursor, limit: limit)
         // A scoped puller: every record of the page judged in one read, and which existed before it.
         var subjects: [String: ScopeSubject] = [:]
         var existed = Set<String>()
         if !policy.receivesAll {
             let keys = page.map { ($0.change.collection, $0.change.recordID) }
-            subjects = try storage.scopeSubjects(keys)
-            existed = try storage.existedBefore(keys, seq: request.cursor)
+            subjects = try await storage.scopeSubjects(keys)
+            existed = try await storage.existedBefore(keys, seq: request.cursor)
         }
         var changes: [JSONValue] = []
         var bytes = 0
@@ -217,7 +218,8 @@ public struct SyncService: Sendable {
             var root: String?
             if !policy.receivesAll {
                 let key = entry.change.collection + "\u{1F}" + entry.change.recordID
-                let subject = try subjects[key] ?? storage.scopeSubject(entry.change.collection, entry.change.recordID)
+                let subject: ScopeSubject
+                if let known = subjects[key] { subject = known } else { subject = try await storage.scopeSubject(entry.change.collection, entry.change.recordID) }
                 // Out of the puller's scope now: not sent (it is evicted there if held).
                 guard policy.receives(subject) else {
                     cursor = entry.seq
@@ -242,7 +244,7 @@ public struct SyncService: Sendable {
         let more = stoppedForSize || page.count == limit
         // The feed's sequence numbers are dense, so the last one minus the cursor is the backlog
         // (counting this replica's own changes, which are skipped): cheap, and enough for progress.
-        var response = PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try storage.feedCount(after: cursor) : 0)
+        var response = PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try await storage.feedCount(after: cursor) : 0)
         if !older.isEmpty { response.older = older }
         return response
     }
@@ -252,18 +254,18 @@ public struct SyncService: Sendable {
 
     /// What of the puller's holdings left or entered its scope since its last scope call here
     /// (`protocol/scopes.md`, Eviction).
-    public func scope(_ request: ScopeRequest, device: AuthenticatedDevice) throws -> ScopeResponse {
-        try requireOwnership(request.replica, device)
-        let policy = try ScopePolicy.make(for: device, storage: storage)
-        let end = try storage.scopeLogEnd()
+    public func scope(_ request: ScopeRequest, device: AuthenticatedDevice) async throws -> ScopeResponse {
+        try await requireOwnership(request.replica, device)
+        let policy = try await ScopePolicy.make(for: device, storage: storage)
+        let end = try await storage.scopeLogEnd()
         if let since = request.since, request.token == policy.token, since <= end {
-            let log = try storage.scopeLog(after: since, limit: Self.scopeLogLimit + 1)
+            let log = try await storage.scopeLog(after: since, limit: Self.scopeLogLimit + 1)
             if log.count <= Self.scopeLogLimit {
                 var entered: [RecordRef] = [], left: [RecordRef] = []
                 var judged = Set<String>()
                 for entry in log where judged.insert(entry.collection + "\u{1F}" + entry.id).inserted {
                     let ref = RecordRef(collection: entry.collection, id: entry.id)
-                    if policy.receives(try storage.scopeSubject(entry.collection, entry.id)) { entered.append(ref) } else { left.append(ref) }
+                    if policy.receives(try await storage.scopeSubject(entry.collection, entry.id)) { entered.append(ref) } else { left.append(ref) }
                 }
                 return ScopeResponse(through: end, token: policy.token, full: false, entered: entered, left: left)
             }
@@ -276,16 +278,16 @@ public struct SyncService: Sendable {
         let holding = Set(held)
         var entered: [RecordRef] = [], left: [RecordRef] = []
         var known = Set<String>()
-        for (id, values) in try storage.scopeRoots() {
+        for (id, values) in try await storage.scopeRoots() {
             known.insert(id)
             let admitted = policy.receives(.root(id: id, values: values))
             if admitted && !holding.contains(id) { entered.append(RecordRef(collection: root, id: id)) }
             if !admitted && holding.contains(id) { left.append(RecordRef(collection: root, id: id)) }
         }
         // A root this server evicted itself left its scope, and so the client's.
-        for id in try storage.evicted(root, among: held.filter { !known.contains($0) }) { left.append(RecordRef(collection: root, id: id)) }
+        for id in try await storage.evicted(root, among: held.filter { !known.contains($0) }) { left.append(RecordRef(collection: root, id: id)) }
         for ref in (request.heldLoose ?? []).prefix(Self.relayingLimit) {
-            let subject = try storage.scopeSubject(ref.collection, ref.id)
+            let subject = try await storage.scopeSubject(ref.collection, ref.id)
             // Only a child this server holds is judged; one it lacks is kept like a root it lacks.
             if case .unrooted(creator: nil) = subject { continue }
             if !policy.receives(subject) { left.append(ref) }
@@ -297,15 +299,16 @@ public struct SyncService: Sendable {
 
     /// The history, up to `through`, of records that entered the puller's scope; records out of
     /// its scope are left out.
-    public func records(_ request: RecordsRequest, device: AuthenticatedDevice) throws -> RecordsResponse {
-        try requireOwnership(request.replica, device)
+    public func records(_ request: RecordsRequest, device: AuthenticatedDevice) async throws -> RecordsResponse {
+        try await requireOwnership(request.replica, device)
         guard request.records.count <= RecordsRequest.limit else {
             throw WireError(.malformedRequest, message: "A records request names at most \(RecordsRequest.limit) records; this one names \(request.records.count).")
         }
-        let policy = try ScopePolicy.make(for: device, storage: storage)
-        let allowed = try request.records.filter { policy.receives(try storage.scopeSubject($0.collection, $0.id)) }
+        let policy = try await ScopePolicy.make(for: device, storage: storage)
+        var allowed: [RecordRef] = []
+        for ref in request.records where policy.receives(try await storage.scopeSubject(ref.collection, ref.id)) { allowed.append(ref) }
         // Bounded like a pull page: the client asks again from `next`.
-        let page = try storage.history(of: allowed.map { ($0.collection, $0.id) }, after: request.after ?? 0, through: request.through,
+        let page = try await storage.history(of: allowed.map { ($0.collection, $0.id) }, after: request.after ?? 0, through: request.through,
                                        limit: WireLimits.pageChanges + 1)
         let more = page.count > WireLimits.pageChanges
         let sent = page.prefix(WireLimits.pageChanges)
@@ -322,17 +325,17 @@ public struct SyncService: Sendable {
     /// original's, or the folder's own whose answer was lost), then against the renamed writes
     /// of each earlier copy whose own id starts where the walk stands, read back under their
     /// old names. Everything after the walk takes the new id.
-    public func fork(_ request: ForkRequest, device: AuthenticatedDevice) throws -> ForkResponse {
-        try requireOwnership(request.replica, device)
+    public func fork(_ request: ForkRequest, device: AuthenticatedDevice) async throws -> ForkResponse {
+        try await requireOwnership(request.replica, device)
         guard SyncToken.isValid(request.syncToken) else {
             throw WireError(.malformedRequest, message: "\"syncToken\" is not a sync token (EPOCH.16-hex-digits).")
         }
         let old: ReplicaID
         do { old = try ReplicaID(request.replica) } catch { throw WireError(.malformedRequest, message: "\(error)") }
         // The same call again (its answer was lost): the same id and the same renaming.
-        if let earlier = try storage.unusedFork(of: request.replica, device: device.id, syncToken: request.syncToken) {
+        if let earlier = try await storage.unusedFork(of: request.replica, device: device.id, syncToken: request.syncToken) {
             return ForkResponse(replica: earlier.id, keptThrough: earlier.kept, adopted: earlier.adopted,
-                                cursor: try storage.firstFeedSeq(of: request.replica, after: earlier.kept).map { $0 - 1 })
+                                cursor: try await storage.firstFeedSeq(of: request.replica, after: earlier.kept).map { $0 - 1 })
         }
         // Writes up to the folder's own acknowledgement are here by its meaning, unless this
         // server was restored from an older backup: then another copy may have sent other writes
@@ -342,27 +345,27 @@ public struct SyncService: Sendable {
         guard from <= request.acknowledged else {
             throw WireError(.malformedRequest, message: "\"from\" (\(from)) must not be above \"acknowledged\" (\(request.acknowledged)).")
         }
-        let stored = try storage.acknowledged(of: request.replica)
+        let stored = try await storage.acknowledged(of: request.replica)
         guard from <= stored else {
             throw WireError(.digestsNeeded, message: "This server holds fewer of replica \(request.replica)'s writes than the folder was told (it was restored from a backup): send the digests of its writes after \(stored).",
                             details: [String(stored)])
         }
         var position = from
         var index = 0
-        while index < request.digests.count, let change = try storage.storedChange(Dot(old, position + 1)),
+        while index < request.digests.count, let change = try await storage.storedChange(Dot(old, position + 1)),
               ChangeDigest.of(change) == request.digests[index] {
             position += 1
             index += 1
         }
         let kept = position
         var adopted: [ForkSegment] = []
-        let relatives = index < request.digests.count ? try relatives(of: old) : []
+        let relatives = index < request.digests.count ? try await relatives(of: old) : []
         while index < request.digests.count {
             var best: (id: String, length: Int) = ("", 0)
             for relative in relatives where relative.start == position {
                 var length = 0
                 while index + length < request.digests.count,
-                      let change = try storage.storedChange(Dot(relative.id, UInt64(length) + 1)),
+                      let change = try await storage.storedChange(Dot(relative.id, UInt64(length) + 1)),
                       let original = try? relative.underRequestNames(change),
                       ChangeDigest.of(original) == request.digests[index + length] {
                     length += 1
@@ -374,9 +377,9 @@ public struct SyncService: Sendable {
             position += UInt64(best.length)
             index += best.length
         }
-        let id = try storage.createFork(device: device.id, from: request.replica, syncToken: request.syncToken,
+        let id = try await storage.createFork(device: device.id, from: request.replica, syncToken: request.syncToken,
                                         map: StoredFork(old: request.replica, kept: kept, adopted: adopted, ownAfter: position))
-        let rewind = try storage.firstFeedSeq(of: request.replica, after: kept).map { $0 - 1 }
+        let rewind = try await storage.firstFeedSeq(of: request.replica, after: kept).map { $0 - 1 }
         return ForkResponse(replica: id, keptThrough: kept, adopted: adopted, cursor: rewind)
     }
 
@@ -393,14 +396,14 @@ public struct SyncService: Sendable {
     }
 
     /// The copies of `replica`, and its sibling copies if it is one itself.
-    func relatives(of replica: ReplicaID) throws -> [Relative] {
-        var relatives = try storage.forks(of: replica.rawValue).map { fork in
+    func relatives(of replica: ReplicaID) async throws -> [Relative] {
+        var relatives = try await storage.forks(of: replica.rawValue).map { fork in
             let rename = try fork.rename()
             return Relative(id: rename.new, start: fork.ownAfter, underRequestNames: { try rename.restore($0) })
         }
-        if let mine = try storage.forkMap(of: replica.rawValue) {
+        if let mine = try await storage.forkMap(of: replica.rawValue) {
             let myRename = try mine.rename()
-            for sibling in try storage.forks(of: mine.old) where sibling.id != replica.rawValue && sibling.ownAfter >= mine.ownAfter {
+            for sibling in try await storage.forks(of: mine.old) where sibling.id != replica.rawValue && sibling.ownAfter >= mine.ownAfter {
                 let rename = try sibling.rename()
                 relatives.append(Relative(id: rename.new, start: sibling.ownAfter - mine.ownAfter,
                                           underRequestNames: { try myRename.rename(try rename.restore($0)) }))
@@ -413,23 +416,23 @@ public struct SyncService: Sendable {
     /// the copy took (the folder's sync was cut before it pushed the write, and the copy healed
     /// in between): applying it would store one write twice. The folder is told it is a copy
     /// too, and its heal adopts the copy's names for the writes they share.
-    private func refuseWritesACopyAlreadySent(_ changes: [Change], sender: String) throws {
+    private func refuseWritesACopyAlreadySent(_ changes: [Change], sender: String) async throws {
         let senderID: ReplicaID
         do { senderID = try ReplicaID(sender) } catch { return }
-        let relatives = try relatives(of: senderID)
+        let relatives = try await relatives(of: senderID)
         guard !relatives.isEmpty else { return }
         for change in changes where change.dot.replica == senderID {
-            if try storage.storedChange(change.dot) != nil { continue }
+            if try await storage.storedChange(change.dot) != nil { continue }
             for relative in relatives where change.dot.counter > relative.start {
                 let named = Dot(relative.id, change.dot.counter - relative.start)
-                guard let stored = try storage.storedChange(named), try relative.underRequestNames(stored) == change else { continue }
+                guard let stored = try await storage.storedChange(named), try relative.underRequestNames(stored) == change else { continue }
                 throw WireError(.replicaForked, message: "Another copy of replica \(sender)'s folder already sent \(change.dot) as \(named): this folder shares writes with a copy. Nothing of this page was applied; the client takes a new replica id and keeps the copy's names for the writes they share.")
             }
         }
     }
 
-    private func requireOwnership(_ replica: String, _ device: AuthenticatedDevice) throws {
-        guard try storage.ownsReplica(device: device.id, replica: replica) else {
+    private func requireOwnership(_ replica: String, _ device: AuthenticatedDevice) async throws {
+        guard try await storage.ownsReplica(device: device.id, replica: replica) else {
             throw WireError(.wrongReplica, message: "This device does not write as replica \(replica); sync from the folder it was enrolled with.")
         }
     }

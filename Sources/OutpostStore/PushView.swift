@@ -46,6 +46,11 @@ public final class PushView {
         return try? BinaryCodec.decodeChange([UInt8](blob)).author
     }
 
+    /// The highest counter of `replica` whose change was applied here (0 if none).
+    public func seenCounter(of replica: String) throws -> UInt64 {
+        try UInt64.fetchOne(db.cachedStatement(sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?"), arguments: [replica]) ?? 0
+    }
+
     /// Takes an admitted change into the page's view.
     func admit(_ change: Change) throws {
         states[Self.key(change.collection, change.recordID)] = (try state(change.collection, change.recordID) ?? RecordState()).applying(change)

@@ -20,8 +20,8 @@ struct BenchBranch {
     let url: String
 
     static func start(_ directory: String, parent: BenchServer, name: String) async throws -> BenchBranch {
-        try parent.storage.addUser(UserInfo(name: name, role: "branch", scope: "all"))
-        try await UpstreamLink.enroll(directory: directory, upstream: parent.url, code: try parent.storage.createEnrollmentCode(user: name),
+        try parent.storage.store.addUser(UserInfo(name: name, role: "branch", scope: "all"))
+        try await UpstreamLink.enroll(directory: directory, upstream: parent.url, code: try parent.storage.store.createEnrollmentCode(user: name),
                                       device: name)
         let storage = try SQLiteServerStorage(directory: directory)
         var logger = Logger(label: "bench-branch")
@@ -46,9 +46,9 @@ struct BenchBranch {
     /// Enrolls a new replica in `directory` for a fresh user made at `parent`, which reaches
     /// the branch at one round of its link.
     func enroll(_ directory: String, user: String, parent: BenchServer) async throws -> Replica {
-        try parent.storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
+        try parent.storage.store.addUser(UserInfo(name: user, role: "rep", scope: "all"))
         try await link.runRound()
-        let code = try storage.createEnrollmentCode(user: user)
+        let code = try storage.store.createEnrollmentCode(user: user)
         return try await Enrollment.enrollReplica(at: directory + "/replica.sqlite", serverURL: url, code: code,
                                                   device: "\(user)-laptop", replicaID: "r-\(user)").replica
     }

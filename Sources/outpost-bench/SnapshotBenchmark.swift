@@ -27,11 +27,11 @@ struct SnapshotBenchmark: AsyncParsableCommand {
         let storage = try SQLiteServerStorage(directory: folder.path("hq"))
         let workload = try CRMWorkload(count: records, replica: "colleagues")
         try preload(storage.replica, workload.changes, origin: "colleagues")
-        try storage.addUser(UserInfo(name: "newcomer", role: "rep", scope: "all"))
+        try storage.store.addUser(UserInfo(name: "newcomer", role: "rep", scope: "all"))
         let clock = ContinuousClock()
         let file = folder.path("newcomer.outpost")
         var info: SnapshotInfo?
-        let server = try clock.measure { info = try storage.writeSnapshot(to: file, user: "newcomer") }
+        let server = try clock.measure { info = try storage.store.writeSnapshot(to: file, user: "newcomer") }
         let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         var count = 0
         let laptop = try clock.measure {

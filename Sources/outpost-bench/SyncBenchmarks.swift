@@ -37,8 +37,8 @@ struct BenchServer {
 
     /// Enrolls a new replica in `directory` for a fresh user.
     func enroll(_ directory: String, user: String) async throws -> Replica {
-        try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
-        let code = try storage.createEnrollmentCode(user: user)
+        try storage.store.addUser(UserInfo(name: user, role: "rep", scope: "all"))
+        let code = try storage.store.createEnrollmentCode(user: user)
         return try await Enrollment.enrollReplica(at: directory + "/replica.sqlite", serverURL: url, code: code,
                                                   device: "\(user)-laptop", replicaID: "r-\(user)").replica
     }
@@ -81,7 +81,7 @@ func fieldCount(_ changes: [Change]) -> Int { changes.reduce(0) { $0 + $1.fields
 func prepareTrip(_ folder: BenchFolder, edits: Int, remote: Int, scope: String = "all") async throws -> (BenchServer, Replica, fields: Int) {
     let server = try await BenchServer.start(folder.path("hq"))
     let replica = try await server.enroll(folder.path("rep"), user: "aigerim")
-    if scope != "all" { _ = try server.storage.editUser(AdminUserEditRequest(name: "aigerim", scope: scope)) }
+    if scope != "all" { _ = try server.storage.store.editUser(AdminUserEditRequest(name: "aigerim", scope: scope)) }
     try await SyncEngine(replica: replica).sync()
     let others = try CRMWorkload(count: remote, replica: "colleagues")
     try preload(server.storage.replica, others.changes, origin: "colleagues")
@@ -166,8 +166,8 @@ struct BootstrapBenchmark: AsyncParsableCommand {
             let storage = try SQLiteServerStorage(directory: dir)
             let workload = try CRMWorkload(count: records, replica: "colleagues")
             try preload(storage.replica, workload.changes, origin: "colleagues")
-            try storage.addUser(UserInfo(name: "newcomer", role: "rep", scope: "all"))
-            print(try storage.createEnrollmentCode(user: "newcomer"))
+            try storage.store.addUser(UserInfo(name: "newcomer", role: "rep", scope: "all"))
+            print(try storage.store.createEnrollmentCode(user: "newcomer"))
             return
         }
         let folder = BenchFolder()

@@ -113,7 +113,7 @@ struct OutpostServerCommand: AsyncParsableCommand {
                 throw ValidationError("Could not read the schema file \(schema): \(error)")
             }
             if file.version > storage.schema.version {
-                do { try storage.upgradeSchema(file) } catch let error as WireError { throw ValidationError(error.description) }
+                do { try storage.store.upgradeSchema(file) } catch let error as WireError { throw ValidationError(error.description) }
                 logger.notice("schema upgraded", metadata: ["outpost.schema_version": .stringConvertible(file.version)])
             } else if file.fileJSON != storage.schema.fileJSON {
                 logger.warning("--schema ignored: its version is not newer than the one in force", metadata: ["outpost.schema_version": .stringConvertible(storage.schema.version)])
@@ -148,7 +148,7 @@ struct TokenCommand: ParsableCommand {
 
     func run() throws {
         guard let data = root.data else { throw ValidationError("Give the data folder with --data DIR.") }
-        print(try SQLiteServerStorage(directory: data).createAdminToken(name: name))
+        print(try SQLiteServerStorage(directory: data).store.createAdminToken(name: name))
     }
 }
 

@@ -26,20 +26,20 @@ struct AdminConflictTests {
         _ = try hq.replica.applyPush(mine, sender: laptop.replicaID, declared: mine.map(\.dot.counter).max() ?? 0) { _, _ in nil }
     }
 
-    @Test func anOrphanOfAMergedAwayParentIsNotOffered() throws {
+    @Test func anOrphanOfAMergedAwayParentIsNotOffered() async throws {
         let folder = TempFolder()
         let hq = try headOffice(folder)
         let kept = try hq.replica.insert("accounts", ["name": .string("Toshkent Savdo MChJ")])
         let retired = try hq.replica.insert("accounts", ["name": .string("Тошкент Савдо")])
-        _ = try hq.merge("accounts", keep: kept, other: retired, take: [:], author: Author(user: "aigul", device: Replica.adminDevice))
+        _ = try await hq.merge("accounts", keep: kept, other: retired, take: [:], author: Author(user: "aigul", device: Replica.adminDevice))
         // A child under the retired record, not yet moved by head office's repair.
         _ = try hq.replica.insert("contacts", ["account_id": .reference(retired), "name": .string("Дилноза")])
         #expect(try hq.replica.openConflicts().contains { $0.kind == .orphan }, "the store sees the orphan")
-        #expect(try ConflictService(storage: hq).list(.init()).isEmpty, "the admin is not offered to restore a retired duplicate")
-        #expect(try hq.repairMerged() == 1)
+        #expect(try await ConflictService(storage: hq).list(.init()).isEmpty, "the admin is not offered to restore a retired duplicate")
+        #expect(try await hq.repairMerged() == 1)
     }
 
-    @Test func bulkSettlingTakesOrphansOnlyByRestoringOrDeletingAndClosesSiblingsOnce() throws {
+    @Test func bulkSettlingTakesOrphansOnlyByRestoringOrDeletingAndClosesSiblingsOnce() async throws {
         let folder = TempFolder()
         let hq = try headOffice(folder)
         let account = try hq.replica.insert("accounts", ["name": .string("Тумэн Трейд ХХК")])
@@ -50,15 +50,15 @@ struct AdminConflictTests {
         try push(a, to: hq)
         try push(b, to: hq)
         let service = ConflictService(storage: hq)
-        #expect(try service.list(.init(collection: "contacts")).count == 2)
-        let byTime = try service.resolve(ConflictResolveRequest(collection: "contacts", field: "account_id", take: "newest"), admin: "aigul")
+        #expect(try await service.list(.init(collection: "contacts")).count == 2)
+        let byTime = try await service.resolve(ConflictResolveRequest(collection: "contacts", field: "account_id", take: "newest"), admin: "aigul")
         #expect(byTime.isEmpty, "a time means nothing between a placement and a deletion")
         #expect(try hq.replica.get("contacts", id: c1) != nil && hq.replica.get("contacts", id: c2) != nil)
-        let restored = try service.resolve(ConflictResolveRequest(collection: "contacts", field: "account_id", take: "restore"), admin: "aigul")
+        let restored = try await service.resolve(ConflictResolveRequest(collection: "contacts", field: "account_id", take: "restore"), admin: "aigul")
         #expect(restored.count == 1, "one write restores the parent; its sibling orphan closed with it")
         #expect(try hq.replica.get("accounts", id: account) != nil)
-        #expect(try service.list(.init()).isEmpty)
-        let closed = try service.list(.init(resolved: true))
+        #expect(try await service.list(.init()).isEmpty)
+        let closed = try await service.list(.init(resolved: true))
         #expect(Set(closed.map(\.record)) == [c1, c2])
         #expect(closed.allSatisfy { $0.closed?.how == "settled" && $0.closed?.dot == restored.first?.dot })
     }
@@ -66,17 +66,17 @@ struct AdminConflictTests {
 
 /// A snapshot for a scoped user holds that user's records only.
 struct ScopedSnapshotTests {
-    @Test func aSnapshotHoldsTheUsersScopeOnly() throws {
+    @Test func aSnapshotHoldsTheUsersScopeOnly() async throws {
         let folder = TempFolder()
         let hq = try SQLiteServerStorage(directory: folder.path("hq"))
-        try hq.addUser(UserInfo(name: "aigerim", role: "rep", scope: "owner = me"))
+        try await hq.addUser(UserInfo(name: "aigerim", role: "rep", scope: "owner = me"))
         let hers = try hq.replica.insert("accounts", ["name": .string("Алтын-Ай"), "owner": .string("aigerim")])
         let theirs = try hq.replica.insert("accounts", ["name": .string("Тумэн ХХК"), "owner": .string("bolor")])
         _ = try hq.replica.insert("contacts", ["account_id": .reference(theirs), "name": .string("Батболд")])
         let deleted = try hq.replica.insert("contacts", ["account_id": .reference(theirs), "name": .string("Сарангэрэл")])
         try hq.replica.delete("contacts", id: deleted)
         let mine = try hq.replica.insert("contacts", ["account_id": .reference(hers), "name": .string("Айгуль")])
-        let info = try hq.writeSnapshot(to: folder.path("aigerim.outpost"), user: "aigerim")
+        let info = try await hq.writeSnapshot(to: folder.path("aigerim.outpost"), user: "aigerim")
         #expect(info.records == 2)
         let laptop = try Replica.open(at: folder.path("aigerim.outpost"))
         #expect(try laptop.query("accounts").map(\.id) == [hers])

@@ -25,8 +25,8 @@ final class TestTree: @unchecked Sendable {
         var branches: [TestServer] = []
         var links: [ChaosProxy] = []
         for (i, name) in branchNames.enumerated() {
-            try hq.storage.addUser(UserInfo(name: "\(name)-branch", role: "branch", scope: "all"))
-            let code = try hq.storage.createEnrollmentCode(user: "\(name)-branch")
+            try hq.storage.store.addUser(UserInfo(name: "\(name)-branch", role: "branch", scope: "all"))
+            let code = try hq.storage.store.createEnrollmentCode(user: "\(name)-branch")
             let proxy = try ChaosProxy(upstreamPort: hq.port, cutPercent: 0, seed: seed &+ UInt64(i))
             links.append(proxy)
             branches.append(try await TestServer.start(folder, directory: name, upstream: ("http://127.0.0.1:\(proxy.port)", code)))
@@ -35,7 +35,7 @@ final class TestTree: @unchecked Sendable {
         self.links = links
         // Users are made at head office and reach the branches at their next round.
         for (i, name) in branchNames.enumerated() {
-            for n in 0..<repsPerBranch { try hq.storage.addUser(UserInfo(name: "\(name)-rep\(n)", role: "rep", scope: "all")) }
+            for n in 0..<repsPerBranch { try hq.storage.store.addUser(UserInfo(name: "\(name)-rep\(n)", role: "rep", scope: "all")) }
             _ = i
         }
         for branch in branches { try await branch.link!.runRound() }
@@ -212,14 +212,14 @@ struct BranchRelayTests {
         try hqRep.update("deals", id: deal, [.set("stage", s("lost"))])
         _ = try await tree.fullRound()
         let service = ConflictService(storage: tree.hq.storage)
-        let listed = try service.list(.init())
+        let listed = try await service.list(.init())
         let conflict = try #require(listed.first)
         #expect(listed.count == 1)
         #expect(conflict.sides.first { $0.user == "almaty-rep0" }?.branch == "almaty-branch")
         #expect(conflict.sides.first { $0.user == "hq-rep0" }?.branch == nil)
-        #expect(try service.list(.init(branch: "almaty-branch")).count == 1)
-        #expect(try service.list(.init(branch: "head-office")).count == 1)
-        #expect(try service.list(.init(branch: "tashkent-branch")).isEmpty)
+        await #expect(try service.list(.init(branch: "almaty-branch")).count == 1)
+        await #expect(try service.list(.init(branch: "head-office")).count == 1)
+        await #expect(try service.list(.init(branch: "tashkent-branch")).isEmpty)
         try await tree.stop()
     }
 }
@@ -270,8 +270,8 @@ struct BranchDoorTests {
         try await tree.branches[0].link!.runRound()
         let branch = tree.branches[0].storage.replica
         let hqRep = tree.reps[0].replica
-        try tree.hq.storage.addUser(UserInfo(name: "root", role: "admin", scope: "all"))
-        let known = try tree.hq.storage.directoryDevices(notFrom: nil)
+        try tree.hq.storage.store.addUser(UserInfo(name: "root", role: "admin", scope: "all"))
+        let known = try tree.hq.storage.store.directoryDevices(notFrom: nil)
         let victim = try #require(known.first { $0.replica == hqRep.replicaID.rawValue })
         var revoked = victim
         revoked.revoked = true
@@ -282,12 +282,12 @@ struct BranchDoorTests {
         let transport = SyncTransport(baseURL: tree.hq.url, token: try branch.setting(ClientSettings.token))
         _ = try await transport.post("/v1/sync/directory", DirectoryRequest(replica: branch.replicaID.rawValue, devices: [revoked, stolen, admin]),
                                      as: DirectoryResponse.self)
-        let after = try tree.hq.storage.devices()
+        let after = try tree.hq.storage.store.devices()
         #expect(after.first { $0.id == victim.id }?.revoked == false, "a branch revoked a device it did not enroll")
         #expect(!after.contains { $0.id == "dev-evil" }, "a branch made a device for an admin")
         let branchDevice = try #require(after.first { $0.replica == branch.replicaID.rawValue })
-        #expect(try !tree.hq.storage.relayable(device: branchDevice.id).contains(hqRep.replicaID.rawValue))
-        #expect(try !tree.hq.storage.ownsReplica(device: victim.id, replica: "r-stolen-by-branch"), "a branch added a replica id to a device it did not enroll")
+        #expect(try !tree.hq.storage.store.relayable(device: branchDevice.id).contains(hqRep.replicaID.rawValue))
+        #expect(try !tree.hq.storage.store.ownsReplica(device: victim.id, replica: "r-stolen-by-branch"), "a branch added a replica id to a device it did not enroll")
         #expect(try await SyncEngine(replica: hqRep).sync().pushed == 0, "the rep still syncs with its token")
         try await tree.stop()
     }
@@ -311,7 +311,7 @@ struct BranchDoorTests {
         let refused = try await transport.post("/v1/sync/push", PushRequest(replica: rep.replicaID.rawValue, changes: [badChange.json]), as: PushResponse.self).0
         #expect(refused.results.map(\.status) == [.rejected])
         _ = try await tree.branches[0].link!.runRound()
-        #expect(try tree.hq.storage.acknowledged(of: rep.replicaID.rawValue) == 1, "head office holds the refusal too")
+        #expect(try tree.hq.storage.store.acknowledged(of: rep.replicaID.rawValue) == 1, "head office holds the refusal too")
         try await tree.stop()
     }
 }
@@ -325,7 +325,7 @@ struct BranchAttackTests {
         let tree = try await TestTree(seed: 21, branchNames: ["almaty"], repsPerBranch: 0, headOfficeReps: 1)
         let hostile = tree.reps[0].replica
         let branch = tree.branches[0], link = branch.link!
-        try tree.hq.storage.addUser(UserInfo(name: "victim", role: "rep", scope: "all"))
+        try tree.hq.storage.store.addUser(UserInfo(name: "victim", role: "rep", scope: "all"))
         try await link.runRound()
         tree.links[0].setDown(true)
         let victim = try await branch.enroll(tree.folder, user: "victim")
@@ -392,7 +392,7 @@ struct BranchAttackTests {
         for _ in 0..<2 { try await link.runRound() }
         #expect(try tree.hq.storage.replica.get("accounts", id: other) != nil)
         #expect(try tree.hq.storage.replica.get("accounts", id: account)?.values["phone"] == s("+7 777"))
-        #expect(try tree.hq.storage.acknowledged(of: b.replicaID.rawValue) == b.counter())
+        #expect(try tree.hq.storage.store.acknowledged(of: b.replicaID.rawValue) == b.counter())
         #expect(link.status.pendingUp == 0)
         try await tree.stop()
     }

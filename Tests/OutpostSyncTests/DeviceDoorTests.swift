@@ -28,8 +28,8 @@ struct DeviceDoorTests {
         _ = try replica.insert("accounts", ["name": s("ТОО «Алтын-Ай»")])
         _ = try await SyncEngine(replica: replica).sync()
         _ = try replica.insert("accounts", ["name": s("not sent")])
-        let device = try #require(try server.storage.devices().first { $0.user == "aigerim" })
-        _ = try server.storage.revoke(device: device.id)
+        let device = try #require(try server.storage.store.devices().first { $0.user == "aigerim" })
+        _ = try server.storage.store.revoke(device: device.id)
         do {
             _ = try await SyncEngine(replica: replica).sync()
             Issue.record("a revoked device synced")
@@ -49,7 +49,7 @@ struct DeviceDoorTests {
         let folder = TempFolder()
         let server = try await TestServer.start(folder)
         let replica = try await server.enroll(folder, user: "aigerim")
-        _ = try server.storage.editUser(AdminUserEditRequest(name: "aigerim", channel: "branch"))
+        _ = try server.storage.store.editUser(AdminUserEditRequest(name: "aigerim", channel: "branch"))
         do {
             _ = try await SyncEngine(replica: replica).sync()
             Issue.record("a branch-only user synced with head office")
@@ -60,12 +60,12 @@ struct DeviceDoorTests {
                                         token: try replica.setting(ClientSettings.token))
         #expect(direct.status == 403 && direct.body.contains("wrong-channel"), "every call, not only hello: \(direct.body)")
         // At enrollment, before the code is spent.
-        try server.storage.addUser(UserInfo(name: "dana", role: "rep", scope: "all", channel: "branch"))
-        let code = try server.storage.createEnrollmentCode(user: "dana")
+        try server.storage.store.addUser(UserInfo(name: "dana", role: "rep", scope: "all", channel: "branch"))
+        let code = try server.storage.store.createEnrollmentCode(user: "dana")
         let enroll = EnrollRequest(code: code, device: "dana-laptop", replica: "r-dana")
         let refused = try await raw.post(server.url + "/v1/enroll", String(decoding: try JSONEncoder().encode(enroll), as: UTF8.self), token: nil)
         #expect(refused.status == 403 && refused.body.contains("wrong-channel"), "\(refused.body)")
-        _ = try server.storage.editUser(AdminUserEditRequest(name: "dana", channel: "both"))
+        _ = try server.storage.store.editUser(AdminUserEditRequest(name: "dana", channel: "both"))
         let accepted = try await raw.post(server.url + "/v1/enroll", String(decoding: try JSONEncoder().encode(enroll), as: UTF8.self), token: nil)
         #expect(accepted.status == 200, "the code was not spent by the refusal: \(accepted.body)")
         try await server.stop()
@@ -74,19 +74,19 @@ struct DeviceDoorTests {
     @Test func codesWorkOnceForATimeAndCannotBeGuessed() async throws {
         let folder = TempFolder()
         let server = try await TestServer.start(folder)
-        try server.storage.addUser(UserInfo(name: "aigerim", role: "rep", scope: "all"))
+        try server.storage.store.addUser(UserInfo(name: "aigerim", role: "rep", scope: "all"))
         func enroll(_ code: String, _ replica: String) async throws -> BadInputTests.Raw {
             let body = EnrollRequest(code: code, device: "laptop", replica: replica)
             return try await raw.post(server.url + "/v1/enroll", String(decoding: try JSONEncoder().encode(body), as: UTF8.self), token: nil)
         }
-        let brief = try server.storage.createEnrollmentCode(user: "aigerim", hours: 0.5 / 3_600)
+        let brief = try server.storage.store.createEnrollmentCode(user: "aigerim", hours: 0.5 / 3_600)
         try await Task.sleep(for: .seconds(1))
         #expect(try await enroll(brief, "r-one").body.contains("invalid-code"), "an expired code")
-        let code = try server.storage.createEnrollmentCode(user: "aigerim")
+        let code = try server.storage.store.createEnrollmentCode(user: "aigerim")
         #expect(try await enroll(code, "r-two").status == 200)
         #expect(try await enroll(code, "r-three").body.contains("invalid-code"), "a used code")
         for n in 0..<8 { _ = try await enroll("WRONG-CODE-\(n)", "r-guess\(n)") }
-        let fresh = try server.storage.createEnrollmentCode(user: "aigerim")
+        let fresh = try server.storage.store.createEnrollmentCode(user: "aigerim")
         let limited = try await enroll(fresh, "r-four")
         #expect(limited.status == 429 && limited.body.contains("too-many-attempts"), "ten wrong codes stop the address: \(limited.body)")
         let big = #"{"protocol":1,"code":"x","device":"d","replica":"r-big","pad":""# + String(repeating: "x", count: 9_000) + #""}"#

@@ -70,20 +70,20 @@ struct FailoverTests {
     @Test func identitiesTravelTheTree() async throws {
         let tree = try await TestTree(seed: 8, branchNames: ["almaty"], repsPerBranch: 0, headOfficeReps: 1)
         let branch = tree.branches[0]
-        #expect(throws: WireError.self) { try branch.storage.createEnrollmentCode(user: "timur") }
-        try tree.hq.storage.addUser(UserInfo(name: "timur", role: "rep", scope: "all"))
+        #expect(throws: WireError.self) { try branch.storage.store.createEnrollmentCode(user: "timur") }
+        try tree.hq.storage.store.addUser(UserInfo(name: "timur", role: "rep", scope: "all"))
         try await branch.link!.runRound()
         let timur = try await branch.enroll(tree.folder, user: "timur")
         try await branch.link!.runRound()
         // Head office knows the device enrolled at the branch (its token hash and replica)…
-        let atHQ = try tree.hq.storage.devices().first { $0.replica == timur.replicaID.rawValue }
+        let atHQ = try tree.hq.storage.store.devices().first { $0.replica == timur.replicaID.rawValue }
         #expect(atHQ?.user == "timur")
         // …and the branch knows the device enrolled at head office.
-        let hqDevice = try tree.hq.storage.devices().first { $0.replica == tree.reps[0].replica.replicaID.rawValue }!
-        #expect(try branch.storage.devices().contains { $0.id == hqDevice.id })
+        let hqDevice = try tree.hq.storage.store.devices().first { $0.replica == tree.reps[0].replica.replicaID.rawValue }!
+        #expect(try branch.storage.store.devices().contains { $0.id == hqDevice.id })
         #expect(try await SyncEngine(replica: tree.reps[0].replica, serverURL: branch.url).sync().pushed == 0)
 
-        let admin = try branch.storage.createAdminToken()
+        let admin = try branch.storage.store.createAdminToken()
         let transport = SyncTransport(baseURL: branch.url, token: admin)
         await #expect(throws: TransportError.self) {
             _ = try await transport.post("/v1/admin/users", AdminUserRequest(name: "eve", role: "rep", scope: "all"), as: UserInfo.self)
@@ -101,13 +101,13 @@ struct RevocationTests {
         let branchRep = tree.reps[0].replica, hqRep = tree.reps[1].replica
         try await tree.branches[0].link!.runRound()
         try await SyncEngine(replica: hqRep, serverURL: tree.branches[0].url).sync()
-        let device = try #require(try tree.hq.storage.devices().first { $0.replica == hqRep.replicaID.rawValue })
-        _ = try tree.hq.storage.revoke(device: device.id)
-        _ = try tree.hq.storage.editUser(AdminUserEditRequest(name: "almaty-rep0", scope: "branch=almaty", channel: "branch"))
+        let device = try #require(try tree.hq.storage.store.devices().first { $0.replica == hqRep.replicaID.rawValue })
+        _ = try tree.hq.storage.store.revoke(device: device.id)
+        _ = try tree.hq.storage.store.editUser(AdminUserEditRequest(name: "almaty-rep0", scope: "branch=almaty", channel: "branch"))
         await #expect(throws: TransportError.self) { try await SyncEngine(replica: hqRep).sync() }
         try await tree.branches[0].link!.runRound()
         await #expect(throws: TransportError.self) { try await SyncEngine(replica: hqRep, serverURL: tree.branches[0].url).sync() }
-        let atBranch = try tree.branches[0].storage.users().first { $0.name == "almaty-rep0" }
+        let atBranch = try tree.branches[0].storage.store.users().first { $0.name == "almaty-rep0" }
         #expect(atBranch?.scope == "branch=almaty" && atBranch?.channel == "branch")
         #expect(try await SyncEngine(replica: branchRep).sync().pushed == 0, "other devices go on")
         try await tree.stop()
@@ -121,7 +121,7 @@ struct SchemaFlowTests {
     @Test func aCustomFieldFlowsDownAndItsValuesFlowUp() async throws {
         let tree = try await TestTree(seed: 9, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 0)
         let rep = tree.reps[0].replica
-        let admin = try tree.hq.storage.createAdminToken()
+        let admin = try tree.hq.storage.store.createAdminToken()
         let text = try schemaWithLoyaltyCard()
         let answer = try await SyncTransport(baseURL: tree.hq.url, token: admin)
             .post("/v1/admin/schema", SchemaMessage(version: Schema.crm.version + 1, schema: text), as: SchemaMessage.self).0

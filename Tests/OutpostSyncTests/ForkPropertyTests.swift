@@ -146,6 +146,6 @@ struct ForkPropertyTests {
     /// How many ranges copies took from earlier copies (fork maps with adopted segments).
     static func adoptedNameCount(_ server: TestServer) throws -> Int {
         let ids = Set(try server.storage.replica.seenCounters().keys).union(["r-aigerim", "r-bolor"])
-        return try ids.reduce(0) { total, id in try total + server.storage.forks(of: id).reduce(0) { $0 + $1.adopted.count } }
+        return try ids.reduce(0) { total, id in try total + server.storage.store.forks(of: id).reduce(0) { $0 + $1.adopted.count } }
     }
 }

@@ -95,7 +95,7 @@ struct IntegrityTests {
                                     by: Author(user: "bolor", device: "bolor-laptop"))
         let answer = try await mallory.push([forged])
         #expect(answer.results.map(\.status) == [.rejected] && answer.results.first?.code == "foreign-origin")
-        #expect(try server.storage.acknowledged(of: "r-bolor") == 1, "the forgery moved the victim's acknowledgement")
+        #expect(try server.storage.store.acknowledged(of: "r-bolor") == 1, "the forgery moved the victim's acknowledgement")
 
         var written = [first]
         for n in 2...4 { written.append(try victim.insert("tasks", ["title": s("B\(n)")])) }
@@ -206,7 +206,7 @@ struct IntegrityTests {
             guard case TransportError.server(let wire, let status) = error else { return false }
             return status == 409 && wire.error.code == "counter-went-back"
         }
-        #expect(try server.storage.declaredCounter(replica: "r-aigerim") == 5)
+        #expect(try server.storage.store.declaredCounter(replica: "r-aigerim") == 5)
         // The refused hello did not rotate the token: the folder that said 5 still holds the current one.
         try await device.hello(counter: 5)
         try await server.stop()
@@ -232,7 +232,7 @@ struct IntegrityTests {
         let dots = try server.storage.replica.feed(after: 0, limit: .max).map(\.dot.description)
         #expect(dots.filter { $0 == "r-aigerim:3" }.count == 1)
         #expect(try server.storage.replica.count("tasks") == 3)
-        #expect(try server.storage.acknowledged(of: "r-aigerim") == 3)
+        #expect(try server.storage.store.acknowledged(of: "r-aigerim") == 3)
         try await server.stop()
     }
 
@@ -281,7 +281,7 @@ struct IntegrityTests {
             return status == 409 && wire.error.code == "replica-forked"
         }
         #expect(try server.storage.replica.feed(after: 0, limit: .max).count == feedBefore)
-        #expect(try server.storage.acknowledged(of: "r-aigerim") == 1)
+        #expect(try server.storage.store.acknowledged(of: "r-aigerim") == 1)
         try await server.stop()
     }
 
@@ -531,7 +531,7 @@ struct IntegrityTests {
         let first = try await transport.post("/v1/sync/fork", request, as: ForkResponse.self).0
         let again = try await transport.post("/v1/sync/fork", request, as: ForkResponse.self).0
         #expect(first.replica == again.replica && first.keptThrough == again.keptThrough)
-        #expect(try server.storage.devices().first { $0.user == "aigerim" }?.copies == [first.replica])
+        #expect(try server.storage.store.devices().first { $0.user == "aigerim" }?.copies == [first.replica])
 
         // The engine heals (its answer arrives), then its sync fails before it can say so.
         try copy.setSettings([ClientSettings.forkToken: "1.00000000000000f1"])

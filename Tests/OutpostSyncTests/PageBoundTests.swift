@@ -37,10 +37,10 @@ struct PageBoundTests {
         let service = SyncService(storage: server.storage)
         let bolor = try await server.enroll(folder, user: "bolor")
         let token = try #require(try bolor.setting(ClientSettings.token))
-        let device = try #require(try server.storage.device(token: token))
+        let device = try #require(try server.storage.store.device(token: token))
         var cursor: Int64 = 0, pages = 0, changes = 0
         while true {
-            let page = try service.pull(PullRequest(replica: bolor.replicaID.rawValue, cursor: cursor, limit: WireLimits.pageChanges), device: device)
+            let page = try await service.pull(PullRequest(replica: bolor.replicaID.rawValue, cursor: cursor, limit: WireLimits.pageChanges), device: device)
             let bytes = page.changes.reduce(0) { $0 + $1.canonicalBytes.count + 1 }
             #expect(bytes <= WireLimits.pageBytes || page.changes.count == 1, "a page of \(page.changes.count) changes is \(bytes) bytes")
             pages += 1

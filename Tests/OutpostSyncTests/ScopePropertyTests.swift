@@ -123,9 +123,9 @@ struct ScopePropertyTests {
         var rng = SplitMix64(seed: seed)
         let tree = try await TestTree(seed: seed, branchNames: ["almaty"], repsPerBranch: 2, headOfficeReps: 2)
         let hq = tree.hq.storage
-        try hq.addUser(UserInfo(name: "dana", role: "manager", scope: "all"))
+        try await hq.addUser(UserInfo(name: "dana", role: "manager", scope: "all"))
         let dana = try await tree.hq.enroll(tree.folder, user: "dana")
-        for (name, scope) in Self.scopes { _ = try hq.editUser(AdminUserEditRequest(name: name, scope: scope)) }
+        for (name, scope) in Self.scopes { _ = try await hq.editUser(AdminUserEditRequest(name: name, scope: scope)) }
         let reps = tree.reps.map(\.replica) + [dana]
         let names = ["almaty-rep0", "almaty-rep1", "hq-rep0", "hq-rep1", "dana"]
         let homes: [Int?] = [0, 0, nil, nil, nil]
@@ -135,12 +135,12 @@ struct ScopePropertyTests {
         func syncRep(_ k: Int) async throws {
             _ = try await SyncEngine(replica: reps[k]).sync()
             let storage = server(k)
-            try Self.check(reps[k], server: storage.replica, scopes: try Self.reader(try storage.users(), [names[k]]), who: names[k])
+            try Self.check(reps[k], server: storage.replica, scopes: try Self.reader(try storage.store.users(), [names[k]]), who: names[k])
         }
         func syncBranch() async throws {
             _ = try await branch.link!.runRound()
             let members = ["almaty-branch", "almaty-rep0", "almaty-rep1"]
-            try Self.check(branch.storage.replica, server: hq.replica, scopes: try Self.reader(try hq.users(), members), who: "almaty-branch")
+            try await Self.check(branch.storage.replica, server: hq.replica, scopes: try Self.reader(try hq.users(), members), who: "almaty-branch")
         }
         try await syncBranch()
         for k in reps.indices { try await syncRep(k) }
@@ -176,7 +176,7 @@ struct ScopePropertyTests {
                 try dana.update("accounts", id: account, [.set(field, s(value))])
             case 68..<72:
                 let user = ["hq-rep0", "almaty-rep1", "hq-rep1"].randomElement(using: &rng)!
-                _ = try hq.editUser(AdminUserEditRequest(name: user, scope: Self.laterScopes.randomElement(using: &rng)!))
+                _ = try await hq.editUser(AdminUserEditRequest(name: user, scope: Self.laterScopes.randomElement(using: &rng)!))
             case 72..<86:
                 try await syncRep(k)
             default:
@@ -199,9 +199,9 @@ struct UpstreamRefusalTests {
     @Test func theRepHearsThatHeadOfficeRefusedWhatTheBranchTook() async throws {
         let tree = try await TestTree(seed: 5, branchNames: ["almaty"], repsPerBranch: 1, headOfficeReps: 0)
         let hq = tree.hq.storage
-        try hq.addUser(UserInfo(name: "dana", role: "manager", scope: "all"))
+        try await hq.addUser(UserInfo(name: "dana", role: "manager", scope: "all"))
         let dana = try await tree.hq.enroll(tree.folder, user: "dana")
-        _ = try hq.editUser(AdminUserEditRequest(name: "almaty-rep0", scope: "owner = me"))
+        _ = try await hq.editUser(AdminUserEditRequest(name: "almaty-rep0", scope: "owner = me"))
         let rep = tree.reps[0].replica
         let account = try dana.insert("accounts", ["name": s("Алтын-Ай"), "owner": s("almaty-rep0")])
         _ = try await SyncEngine(replica: dana).sync()

@@ -74,10 +74,10 @@ final class TestServer: @unchecked Sendable {
 
     /// Adds a user and enrolls a new replica for them over HTTP; returns the replica.
     func enroll(_ folder: TempFolder, user: String, url: String? = nil) async throws -> Replica {
-        if storage.role == .headOffice, (try storage.users()).allSatisfy({ $0.name != user }) {
-            try storage.addUser(UserInfo(name: user, role: "rep", scope: "all"))
+        if storage.role == .headOffice, (try storage.store.users()).allSatisfy({ $0.name != user }) {
+            try storage.store.addUser(UserInfo(name: user, role: "rep", scope: "all"))
         }
-        let code = try storage.createEnrollmentCode(user: user)
+        let code = try storage.store.createEnrollmentCode(user: user)
         let (replica, _) = try await Enrollment.enrollReplica(at: folder.path("\(user)/replica.sqlite"), serverURL: self.url, code: code,
                                                               device: "\(user)-laptop", replicaID: "r-\(user)")
         if let url { try replica.setSettings([ClientSettings.serverURL: url]) }

@@ -1,0 +1,95 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import NIOCore
+import NIOHTTP1
+import OutpostClient
+import OutpostCore
+import OutpostServer
+import OutpostStore
+import Synchronization
+import Testing
+
+/// The server's storage work never holds the threads that serve connections: while pushes wait
+/// for SQLite's write lock, every other call is still answered.
+struct ServerLivenessTests {
+    /// Holds the write lock of a SQLite file from a thread of its own until told to let go (or
+    /// until `limit` passes, so a hung server cannot hang the test run).
+    final class WriteLockHolder: @unchecked Sendable {
+        let released = Mutex(false)
+        private let letGo = DispatchSemaphore(value: 0)
+        private let taken = DispatchSemaphore(value: 0)
+
+        init(path: String, limit: TimeInterval) {
+            Thread.detachNewThread { [self] in
+                do {
+                    let db = try DatabaseQueue(path: path)
+                    try db.writeWithoutTransaction { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                        taken.signal()
+                        _ = letGo.wait(timeout: .now() + limit)
+                        released.withLock { $0 = true }
+                        try db.execute(sql: "ROLLBACK")
+                    }
+                } catch {
+                    released.withLock { $0 = true }
+                    taken.signal()
+                }
+            }
+            taken.wait()
+        }
+
+        func release() { letGo.signal() }
+        var isReleased: Bool { released.withLock { $0 } }
+    }
+
+    @Test func callsAreAnsweredWhilePushesWaitForTheWriteLock() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        // More waiting pushes than the machine has cores: were they to block the threads that
+        // serve requests, nothing else would be answered until the lock is let go.
+        let names = (0..<6).map { "rep\($0)" }
+        var enrolled: [Replica] = []
+        for name in names {
+            let rep = try await server.enroll(folder, user: name)
+            _ = try rep.insert("accounts", ["name": .string("Клиент \(name)")])
+            enrolled.append(rep)
+        }
+        let reps = enrolled
+        let holder = WriteLockHolder(path: SQLiteServerStorage.replicaPath(folder.path("hq")), limit: 8)
+        let url = server.url
+        let syncs = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for rep in reps {
+                    group.addTask {
+                        var engine = try SyncEngine(replica: rep, serverURL: url, timeouts: SyncTimeouts(connect: .seconds(2), request: .seconds(30)))
+                        _ = try await engine.sync()
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        // Every rep has said hello, so each push is on its way to the locked file.
+        for rep in reps {
+            while try await server.storage.declaredCounter(replica: rep.replicaID.rawValue) == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let health = try await client.execute(HTTPClientRequest(url: url + "/v1/health"), timeout: .seconds(20))
+        let status = try await client.execute(HTTPClientRequest(url: url + "/v1/status"), timeout: .seconds(20))
+        let answeredWhileLocked = !holder.isReleased
+        try await client.shutdown()
+        holder.release()
+        #expect(health.status == .ok && status.status == .ok)
+        #expect(answeredWhileLocked, "health and status were answered only after the write lock was let go")
+
+        // The pushes went through once the lock was let go: nothing was lost.
+        try await syncs.value
+        let names2 = Set(try server.storage.replica.query("accounts").compactMap { $0.values["name"] })
+        #expect(names2 == Set(names.map { FieldValue.string("Клиент \($0)") }))
+        try await server.stop()
+    }
+}
