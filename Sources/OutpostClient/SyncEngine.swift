@@ -85,6 +85,8 @@ public struct SyncEngine: Sendable {
     let transport: SyncTransport
     /// Attempts per request once the session is open (transport failures only).
     public var attempts = 4
+    /// How long in all a sync waits for a server that says it is busy before giving up.
+    public var busyPatience: Duration = .seconds(120)
     /// The first retry delay; each retry doubles it.
     public var initialBackoff: Duration = .milliseconds(200)
     /// Set for a branch server syncing with its parent: it relays the writes of the replicas
@@ -462,9 +464,19 @@ public struct SyncEngine: Sendable {
         let started = clock.now
         var delay = initialBackoff
         var attempt = 1
+        var waitedForCrowd = Duration.zero
         while true {
             do {
                 return try await transport.post(path, body, as: type)
+            } catch TransportError.unreachable(.busy(let asked)) {
+                // A busy server is alive and will take the call: wait as it asks, with a little
+                // spread so a crowd told the same thing does not come back at once, up to
+                // `busyPatience` in all; this does not use up the tries meant for a broken link.
+                let wait = asked + .milliseconds(Int.random(in: 0...Int(asked.components.seconds * 250 + 250)))
+                guard waitedForCrowd + wait <= busyPatience else { throw TransportError.unreachable(.busy(retryAfter: asked)) }
+                logger.info("server busy, waiting", metadata: [ClientLogKey.path: .string(path), ClientLogKey.why: .string("server-busy")])
+                try await Task.sleep(for: wait)
+                waitedForCrowd += wait
             } catch TransportError.unreachable(let why) {
                 // Once a session is open, a silent server gets one more chance (a flaky link), not
                 // `attempts` full timeouts: a rep should not wait minutes to hear it is down.
@@ -483,7 +495,7 @@ public struct SyncEngine: Sendable {
     /// Failures that come back at once and may pass in a moment (a server restarting).
     static func quickToRetry(_ why: TransportError.Unreachable) -> Bool {
         switch why {
-        case .refused, .cut, .unavailable: true
+        case .refused, .cut, .unavailable, .busy: true
         case .connectTimeout, .silent, .unknownHost: false
         }
     }

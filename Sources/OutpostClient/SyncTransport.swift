@@ -48,6 +48,9 @@ public enum TransportError: Error, CustomStringConvertible, Sendable {
         case cut(String)
         /// The server said it is overloaded or failed (5xx, 429).
         case unavailable(String)
+        /// The server is busy with other devices and asked to be called again after a while
+        /// (`429 server-busy` with `Retry-After`).
+        case busy(retryAfter: Duration)
 
         public var description: String {
             switch self {
@@ -57,6 +60,7 @@ public enum TransportError: Error, CustomStringConvertible, Sendable {
             case .unknownHost: "the server's host name is unknown"
             case .cut(let why): "the connection broke (\(why))"
             case .unavailable(let why): "the server is unavailable (\(why))"
+            case .busy(let wait): "the server is busy with other devices (it asked to be called again in \(Self.seconds(wait)))"
             }
         }
 
@@ -69,6 +73,7 @@ public enum TransportError: Error, CustomStringConvertible, Sendable {
             case .unknownHost: "unknown-host"
             case .cut: "connection-cut"
             case .unavailable: "server-unavailable"
+            case .busy: "server-busy"
             }
         }
 
@@ -246,7 +251,14 @@ public struct SyncTransport: Sendable {
         }
         let data = Data(body.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
-            if let wire = try? JSONDecoder().decode(WireError.self, from: data) {
+            let wire = try? JSONDecoder().decode(WireError.self, from: data)
+            if response.status.code == 429, wire?.error.code != WireErrorCode.tooManyAttempts.rawValue {
+                // Any other 429 is a crowd, not a lockout: wait as asked (a missing or odd
+                // header means a second), never more than half a minute.
+                let asked = response.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1
+                throw TransportError.unreachable(.busy(retryAfter: .seconds(min(30, max(1, asked)))))
+            }
+            if let wire {
                 if response.status.code >= 500 && wire.error.code != "internal" { throw TransportError.unreachable(.unavailable(wire.error.message)) }
                 throw TransportError.server(wire, status: Int(response.status.code))
             }

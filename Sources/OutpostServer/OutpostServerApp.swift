@@ -29,6 +29,7 @@ public enum OutpostServerApp {
     public static func application(
         storage: any ServerStorage, host: String = "127.0.0.1", port: Int = 7420, logger: Logger,
         tls: TLSConfiguration? = nil,
+        callLimit: Int = OutpostServerApp.defaultCallLimit,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
         upstream: (@Sendable () -> UpstreamStatus)? = nil,
         changesArrived: @escaping @Sendable () -> Void = {}
@@ -36,6 +37,7 @@ public enum OutpostServerApp {
         let router = Router(context: OutpostRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: UnknownRouteMiddleware())
+        router.add(middleware: AdmissionControl(limit: callLimit))
         let wrongCodes = FailedAttempts()
         let sync = SyncService(storage: storage, changesArrived: changesArrived)
         // Every sync call is a device's and every admin call an admin's: the token is checked
@@ -322,6 +324,11 @@ public enum OutpostServerApp {
             logger: logger
         )
     }
+
+    /// Calls worked on at once before new ones are told to come back (`--max-calls`): enough
+    /// for a thousand devices syncing in the same minute, each call waiting its turn for the
+    /// storage threads, with bodies of at most a page each in memory.
+    public static let defaultCallLimit = 512
 
     /// Settlements, merges and dismissals are made at head office: there the audit is kept, and
     /// children that arrive later under a merged-away record are moved.

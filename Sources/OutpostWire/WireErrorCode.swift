@@ -36,6 +36,7 @@ public enum WireErrorCode: String, CaseIterable, Sendable {
     // 413, 429, 500
     case bodyTooLarge = "body-too-large"
     case tooManyAttempts = "too-many-attempts"
+    case serverBusy = "server-busy"
     case `internal`
     // Raised by a program on its own, never sent by a server.
     case tlsSetup = "tls-setup"
@@ -60,7 +61,7 @@ public enum WireErrorCode: String, CaseIterable, Sendable {
         case .userExists, .replicaTaken, .counterWentBack, .replicaForked, .tooManyReplicas, .schemaNotNewer,
              .incompatibleSchema, .digestsNeeded: 409
         case .bodyTooLarge: 413
-        case .tooManyAttempts: 429
+        case .tooManyAttempts, .serverBusy: 429
         case .internal: 500
         case .tlsSetup, .insecureServer, .untrustedServer, .badCA, .notEnrolled, .notABranch, .notABranchUser,
              .malformedPage, .malformedFork, .cannotWrite: nil

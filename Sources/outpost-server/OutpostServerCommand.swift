@@ -68,11 +68,15 @@ struct OutpostServerCommand: AsyncParsableCommand {
     @Flag(help: "Listen in plain HTTP on an address other than loopback (tokens then cross the network unencrypted; for a trusted LAN or a TLS proxy in front).")
     var insecure = false
 
+    @Option(help: ArgumentHelp("Most calls worked on at once; beyond, devices are told to come back in a moment (429 with Retry-After) and do so by themselves.", valueName: "N"))
+    var maxCalls = OutpostServerApp.defaultCallLimit
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
     func run() async throws {
         guard let data else { throw ValidationError("Give the data folder with --data DIR (for example --data ./hq).") }
+        guard maxCalls >= 1 else { throw ValidationError("--max-calls must be at least 1 (the default is \(OutpostServerApp.defaultCallLimit)).") }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen takes HOST:PORT, for example 127.0.0.1:7420.")
         }
@@ -126,7 +130,7 @@ struct OutpostServerCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("outpost-server \(storage.serverReplica) listening on \(tls == nil ? "http" : "https")://\(host):\(actual)\(role) (data: \(data))\n".utf8))
         }
         let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger, tls: tls,
-                                               onRunning: banner, upstream: link?.statusReader, changesArrived: { link?.nudge() })
+                                               callLimit: maxCalls, onRunning: banner, upstream: link?.statusReader, changesArrived: { link?.nudge() })
         if let link {
             let group = ServiceGroup(services: [app, UpstreamService(link: link)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()

@@ -92,4 +92,59 @@ struct ServerLivenessTests {
         #expect(names2 == Set(names.map { FieldValue.string("Клиент \($0)") }))
         try await server.stop()
     }
+
+    @Test func aCrowdBeyondTheCallLimitIsToldToComeBackAndDoes() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder, callLimit: 2)
+        var enrolled: [Replica] = []
+        for name in ["aigerim", "bolor", "dana", "timur"] {
+            let rep = try await server.enroll(folder, user: name)
+            _ = try rep.insert("accounts", ["name": .string("Клиент \(name)")])
+            enrolled.append(rep)
+        }
+        let reps = enrolled
+        let token = try reps[0].setting(ClientSettings.token)!
+        // Two pushes wait for the write lock and fill the server's two places.
+        let holder = WriteLockHolder(path: SQLiteServerStorage.replicaPath(folder.path("hq")), limit: 8)
+        let url = server.url
+        let first = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for rep in reps.prefix(2) {
+                    group.addTask { var engine = try SyncEngine(replica: rep, serverURL: url); _ = try await engine.sync() }
+                }
+                try await group.waitForAll()
+            }
+        }
+        for rep in reps.prefix(2) {
+            while try await server.storage.declaredCounter(replica: rep.replicaID.rawValue) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        // A third call is told to come back, with how long to wait.
+        var request = HTTPClientRequest(url: url + "/v1/admin/devices")
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let busy = try await client.execute(request, timeout: .seconds(20))
+        let body = String(buffer: try await busy.body.collect(upTo: 1 << 16))
+        let health = try await client.execute(HTTPClientRequest(url: url + "/v1/health"), timeout: .seconds(20))
+        try await client.shutdown()
+        #expect(busy.status == .tooManyRequests)
+        #expect(body.contains("server-busy"))
+        #expect(Int(busy.headers.first(name: "Retry-After") ?? "") ?? 0 >= 1)
+        #expect(health.status == .ok, "health is answered however busy the server is")
+        // The other two reps sync meanwhile: told to wait, they wait and come back by themselves.
+        let later = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for rep in reps.suffix(2) {
+                    group.addTask { var engine = try SyncEngine(replica: rep, serverURL: url); _ = try await engine.sync() }
+                }
+                try await group.waitForAll()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        holder.release()
+        try await first.value
+        try await later.value
+        #expect(try server.storage.replica.query("accounts").count == 4, "every rep's write arrived")
+        try await server.stop()
+    }
 }

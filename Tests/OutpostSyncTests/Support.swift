@@ -30,15 +30,15 @@ final class TestServer: @unchecked Sendable {
     let port: Int
     var url: String { "http://127.0.0.1:\(port)" }
 
-    static func start(_ folder: TempFolder, directory: String = "hq",
+    static func start(_ folder: TempFolder, directory: String = "hq", callLimit: Int = OutpostServerApp.defaultCallLimit,
                       clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
-        try await start(folder, directory: directory, upstream: nil, clock: clock)
+        try await start(folder, directory: directory, upstream: nil, callLimit: callLimit, clock: clock)
     }
 
     /// A server; with `upstream` (a parent URL and an enrollment code for a branch user), a
     /// branch enrolled with that parent.
     static func start(_ folder: TempFolder, directory: String, upstream: (url: String, code: String)?,
-                      clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
+                      callLimit: Int = OutpostServerApp.defaultCallLimit, clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
         if let upstream {
             try await UpstreamLink.enroll(directory: folder.path(directory), upstream: upstream.url, code: upstream.code, device: directory,
                                           timeouts: SyncTimeouts(connect: .seconds(2), request: .seconds(10)))
@@ -50,7 +50,7 @@ final class TestServer: @unchecked Sendable {
         let link = storage.role != .branch ? nil : try UpstreamLink(storage: storage, timeouts: SyncTimeouts(connect: .milliseconds(300), request: .seconds(10)), logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger,
-                                               onRunning: { continuation.yield($0) }, upstream: link?.statusReader)
+                                               callLimit: callLimit, onRunning: { continuation.yield($0) }, upstream: link?.statusReader)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [app], logger: logger))
         let task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
