@@ -101,6 +101,11 @@ public struct SyncTransport: Sendable {
     /// request's deadline), because the engine decides what to retry.
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
+    /// Connections one process keeps open to one server at most (AsyncHTTPClient's default, 8,
+    /// suits a laptop). A load test simulating many devices in one process raises it before its
+    /// first request.
+    public static let connectionsPerServer = Mutex(8)
+
     static func client(connect: Duration, trustedCA: String?) -> HTTPClient {
         clients.withLock { clients in
             let key = "\(connect)|\(trustedCA ?? "")"
@@ -109,6 +114,7 @@ public struct SyncTransport: Sendable {
                                                          timeout: .init(connect: TimeAmount(connect)),
                                                          decompression: .disabled)
             configuration.connectionPool.retryConnectionEstablishment = false
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerServer.withLock { $0 }
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
             // The company's own CA, besides the system's (read and checked by ``ClientTLS/readCA(_:)``).
