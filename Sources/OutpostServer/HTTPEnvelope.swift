@@ -76,7 +76,11 @@ enum Envelope {
 
     /// A JSON response, gzipped when the client accepts it and it is worth it.
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, request: Request) throws -> Response {
-        let data = try (value as? any PageMessage)?.jsonBytes ?? Array(JSONEncoder().encode(value))
+        try response(bytes: try (value as? any PageMessage)?.jsonBytes ?? Array(JSONEncoder().encode(value)), status: status, request: request)
+    }
+
+    /// A JSON body already written, gzipped when the peer takes it and it is worth it.
+    static func response(bytes data: [UInt8], status: HTTPResponse.Status = .ok, request: Request) throws -> Response {
         var buffer = ByteBuffer(bytes: data)
         var headers: HTTPFields = [.contentType: "application/json"]
         if data.count > 512, request.headers[.acceptEncoding]?.contains("gzip") == true {

@@ -136,9 +136,9 @@ public enum OutpostServerApp {
             var request = request
             let device = context.device
             let body = try await Envelope.decode(PullRequest.self, from: &request)
-            let response = try await wire { try await sync.pull(body, device: device) }
-            logger.info("pull", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(response.changes.count)])
-            return try Envelope.response(response, request: request)
+            let page = try await wire { try await sync.pull(body, device: device) }
+            logger.info("pull", metadata: [LogKey.device: .string(device.id), LogKey.changes: .stringConvertible(page.changes.count)])
+            return try Envelope.response(bytes: page.jsonBytes, request: request)
         }
 
         devices.post("scope") { request, context -> Response in

@@ -10,6 +10,8 @@ public struct SyncService: Sendable {
     let storage: any ServerStorage
     /// Called after a push applied changes (a branch relays them upstream soon after).
     let changesArrived: @Sendable () -> Void
+    /// Changes as pull pages send them, written once for all pullers.
+    let texts = ChangeTextCache()
 
     /// Most replicas a branch may name in one hello's `relaying`.
     static let relayingLimit = 100_000
@@ -182,7 +184,7 @@ public struct SyncService: Sendable {
 
     /// The next page after the cursor, without what the pulling replica said at hello it has
     /// seen (its own writes, and what it relayed or got elsewhere), bounded in count and bytes.
-    public func pull(_ request: PullRequest, device: AuthenticatedDevice) async throws -> PullResponse {
+    public func pull(_ request: PullRequest, device: AuthenticatedDevice) async throws -> PullPage {
         try await requireOwnership(request.replica, device)
         let seen = try await storage.seen(of: request.replica)
         let policy = try await ScopePolicy.make(for: device, storage: storage)
@@ -201,7 +203,7 @@ public struct SyncService: Sendable {
             subjects = try await storage.scopeSubjects(keys)
             existed = try await storage.existedBefore(keys, seq: request.cursor)
         }
-        var changes: [JSONValue] = []
+        var changes: [[UInt8]] = []
         var bytes = 0
         var cursor = request.cursor
         var stoppedForSize = false
@@ -227,9 +229,9 @@ public struct SyncService: Sendable {
                 }
                 if case .root(let id, _) = subject { root = id }
             }
-            let json = entry.change.json
+            let text = texts.text(of: entry.change, seq: entry.seq)
             // The bytes it will take in the page (and the comma before it).
-            let size = json.canonicalSize + 1
+            let size = text.count + 1
             if !changes.isEmpty && bytes + size > WireLimits.pageBytes {
                 stoppedForSize = true
                 break
@@ -237,16 +239,15 @@ public struct SyncService: Sendable {
             if !policy.receivesAll, existed.contains(entry.change.collection + "\u{1F}" + entry.change.recordID) {
                 older.append(OlderRecord(index: changes.count, root: root))
             }
-            changes.append(json)
+            changes.append(text)
             bytes += size
             cursor = entry.seq
         }
         let more = stoppedForSize || page.count == limit
         // The feed's sequence numbers are dense, so the last one minus the cursor is the backlog
         // (counting this replica's own changes, which are skipped): cheap, and enough for progress.
-        var response = PullResponse(changes: changes, cursor: cursor, more: more, remaining: more ? try await storage.feedCount(after: cursor) : 0)
-        if !older.isEmpty { response.older = older }
-        return response
+        return PullPage(changes: changes, cursor: cursor, more: more, remaining: more ? try await storage.feedCount(after: cursor) : 0,
+                        older: older.isEmpty ? nil : older)
     }
 
     /// Most scope-log entries an incremental scope answer covers; beyond, the answer is full.

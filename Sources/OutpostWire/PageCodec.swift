@@ -41,8 +41,8 @@ extension PushRequest: PageMessage {
 
 extension PullResponse: PageMessage {
     public var jsonValue: JSONValue {
-        var o: [String: JSONValue] = ["protocol": .int(Int64(`protocol`)), "changes": .array(changes), "cursor": .int(cursor), "more": .bool(more)]
-        if let remaining { o["remaining"] = .int(Int64(remaining)) }
+        var o = PullPage.members(cursor: cursor, more: more, remaining: remaining, older: older, protocol: `protocol`)
+        o["changes"] = .array(changes)
         return .object(o)
     }
 
@@ -53,5 +53,71 @@ extension PullResponse: PageMessage {
         let remaining: Int? = if case .int(let r)? = o["remaining"] { Int(r) } else { nil }
         self.init(changes: changes, cursor: try integer(try member(o, "cursor"), "cursor"), more: more, remaining: remaining)
         self.protocol = Int(try integer(try member(o, "protocol"), "protocol"))
+        if let list = o["older"] {
+            guard case .array(let items) = list else { throw WireError(.malformedPage, message: "\"older\" must be an array.") }
+            older = try items.map { item throws(WireError) -> OlderRecord in
+                guard case .object(let r) = item, case .int(let index)? = r["index"], index >= 0, index < changes.count else {
+                    throw WireError(.malformedPage, message: "Each of \"older\" must name the index of a change of the page.")
+                }
+                let root: String? = if case .string(let id)? = r["root"] { id } else { nil }
+                return OlderRecord(index: Int(index), root: root)
+            }
+        }
+    }
+}
+
+/// A pull page as the server sends it: its changes already in canonical JSON (a server keeps
+/// each change's text once and sends it to every puller), the rest as in ``PullResponse``.
+public struct PullPage: Sendable {
+    /// Each change's canonical JSON, in feed order.
+    public var changes: [[UInt8]]
+    public var cursor: Int64
+    public var more: Bool
+    public var remaining: Int?
+    public var older: [OlderRecord]?
+
+    public init(changes: [[UInt8]], cursor: Int64, more: Bool, remaining: Int?, older: [OlderRecord]? = nil) {
+        self.changes = changes
+        self.cursor = cursor
+        self.more = more
+        self.remaining = remaining
+        self.older = older
+    }
+
+    /// The members other than the changes, as both forms write them.
+    static func members(cursor: Int64, more: Bool, remaining: Int?, older: [OlderRecord]?, protocol version: Int) -> [String: JSONValue] {
+        var o: [String: JSONValue] = ["protocol": .int(Int64(version)), "cursor": .int(cursor), "more": .bool(more)]
+        if let remaining { o["remaining"] = .int(Int64(remaining)) }
+        if let older {
+            o["older"] = .array(older.map { r in
+                var item: [String: JSONValue] = ["index": .int(Int64(r.index))]
+                if let root = r.root { item["root"] = .string(root) }
+                return .object(item)
+            })
+        }
+        return o
+    }
+
+    /// The same bytes as the ``PullResponse`` with these changes would encode to: "changes" is
+    /// the first member in canonical (sorted) order, so it is written first and the others after.
+    public var jsonBytes: [UInt8] {
+        let rest = JSONValue.object(Self.members(cursor: cursor, more: more, remaining: remaining, older: older, protocol: ProtocolVersion.current)).canonicalBytes
+        var out: [UInt8] = []
+        out.reserveCapacity(changes.reduce(rest.count + 16) { $0 + $1.count + 1 })
+        out.append(contentsOf: Array(#"{"changes":["#.utf8))
+        for (i, change) in changes.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: change)
+        }
+        out.append(contentsOf: Array("],".utf8))
+        out.append(contentsOf: rest.dropFirst())
+        return out
+    }
+
+    /// The page as a client reads it.
+    public func response() throws -> PullResponse {
+        do { return try PullResponse(jsonValue: try JSONValue.parse(jsonBytes)) } catch let error as WireError { throw error } catch {
+            throw WireError(.malformedPage, message: "\(error)")
+        }
     }
 }

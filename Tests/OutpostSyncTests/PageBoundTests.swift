@@ -40,7 +40,7 @@ struct PageBoundTests {
         let device = try #require(try server.storage.store.device(token: token))
         var cursor: Int64 = 0, pages = 0, changes = 0
         while true {
-            let page = try await service.pull(PullRequest(replica: bolor.replicaID.rawValue, cursor: cursor, limit: WireLimits.pageChanges), device: device)
+            let page = try await service.pull(PullRequest(replica: bolor.replicaID.rawValue, cursor: cursor, limit: WireLimits.pageChanges), device: device).response()
             let bytes = page.changes.reduce(0) { $0 + $1.canonicalBytes.count + 1 }
             #expect(bytes <= WireLimits.pageBytes || page.changes.count == 1, "a page of \(page.changes.count) changes is \(bytes) bytes")
             pages += 1
