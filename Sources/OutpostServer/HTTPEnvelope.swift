@@ -84,7 +84,9 @@ enum Envelope {
         var buffer = ByteBuffer(bytes: data)
         var headers: HTTPFields = [.contentType: "application/json"]
         if data.count > 512, request.headers[.acceptEncoding]?.contains("gzip") == true {
-            buffer = try buffer.compress(with: .gzip())
+            // The fastest level: a page of changes compresses nearly as well (they repeat field
+            // names and replica ids), at a third of the CPU, and the server gzips every page it sends.
+            buffer = try buffer.compress(with: .gzip(configuration: .init(compressionLevel: .fastestCompression)))
             headers[.contentEncoding] = "gzip"
         }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer))
