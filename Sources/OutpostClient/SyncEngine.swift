@@ -85,7 +85,7 @@ public struct SyncEngine: Sendable {
     let transport: SyncTransport
     /// Attempts per request once the session is open (transport failures only).
     public var attempts = 4
-    /// How long in all a sync waits for a server that says it is busy before giving up.
+    /// How long one request waits, in all, for a server that says it is busy before giving up.
     public var busyPatience: Duration = .seconds(120)
     /// The first retry delay; each retry doubles it.
     public var initialBackoff: Duration = .milliseconds(200)
@@ -470,9 +470,10 @@ public struct SyncEngine: Sendable {
                 return try await transport.post(path, body, as: type)
             } catch TransportError.unreachable(.busy(let asked)) {
                 // A busy server is alive and will take the call: wait as it asks, with a little
-                // spread so a crowd told the same thing does not come back at once, up to
-                // `busyPatience` in all; this does not use up the tries meant for a broken link.
-                let wait = asked + .milliseconds(Int.random(in: 0...Int(asked.components.seconds * 250 + 250)))
+                // spread (up to a quarter more) so a crowd told the same thing does not come back
+                // at once, up to `busyPatience` for this request; this does not use up the tries
+                // meant for a broken link.
+                let wait = asked + .milliseconds(Int.random(in: 0...Int(asked.components.seconds * 250)))
                 guard waitedForCrowd + wait <= busyPatience else { throw TransportError.unreachable(.busy(retryAfter: asked)) }
                 logger.info("server busy, waiting", metadata: [ClientLogKey.path: .string(path), ClientLogKey.why: .string("server-busy")])
                 try await Task.sleep(for: wait)

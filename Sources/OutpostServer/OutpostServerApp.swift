@@ -37,13 +37,17 @@ public enum OutpostServerApp {
         let router = Router(context: OutpostRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: UnknownRouteMiddleware())
-        router.add(middleware: AdmissionControl(limit: callLimit))
         let wrongCodes = FailedAttempts()
         let sync = SyncService(storage: storage, changesArrived: changesArrived)
         // Every sync call is a device's and every admin call an admin's: the token is checked
         // once, before the body is read, and the handler gets who it is in its context.
-        let devices = router.group("v1/sync").add(middleware: DeviceAuthentication(storage: storage)).group(context: DeviceRequestContext.self)
-        let admins = router.group("v1/admin").add(middleware: AdminAuthentication(storage: storage)).group(context: AdminRequestContext.self)
+        // Admission is counted once the caller is known: an unknown sender cannot fill the
+        // server's places by trickling bodies in.
+        let admission = AdmissionControl(limit: callLimit)
+        let devices = router.group("v1/sync").add(middleware: DeviceAuthentication(storage: storage)).add(middleware: admission)
+            .group(context: DeviceRequestContext.self)
+        let admins = router.group("v1/admin").add(middleware: AdminAuthentication(storage: storage)).add(middleware: admission)
+            .group(context: AdminRequestContext.self)
 
         router.get("v1/health") { _, _ in "ok" }
 
@@ -285,24 +289,16 @@ public enum OutpostServerApp {
             guard let user = request.uri.queryParameters.get("user") else {
                 throw APIError(WireError(.malformedRequest, message: "Name the user the snapshot is for: ?user=NAME."))
             }
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
-            let info: SnapshotInfo
-            do { info = try await wire { try await storage.writeSnapshot(to: file, user: String(user)) } } catch {
-                try? FileManager.default.removeItem(atPath: file)
-                throw error
+            return try await snapshotResponse(storage: storage, user: String(user), logger: logger)
+        }
+
+        devices.get("bootstrap") { _, context -> Response in
+            // A new laptop starts from its user's records as they stand, not from every change
+            // ever made (`protocol/sync.md`, Bootstrap). A branch relays, so it pulls the feed.
+            guard !context.device.isBranch else {
+                throw APIError(WireError(.forbidden, message: "A branch server pulls the feed from its parent; bootstrap is for laptops."))
             }
-            logger.notice("snapshot written", metadata: ["outpost.records": .stringConvertible(info.records), "outpost.cursor": .stringConvertible(info.cursor)])
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
-            // Streamed in 1 MiB pieces: a snapshot of a large head office is hundreds of MB.
-            return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: ResponseBody(contentLength: size) { writer in
-                defer { try? FileManager.default.removeItem(atPath: file) }
-                guard let handle = FileHandle(forReadingAtPath: file) else { throw APIError(WireError(.`internal`, message: "The snapshot file vanished.")) }
-                defer { try? handle.close() }
-                while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                    try await writer.write(ByteBuffer(bytes: chunk))
-                }
-                try await writer.finish(nil)
-            })
+            return try await snapshotResponse(storage: storage, user: context.device.user, logger: logger)
         }
 
         admins.get("audit") { request, context -> Response in
@@ -315,7 +311,10 @@ public enum OutpostServerApp {
 
         // A configuration that cannot make a TLS server fails at load time (``ServerTLS.load``),
         // so this one is known to build.
-        let server: HTTPServerBuilder = tls.flatMap { try? .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        // A connection that sends and receives nothing for two minutes is closed: one that opens
+        // and then goes quiet does not hold its place for ever.
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(120)))
+        let server: HTTPServerBuilder = tls.flatMap { try? .tls(http1, tlsConfiguration: $0) } ?? http1
         return Application(
             router: router,
             server: server,
@@ -329,6 +328,28 @@ public enum OutpostServerApp {
     /// for a thousand devices syncing in the same minute, each call waiting its turn for the
     /// storage threads, with bodies of at most a page each in memory.
     public static let defaultCallLimit = 512
+
+    /// A snapshot of `user`'s records, written to a temporary file and streamed in 1 MiB
+    /// pieces (a large head office's is hundreds of MB); the file is removed once sent.
+    static func snapshotResponse(storage: any ServerStorage, user: String, logger: Logger) async throws -> Response {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
+        let info: SnapshotInfo
+        do { info = try await wire { try await storage.writeSnapshot(to: file, user: String(user)) } } catch {
+            try? FileManager.default.removeItem(atPath: file)
+            throw error
+        }
+        logger.notice("snapshot written", metadata: ["outpost.records": .stringConvertible(info.records), "outpost.cursor": .stringConvertible(info.cursor)])
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+        return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: ResponseBody(contentLength: size) { writer in
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            guard let handle = FileHandle(forReadingAtPath: file) else { throw APIError(WireError(.`internal`, message: "The snapshot file vanished.")) }
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        })
+    }
 
     /// Settlements, merges and dismissals are made at head office: there the audit is kept, and
     /// children that arrive later under a merged-away record are moved.

@@ -158,7 +158,7 @@ struct LoadBenchmark: AsyncParsableCommand {
         while true {
             do { return try await transport.post(path, body, as: type).0 } catch TransportError.unreachable(.busy(let wait)) {
                 outcome.busyWaits += 1
-                try await Task.sleep(for: wait + .milliseconds(Int.random(in: 0...Int(wait.components.seconds * 250 + 250))))
+                try await Task.sleep(for: wait + .milliseconds(Int.random(in: 0...Int(wait.components.seconds * 250))))
             }
         }
     }

@@ -26,6 +26,12 @@ struct PullPageTests {
         }
     }
 
+    @Test func aPageIsTheDocumentedJSON() throws {
+        let page = PullPage(changes: [Array(#"{"a":1}"#.utf8)], cursor: 9, more: true, remaining: 4, older: [OlderRecord(index: 0, root: "acc-1")])
+        #expect(String(decoding: page.jsonBytes, as: UTF8.self)
+                == #"{"changes":[{"a":1}],"cursor":9,"more":true,"older":[{"index":0,"root":"acc-1"}],"protocol":1,"remaining":4}"#)
+    }
+
     @Test func anOlderIndexOutsideThePageIsRefused() throws {
         let text = #"{"changes":[{"a":1}],"cursor":3,"more":false,"older":[{"index":5}],"protocol":1}"#
         #expect(throws: WireError.self) { _ = try PullResponse(jsonValue: try JSONValue.parse(Array(text.utf8))) }

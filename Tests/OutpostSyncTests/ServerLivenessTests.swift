@@ -11,7 +11,9 @@ import Synchronization
 import Testing
 
 /// The server's storage work never holds the threads that serve connections: while pushes wait
-/// for SQLite's write lock, every other call is still answered.
+/// for SQLite's write lock, every other call is still answered. Serialized: both tests hold the
+/// write lock of their own server, and the storage threads are shared by the process.
+@Suite(.serialized)
 struct ServerLivenessTests {
     /// Holds the write lock of a SQLite file from a thread of its own until told to let go (or
     /// until `limit` passes, so a hung server cannot hang the test run).
@@ -48,7 +50,8 @@ struct ServerLivenessTests {
         let server = try await TestServer.start(folder)
         // More waiting pushes than the machine has cores: were they to block the threads that
         // serve requests, nothing else would be answered until the lock is let go.
-        let names = (0..<6).map { "rep\($0)" }
+        // More than the reading threads too: were writes to take them, reads would wait.
+        let names = (0..<max(StorageThreads.readers + 2, ProcessInfo.processInfo.activeProcessorCount + 2)).map { "rep\($0)" }
         var enrolled: [Replica] = []
         for name in names {
             let rep = try await server.enroll(folder, user: name)
@@ -56,6 +59,7 @@ struct ServerLivenessTests {
             enrolled.append(rep)
         }
         let reps = enrolled
+        let adminToken = try server.storage.store.createAdminToken()
         let holder = WriteLockHolder(path: SQLiteServerStorage.replicaPath(folder.path("hq")), limit: 8)
         let url = server.url
         let syncs = Task {
@@ -80,11 +84,15 @@ struct ServerLivenessTests {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let health = try await client.execute(HTTPClientRequest(url: url + "/v1/health"), timeout: .seconds(20))
         let status = try await client.execute(HTTPClientRequest(url: url + "/v1/status"), timeout: .seconds(20))
+        // A call that reads both of the server's databases (the admin's token, every device).
+        var devices = HTTPClientRequest(url: url + "/v1/admin/devices")
+        devices.headers.add(name: "Authorization", value: "Bearer \(adminToken)")
+        let listed = try await client.execute(devices, timeout: .seconds(20))
         let answeredWhileLocked = !holder.isReleased
         try await client.shutdown()
         holder.release()
-        #expect(health.status == .ok && status.status == .ok)
-        #expect(answeredWhileLocked, "health and status were answered only after the write lock was let go")
+        #expect(health.status == .ok && status.status == .ok && listed.status == .ok)
+        #expect(answeredWhileLocked, "health, status and the device list were answered only after the write lock was let go")
 
         // The pushes went through once the lock was let go: nothing was lost.
         try await syncs.value
@@ -120,8 +128,10 @@ struct ServerLivenessTests {
         }
         try await Task.sleep(for: .milliseconds(300))
         // A third call is told to come back, with how long to wait.
-        var request = HTTPClientRequest(url: url + "/v1/admin/devices")
+        var request = HTTPClientRequest(url: url + "/v1/sync/pull")
+        request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.body = .bytes(ByteBuffer(string: #"{"protocol":1,"replica":"\#(reps[0].replicaID.rawValue)","cursor":0,"limit":10}"#))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let busy = try await client.execute(request, timeout: .seconds(20))
         let body = String(buffer: try await busy.body.collect(upTo: 1 << 16))

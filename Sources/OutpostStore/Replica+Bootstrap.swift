@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+import OutpostCore
+import OutpostSchema
+
+extension Replica {
+    /// Whether this replica holds nothing yet: no record, no change, no write of its own. Only
+    /// such a replica may start from a server's snapshot instead of pulling the whole feed.
+    public func isPristine() throws -> Bool {
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outpost_feed) OR EXISTS (SELECT 1 FROM outpost_records)") == 0
+                && (try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0) == 0
+        }
+    }
+
+    /// Takes in, in one transaction, what a server's snapshot file holds (``writeSnapshot(to:user:device:server:keep:)``):
+    /// its records with their states, plain rows, conflicts and feed (so `history` answers as
+    /// on a replica that pulled every change), and its feed position as this replica's pull
+    /// cursor. This replica keeps its own identity, token and settings. Refused, with nothing
+    /// changed, unless this replica is pristine and the file is a replica of the same schema
+    /// version; returns the cursor and how many feed entries came with it.
+    public func adoptSnapshot(at path: String) throws -> (cursor: Int64, changes: Int) {
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS snapshot", arguments: [path])
+            defer { try? db.execute(sql: "DETACH DATABASE snapshot") }
+            var adopted: (cursor: Int64, changes: Int) = (0, 0)
+            try db.inTransaction {
+                adopted = try adopt(db)
+                return .commit
+            }
+            return adopted
+        }
+    }
+
+    private func adopt(_ db: Database) throws -> (cursor: Int64, changes: Int) {
+        guard try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.outpost_feed) OR EXISTS (SELECT 1 FROM main.outpost_records)") == 0,
+              (try UInt64.fetchOne(db, sql: "SELECT value FROM main.outpost_meta WHERE key = 'counter'") ?? 0) == 0 else {
+            throw StoreError(.replicaExists, "This replica already holds records or writes; a snapshot is taken only by a new, empty one.")
+        }
+        let theirs: Schema
+        do {
+            guard let text = try String.fetchOne(db, sql: "SELECT value FROM snapshot.outpost_meta WHERE key = 'schema'") else {
+                throw StoreError(.corrupt, "The snapshot file has no schema.")
+            }
+            theirs = try Schema(json: Data(text.utf8))
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.corrupt, "The snapshot file is not an Outpost replica (\(error)).")
+        }
+        guard theirs.version == schema.version else {
+            throw StoreError(.incompatibleSchema, "The snapshot holds schema version \(theirs.version) and this replica version \(schema.version); it pulls the changes instead.")
+        }
+        guard let cursorText = try String.fetchOne(db, sql: "SELECT detail FROM snapshot.outpost_checkpoints WHERE peer = 'sync.cursor'"),
+              let cursor = Int64(cursorText), let server = try String.fetchOne(db, sql: "SELECT detail FROM snapshot.outpost_checkpoints WHERE peer = 'server.id'") else {
+            throw StoreError(.corrupt, "The snapshot file does not say which feed position it stands for.")
+        }
+        // Column by column: a server whose schema grew has its columns in another order.
+        func copy(_ table: String) throws {
+            let mine = Set(try db.columns(in: table, in: "main").map(\.name))
+            let columns = try db.columns(in: table, in: "snapshot").map(\.name).filter(mine.contains)
+            guard !columns.isEmpty else { return }
+            let list = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+            try db.execute(sql: "INSERT INTO main.\(table.quotedDatabaseIdentifier) (\(list)) SELECT \(list) FROM snapshot.\(table.quotedDatabaseIdentifier)")
+        }
+        for spec in schema.collections where try db.tableExists(spec.name, in: "snapshot") { try copy(spec.name) }
+        for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans"] { try copy(table) }
+        // This replica's clock goes past every write it now holds, as applying them would have moved it.
+        let their = (try String.fetchOne(db, sql: "SELECT value FROM snapshot.outpost_meta WHERE key = 'hlc'")).flatMap { try? HLCTimestamp(parsing: $0) } ?? .zero
+        if their > (try storedHLC(db)) {
+            try db.execute(sql: "UPDATE main.outpost_meta SET value = ? WHERE key = 'hlc'", arguments: [their.description])
+        }
+        try Self.setSetting(db, "sync.cursor", String(cursor))
+        try Self.setSetting(db, "server.id", server)
+        let changes = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.outpost_feed") ?? 0
+        return (cursor, changes)
+    }
+}
