@@ -184,14 +184,15 @@ public final class UpstreamLink: Sendable {
     /// here, and takes in its users and devices, when either side's directory changed since
     /// the last exchange.
     func exchangeDirectory(parentVersion: String?, transport: SyncTransport) async throws {
-        let own = try storage.store.directoryVersion()
+        let storage = self.storage
+        let own = try await storage.directoryVersion()
         let (lastParent, lastOwn) = state.withLock { ($0.parentDirectory, $0.ownDirectory) }
         guard parentVersion == nil || parentVersion != lastParent || own != lastOwn else { return }
         let parent = try storage.replica.setting(ClientSettings.serverID)
-        let request = DirectoryRequest(replica: storage.serverReplica, devices: try storage.store.directoryDevices(notFrom: parent),
-                                       visiting: try storage.store.visitingReplicas(parent: parent))
+        let request = DirectoryRequest(replica: storage.serverReplica, devices: try await storage.directoryDevices(notFrom: parent),
+                                       visiting: try await storage.visitingReplicas(parent: parent))
         let answer = try await transport.post("/v1/sync/directory", request, as: DirectoryResponse.self).0
-        try storage.store.importDirectory(users: answer.users, devices: answer.devices, visiting: [], from: parent ?? "parent", neighbourDevice: nil)
+        try await storage.importDirectory(users: answer.users, devices: answer.devices, visiting: [], from: parent ?? "parent", neighbourDevice: nil)
         state.withLock {
             $0.parentDirectory = answer.version
             // The version read before the request: a device enrolled here while it was on its

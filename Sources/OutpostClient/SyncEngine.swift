@@ -85,6 +85,9 @@ public struct SyncEngine: Sendable {
     let transport: SyncTransport
     /// Attempts per request once the session is open (transport failures only).
     public var attempts = 4
+    /// A new, empty replica with at least this many changes to pull starts from a snapshot of
+    /// its user's records instead (`protocol/sync.md`, Bootstrap); 0 never does.
+    public var bootstrapThreshold = 20_000
     /// How long one request waits, in all, for a server that says it is busy before giving up.
     public var busyPatience: Duration = .seconds(120)
     /// The first retry delay; each retry doubles it.
@@ -118,9 +121,22 @@ public struct SyncEngine: Sendable {
     /// the folder and then failed before it could say so).
     @discardableResult
     public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
+        var bootstrapped: Bootstrapped?
         for round in 0..<2 {
             do {
-                var summary = try await session(progress: progress)
+                var summary: SyncProgress
+                do {
+                    summary = try await session(progress: progress)
+                } catch let taken as Bootstrapped {
+                    // The snapshot is in: the same sync goes on from the position it stands for.
+                    bootstrapped = taken
+                    summary = try await session(progress: progress)
+                }
+                if let bootstrapped {
+                    summary.fromSnapshot = true
+                    summary.pulled += bootstrapped.changes
+                    summary.bytesDown += bootstrapped.bytes
+                }
                 summary.fork = try pendingForkNotice()
                 try replica.setSettings([:], clearing: [ClientSettings.forkNotice])
                 return summary
@@ -206,6 +222,35 @@ public struct SyncEngine: Sendable {
         return notice
     }
 
+    /// A session ended after its hello because the replica took a snapshot; the sync starts again.
+    struct Bootstrapped: Error {
+        /// Feed entries and bytes the snapshot brought.
+        let changes: Int
+        let bytes: Int
+    }
+
+    /// Downloads a snapshot of the user's records next to the replica and takes it in; nil if
+    /// the server cannot make one (an older server, a branch device) or the schemas differ, and
+    /// the replica then pulls the changes as usual.
+    func bootstrap(_ replica: Replica) async throws -> Bootstrapped? {
+        let file = replica.path + ".bootstrap"
+        try? FileManager.default.removeItem(atPath: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let bytes: Int
+        do {
+            bytes = try await transport.download("/v1/sync/bootstrap", to: file)
+        } catch TransportError.server(let error, _) where ["unknown-path", "forbidden"].contains(error.error.code) {
+            return nil
+        }
+        do {
+            let adopted = try replica.adoptSnapshot(at: file)
+            logger.notice("started from a snapshot", metadata: ["outpost.cursor": .stringConvertible(adopted.cursor), "outpost.changes": .stringConvertible(adopted.changes)])
+            return Bootstrapped(changes: adopted.changes, bytes: bytes)
+        } catch let error as StoreError where error.code == .incompatibleSchema {
+            return nil
+        }
+    }
+
     /// One session: hello, push, pull.
     func session(progress: @Sendable (SyncProgress) -> Void) async throws -> SyncProgress {
         var replica = self.replica
@@ -270,6 +315,12 @@ public struct SyncEngine: Sendable {
                     replica = try await takeSchema(of: replica)
                 }
                 try await relay?.afterHello(response)
+                // A new laptop facing a large head office starts from its records as they stand,
+                // not from every change ever made.
+                if relay == nil, bootstrapThreshold > 0, response.cursor == 0, (response.backlog ?? 0) >= bootstrapThreshold,
+                   try replica.isPristine(), let taken = try await bootstrap(replica) {
+                    throw taken
+                }
                 scoped = response.scoped == true
                 if let refused = response.refusedUpstream, !refused.isEmpty { try takeUpstreamRefusals(refused, replica) }
                 if !scoped, try replica.setting(ClientSettings.scopePosition) != nil {

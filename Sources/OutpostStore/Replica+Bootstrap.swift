@@ -56,15 +56,21 @@ extension Replica {
             throw StoreError(.corrupt, "The snapshot file does not say which feed position it stands for.")
         }
         // Column by column: a server whose schema grew has its columns in another order.
-        func copy(_ table: String) throws {
+        // `replacing` gives columns a value of this replica's own instead of the file's.
+        func copy(_ table: String, replacing: [String: String] = [:]) throws {
             let mine = Set(try db.columns(in: table, in: "main").map(\.name))
             let columns = try db.columns(in: table, in: "snapshot").map(\.name).filter(mine.contains)
             guard !columns.isEmpty else { return }
             let list = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-            try db.execute(sql: "INSERT INTO main.\(table.quotedDatabaseIdentifier) (\(list)) SELECT \(list) FROM snapshot.\(table.quotedDatabaseIdentifier)")
+            let values = columns.map { replacing[$0] == nil ? $0.quotedDatabaseIdentifier : "?" }.joined(separator: ", ")
+            try db.execute(sql: "INSERT INTO main.\(table.quotedDatabaseIdentifier) (\(list)) SELECT \(values) FROM snapshot.\(table.quotedDatabaseIdentifier)",
+                           arguments: StatementArguments(columns.compactMap { replacing[$0] }))
         }
         for spec in schema.collections where try db.tableExists(spec.name, in: "snapshot") { try copy(spec.name) }
-        for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans"] { try copy(table) }
+        for table in ["outpost_records", "outpost_conflicts", "outpost_orphans"] { try copy(table) }
+        // Every change came from the server, as if pulled (its own feed names the children it
+        // came through); feed positions stay the server's, so they need not be dense.
+        try copy("outpost_feed", replacing: ["origin": server])
         // This replica's clock goes past every write it now holds, as applying them would have moved it.
         let their = (try String.fetchOne(db, sql: "SELECT value FROM snapshot.outpost_meta WHERE key = 'hlc'")).flatMap { try? HLCTimestamp(parsing: $0) } ?? .zero
         if their > (try storedHLC(db)) {

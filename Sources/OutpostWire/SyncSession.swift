@@ -28,6 +28,9 @@ public struct SyncProgress: Hashable, Sendable {
     public var pullTotal: Int?
     /// Set when this sync found the folder copied or restored and gave it a new replica id.
     public var fork: ForkNotice?
+    /// The replica was new and started from a snapshot of its user's records (`pulled` counts
+    /// the feed entries it brought).
+    public var fromSnapshot = false
     /// A relaying branch: what the server acknowledged of each relayed replica, as last told.
     public var relayAcknowledged: [String: UInt64]?
 
