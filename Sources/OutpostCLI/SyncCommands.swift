@@ -114,9 +114,13 @@ struct SyncCommand: AsyncParsableCommand {
                 "replica": .string(replica.replicaID.rawValue),
             ]
             if let fork = summary.fork { report["fork"] = Self.json(fork) }
+            if summary.fromSnapshot { report["from_snapshot"] = .bool(true) }
             Output.printJSON(.object(report))
         } else {
             if let fork = summary.fork { print(fork.sentence) }
+            if summary.fromSnapshot {
+                print("This replica was new: it started from a copy of your records as the server holds them (with their history), not from every change ever made.")
+            }
             var line = "Synced: sent \(summary.pushed) changes, received \(summary.pulled), \(ProgressBar.bytes(summary.bytesUp)) up, \(ProgressBar.bytes(summary.bytesDown)) down in \(String(format: "%.1f", seconds)) s."
             if summary.rejected > 0 { line += " \(summary.rejected) changes were refused by the server: see `outpost status`." }
             if summary.deferred > 0 {
