@@ -232,13 +232,24 @@ public struct SyncEngine: Sendable {
     /// Downloads a snapshot of the user's records next to the replica and takes it in; nil if
     /// the server cannot make one (an older server, a branch device) or the schemas differ, and
     /// the replica then pulls the changes as usual.
-    func bootstrap(_ replica: Replica) async throws -> Bootstrapped? {
+    func bootstrap(_ replica: Replica, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped? {
         let file = replica.path + ".bootstrap"
         try? FileManager.default.removeItem(atPath: file)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let bytes: Int
         do {
-            bytes = try await transport.download("/v1/sync/bootstrap", to: file)
+            // Shown as the backlog it replaces, in step with the bytes received.
+            var shown = SyncProgress()
+            shown.pullTotal = backlog
+            var lastStep = -1
+            bytes = try await transport.download("/v1/sync/bootstrap", to: file) { written, expected in
+                guard let expected, expected > 0 else { return }
+                let step = written * 200 / expected
+                guard step != lastStep else { return }
+                lastStep = step
+                shown.pullScanned = Int(Double(backlog) * Double(written) / Double(expected))
+                progress(shown)
+            }
         } catch TransportError.server(let error, _) where ["unknown-path", "forbidden"].contains(error.error.code) {
             return nil
         }
@@ -318,7 +329,7 @@ public struct SyncEngine: Sendable {
                 // A new laptop facing a large head office starts from its records as they stand,
                 // not from every change ever made.
                 if relay == nil, bootstrapThreshold > 0, response.cursor == 0, (response.backlog ?? 0) >= bootstrapThreshold,
-                   try replica.isPristine(), let taken = try await bootstrap(replica) {
+                   try replica.isPristine(), let taken = try await bootstrap(replica, backlog: response.backlog ?? 0, progress: progress) {
                     throw taken
                 }
                 scoped = response.scoped == true

@@ -181,9 +181,9 @@ public struct SyncTransport: Sendable {
     }
 
     /// GETs `path` and writes the answer's bytes to the new file `file` as they arrive (a
-    /// snapshot may be far larger than any message); returns how many bytes were written. A
-    /// failed download leaves no file behind.
-    public func download(_ path: String, to file: String) async throws -> Int {
+    /// snapshot may be far larger than any message), telling `progress` how far it is; returns
+    /// how many bytes were written. A failed download leaves no file behind.
+    public func download(_ path: String, to file: String, progress: (_ written: Int, _ expected: Int?) -> Void = { _, _ in }) async throws -> Int {
         var request = HTTPClientRequest(url: baseURL + path)
         try checkSecretMayGo(token != nil)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -201,10 +201,12 @@ public struct SyncTransport: Sendable {
             throw TransportError.server(WireError(.cannotWrite, message: "Cannot create \(file); check the folder exists and is writable."), status: 0)
         }
         var written = 0
+        let expected = response.headers.first(name: "Content-Length").flatMap { Int($0) }
         do {
             for try await chunk in response.body {
                 handle.write(Data(chunk.readableBytesView))
                 written += chunk.readableBytes
+                progress(written, expected)
             }
             try handle.close()
         } catch {

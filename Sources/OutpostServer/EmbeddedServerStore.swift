@@ -61,6 +61,12 @@ public final class EmbeddedServerStore: Sendable {
     public var serverReplica: String { replica.replicaID.rawValue }
     public var schema: Schema { replica.schema }
     public func acknowledged(of replica: String) throws -> UInt64 { try self.replica.acknowledged(of: try ReplicaID(replica)) }
+    /// What is acknowledged of each of these child replicas.
+    public func acknowledged(of replicas: [String]) throws -> [String: UInt64] {
+        var all: [String: UInt64] = [:]
+        for id in replicas { all[id] = try acknowledged(of: id) }
+        return all
+    }
     public func seenCounter(of replica: String) throws -> UInt64 { try self.replica.seenCounter(of: replica) }
     public func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
                           screen: (Change, PushView) throws -> PushScreening?) throws -> PushReport {

@@ -65,7 +65,7 @@ public struct SyncService: Sendable {
         var relayAcknowledged: [String: UInt64]?
         if let relaying = request.relaying {
             relayAcknowledged = [:]
-            for id in relaying where ReplicaID.isValid(id) { relayAcknowledged?[id] = try await storage.acknowledged(of: id) }
+            relayAcknowledged = try await storage.acknowledged(of: relaying.filter(ReplicaID.isValid))
         }
         var response = HelloResponse(server: storage.serverReplica, schemaVersion: storage.schema.version,
                                      acknowledged: try await storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
@@ -287,8 +287,11 @@ public struct SyncService: Sendable {
         }
         // A root this server evicted itself left its scope, and so the client's.
         for id in try await storage.evicted(root, among: held.filter { !known.contains($0) }) { left.append(RecordRef(collection: root, id: id)) }
-        for ref in (request.heldLoose ?? []).prefix(Self.relayingLimit) {
-            let subject = try await storage.scopeSubject(ref.collection, ref.id)
+        // Judged in one read, not one trip to the storage threads each.
+        let loose = Array((request.heldLoose ?? []).prefix(Self.relayingLimit))
+        let looseSubjects = try await storage.scopeSubjects(loose.map { ($0.collection, $0.id) })
+        for ref in loose {
+            guard let subject = looseSubjects[ref.collection + "\u{1F}" + ref.id] else { continue }
             // Only a child this server holds is judged; one it lacks is kept like a root it lacks.
             if case .unrooted(creator: nil) = subject { continue }
             if !policy.receives(subject) { left.append(ref) }
@@ -307,7 +310,8 @@ public struct SyncService: Sendable {
         }
         let policy = try await ScopePolicy.make(for: device, storage: storage)
         var allowed: [RecordRef] = []
-        for ref in request.records where policy.receives(try await storage.scopeSubject(ref.collection, ref.id)) { allowed.append(ref) }
+        let subjects = try await storage.scopeSubjects(request.records.map { ($0.collection, $0.id) })
+        for ref in request.records where subjects[ref.collection + "\u{1F}" + ref.id].map(policy.receives) == true { allowed.append(ref) }
         // Bounded like a pull page: the client asks again from `next`.
         let page = try await storage.history(of: allowed.map { ($0.collection, $0.id) }, after: request.after ?? 0, through: request.through,
                                        limit: WireLimits.pageChanges + 1)
