@@ -92,7 +92,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func dismiss(collection: String, _ a: String, _ b: String) async throws { try await write { [store] in try store.dismiss(collection: collection, a, b) } }
     public func repairMerged() async throws -> Int { try await write { [store] in try store.repairMerged() } }
     public func collectionHolding(_ id: String) async throws -> String? { try await io { [store] in try store.collectionHolding(id) } }
-    public func writeSnapshot(to path: String, user: String) async throws -> SnapshotInfo { try await write { [store] in try store.writeSnapshot(to: path, user: user) } }
+    public func writeSnapshot(to path: String, user: String) async throws -> SnapshotInfo { try await io { [store] in try store.writeSnapshot(to: path, user: user) } }
     public func addAudit(_ entry: AuditEntry) async throws { try await write { [store] in try store.addAudit(entry) } }
     public func audit() async throws -> [AuditEntry] { try await io { [store] in try store.audit() } }
     public func addUser(_ user: UserInfo) async throws { try await write { [store] in try store.addUser(user) } }

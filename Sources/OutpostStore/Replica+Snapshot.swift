@@ -30,7 +30,9 @@ extension Replica {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.replicaExists, "\(path) already exists; choose another --out file.")
         }
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+        // On a reading connection outside a transaction: a consistent copy that never waits for
+        // the writer, so pushes go on while a large head office is copied for a new laptop.
+        try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
         let id = "r" + String(UUIDv7.make(millis: wallClock()).filter(\.isHexDigit).suffix(16))
         let copy = try DatabaseQueue(path: path)
         let info = try copy.write { db -> SnapshotInfo in

@@ -7,6 +7,7 @@ import OutpostClient
 import OutpostCore
 import OutpostServer
 import OutpostStore
+import OutpostWire
 import Synchronization
 import Testing
 
@@ -156,5 +157,23 @@ struct ServerLivenessTests {
         try await later.value
         #expect(try server.storage.replica.query("accounts").count == 4, "every rep's write arrived")
         try await server.stop()
+    }
+
+    @Test func aSnapshotForANewLaptopIsWrittenWhileAWriteWaits() async throws {
+        let folder = TempFolder()
+        let storage = try SQLiteServerStorage(directory: folder.path("hq"))
+        try storage.store.addUser(UserInfo(name: "aigerim", role: "rep", scope: "all"))
+        _ = try storage.replica.insert("accounts", ["name": .string("Тумэн ХХК")])
+        let holder = WriteLockHolder(path: SQLiteServerStorage.replicaPath(folder.path("hq")), limit: 8)
+        // A write of the server's own waits for the lock, holding the server's writing connection.
+        let replica = storage.replica
+        let writing = Thread { _ = try? replica.insert("accounts", ["name": .string("Алтын-Ай")]) }
+        writing.start()
+        try await Task.sleep(for: .milliseconds(300))
+        let info = try await storage.writeSnapshot(to: folder.path("new-laptop.sqlite"), user: "aigerim")
+        let whileLocked = !holder.isReleased
+        holder.release()
+        #expect(info.records == 1)
+        #expect(whileLocked, "the copy waited for the writer: every push would wait for each new laptop's copy, and it for them")
     }
 }
