@@ -1,4 +1,5 @@
 import OutpostCore
+import OutpostStore
 import Synchronization
 
 /// Each change's canonical JSON, kept once for every puller: when a sales force syncs in the
@@ -21,13 +22,13 @@ final class ChangeTextCache: Sendable {
 
     init(limit: Int = 64 << 20) { self.limit = limit }
 
-    /// The change's canonical JSON, written now if not kept.
-    func text(of change: Change, seq: Int64) -> [UInt8] {
-        if let kept = state.withLock({ $0.entries[change.dot]?.text }) { return kept }
-        let text = change.json.canonicalBytes
+    /// The entry's canonical JSON, written now (its change decoded) if not kept.
+    func text(of entry: StoredFeedRow) throws -> [UInt8] {
+        if let kept = state.withLock({ $0.entries[entry.dot]?.text }) { return kept }
+        let text = try entry.change().json.canonicalBytes
         state.withLock { state in
-            guard state.entries[change.dot] == nil else { return }
-            state.entries[change.dot] = Entry(seq: seq, text: text)
+            guard state.entries[entry.dot] == nil else { return }
+            state.entries[entry.dot] = Entry(seq: entry.seq, text: text)
             state.bytes += text.count + 64
             if state.bytes > limit { Self.shrink(&state, to: limit * 3 / 4) }
         }

@@ -113,8 +113,8 @@ public final class EmbeddedServerStore: Sendable {
     public func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64? {
         try self.replica.firstFeedSeq(of: try ReplicaID(replica), after: counter)
     }
-    public func feedPage(after cursor: Int64, limit: Int) throws -> [(seq: Int64, origin: String, change: Change)] {
-        try replica.changes(after: cursor, limit: limit)
+    public func feedPage(after cursor: Int64, limit: Int) throws -> [StoredFeedRow] {
+        try replica.feedRows(after: cursor, limit: limit)
     }
     public func feedCount(after cursor: Int64) throws -> Int { try replica.feedCount(after: cursor) }
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }

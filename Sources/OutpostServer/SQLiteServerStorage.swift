@@ -67,7 +67,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func adminStats() async throws -> ServerStats { try await io { [store] in try store.adminStats() } }
     public func storedChange(_ dot: Dot) async throws -> Change? { try await io { [store] in try store.storedChange(dot) } }
     public func firstFeedSeq(of replica: String, after counter: UInt64) async throws -> Int64? { try await io { [store] in try store.firstFeedSeq(of: replica, after: counter) } }
-    public func feedPage(after cursor: Int64, limit: Int) async throws -> [(seq: Int64, origin: String, change: Change)] { try await io { [store] in try store.feedPage(after: cursor, limit: limit) } }
+    public func feedPage(after cursor: Int64, limit: Int) async throws -> [StoredFeedRow] { try await io { [store] in try store.feedPage(after: cursor, limit: limit) } }
     public func feedCount(after cursor: Int64) async throws -> Int { try await io { [store] in try store.feedCount(after: cursor) } }
     public func createAdminToken(name: String) async throws -> String { try await write { [store] in try store.createAdminToken(name: name) } }
     public func adminName(token: String) async throws -> String? { try await io { [store] in try store.adminName(token: token) } }

@@ -59,7 +59,7 @@ public protocol ServerStorage: Sendable {
     /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
     func firstFeedSeq(of replica: String, after counter: UInt64) async throws -> Int64?
     /// Feed entries after `cursor`, in order.
-    func feedPage(after cursor: Int64, limit: Int) async throws -> [(seq: Int64, origin: String, change: Change)]
+    func feedPage(after cursor: Int64, limit: Int) async throws -> [StoredFeedRow]
     /// How many feed entries come after `cursor`.
     func feedCount(after cursor: Int64) async throws -> Int
 

@@ -199,7 +199,7 @@ public struct SyncService: Sendable {
         var subjects: [String: ScopeSubject] = [:]
         var existed = Set<String>()
         if !policy.receivesAll {
-            let keys = page.map { ($0.change.collection, $0.change.recordID) }
+            let keys = page.map { ($0.collection, $0.recordID) }
             subjects = try await storage.scopeSubjects(keys)
             existed = try await storage.existedBefore(keys, seq: request.cursor)
         }
@@ -211,17 +211,17 @@ public struct SyncService: Sendable {
             // Nothing goes back where it came from. A copy of a folder that took a new id has
             // seen the original's writes only up to where it kept the old name, so it still
             // receives what the original wrote after.
-            let writer = entry.change.dot.replica.rawValue
-            let held = policy.receivesAll ? entry.change.dot.counter <= seen[writer] ?? 0 : entry.origin == request.replica
+            let writer = entry.dot.replica.rawValue
+            let held = policy.receivesAll ? entry.dot.counter <= seen[writer] ?? 0 : entry.origin == request.replica
             if writer == request.replica || held {
                 cursor = entry.seq
                 continue
             }
             var root: String?
             if !policy.receivesAll {
-                let key = entry.change.collection + "\u{1F}" + entry.change.recordID
+                let key = entry.collection + "\u{1F}" + entry.recordID
                 let subject: ScopeSubject
-                if let known = subjects[key] { subject = known } else { subject = try await storage.scopeSubject(entry.change.collection, entry.change.recordID) }
+                if let known = subjects[key] { subject = known } else { subject = try await storage.scopeSubject(entry.collection, entry.recordID) }
                 // Out of the puller's scope now: not sent (it is evicted there if held).
                 guard policy.receives(subject) else {
                     cursor = entry.seq
@@ -229,14 +229,14 @@ public struct SyncService: Sendable {
                 }
                 if case .root(let id, _) = subject { root = id }
             }
-            let text = texts.text(of: entry.change, seq: entry.seq)
+            let text = try texts.text(of: entry)
             // The bytes it will take in the page (and the comma before it).
             let size = text.count + 1
             if !changes.isEmpty && bytes + size > WireLimits.pageBytes {
                 stoppedForSize = true
                 break
             }
-            if !policy.receivesAll, existed.contains(entry.change.collection + "\u{1F}" + entry.change.recordID) {
+            if !policy.receivesAll, existed.contains(entry.collection + "\u{1F}" + entry.recordID) {
                 older.append(OlderRecord(index: changes.count, root: root))
             }
             changes.append(text)

@@ -29,6 +29,22 @@ public struct HistoryEntry: Hashable, Sendable {
     public let fields: [String: FieldValue]
 }
 
+/// A feed entry as stored, its change still encoded.
+public struct StoredFeedRow: Sendable {
+    /// Feed position.
+    public let seq: Int64
+    /// `local` or the peer it came from.
+    public let origin: String
+    /// The change's dot and record.
+    public let dot: Dot
+    public let collection: String, recordID: String
+    /// The change in the store's binary form.
+    public let encoded: [UInt8]
+
+    /// The change itself.
+    public func change() throws -> Change { try BinaryCodec.decodeChange(encoded) }
+}
+
 /// An entry of the change feed (for observers and sync).
 public struct FeedEntry: Hashable, Sendable {
     /// Feed position.
@@ -228,6 +244,22 @@ extension Replica {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT seq, origin, change FROM outpost_feed WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map {
                 ($0["seq"], $0["origin"], try BinaryCodec.decodeChange([UInt8]($0["change"] as Data)))
+            }
+        }
+    }
+
+    /// Feed entries after `seq` as stored: what a server needs to decide whom each goes to
+    /// (its dot and record) read from the feed's columns, the change itself left encoded
+    /// until asked for (a pull page sends most changes from text it already holds).
+    public func feedRows(after seq: Int64, limit: Int) throws -> [StoredFeedRow] {
+        try read { db in
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, origin, replica, counter, collection, record_id, change FROM outpost_feed WHERE seq > ? ORDER BY seq LIMIT ?"),
+                             arguments: [seq, limit]).map { row in
+                guard let replica = try? ReplicaID(row["replica"] as String) else {
+                    throw StoreError(.corrupt, "Feed entry \(row["seq"] as Int64) names no valid replica.")
+                }
+                return StoredFeedRow(seq: row["seq"], origin: row["origin"], dot: Dot(replica, row["counter"]), collection: row["collection"],
+                                     recordID: row["record_id"], encoded: [UInt8](row["change"] as Data))
             }
         }
     }
