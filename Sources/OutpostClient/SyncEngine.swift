@@ -89,7 +89,9 @@ public struct SyncEngine: Sendable {
     /// its user's records instead (`protocol/sync.md`, Bootstrap); 0 never does.
     public var bootstrapThreshold = 20_000
     /// How long one request waits, in all, for a server that says it is busy before giving up.
-    public var busyPatience: Duration = .seconds(120)
+    public var busyPatience: Duration = SyncEngine.defaultBusyPatience
+    /// Two minutes: a crowd of a whole sales force is through in that time.
+    public static let defaultBusyPatience: Duration = .seconds(120)
     /// The first retry delay; each retry doubles it.
     public var initialBackoff: Duration = .milliseconds(200)
     /// Set for a branch server syncing with its parent: it relays the writes of the replicas

@@ -478,6 +478,8 @@ final class AccessDatabase: Sendable {
     /// only (it is shown in an admin's terminal).
     func noteClient(device: String, version: String) throws {
         let clean = String(String.UnicodeScalarView(version.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(64)))
+        // Read first: the version rarely changes, and a write per hello costs a disk sync.
+        guard try pool.read({ db in try String.fetchOne(db, sql: "SELECT app_version FROM devices WHERE id = ?", arguments: [device]) }) != clean else { return }
         try pool.write { db in
             try db.execute(sql: "UPDATE devices SET app_version = ? WHERE id = ?", arguments: [clean, device])
         }

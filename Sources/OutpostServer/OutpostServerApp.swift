@@ -324,10 +324,11 @@ public enum OutpostServerApp {
         )
     }
 
-    /// Calls worked on at once before new ones are told to come back (`--max-calls`): enough
-    /// for a thousand devices syncing in the same minute, each call waiting its turn for the
-    /// storage threads, with bodies of at most a page each in memory.
-    public static let defaultCallLimit = 512
+    /// Calls worked on at once before new ones are told to come back (`--max-calls`). The
+    /// storage threads do the work; more calls waiting in line would only wait longer than a
+    /// client's request timeout, fewer leave the threads idle while the rest wait a second to
+    /// come back (measured with a thousand devices: docs/benchmarks.md, load).
+    public static let defaultCallLimit = 256
 
     /// A snapshot of `user`'s records, written to a temporary file and streamed in 1 MiB
     /// pieces (a large head office's is hundreds of MB); the file is removed once sent.

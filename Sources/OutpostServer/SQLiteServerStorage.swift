@@ -36,22 +36,29 @@ public final class SQLiteServerStorage: ServerStorage {
         try await StorageThreads.read(body)
     }
 
-    /// Runs a write on the one writing thread: writes wait for SQLite's write lock one after
-    /// another, so however many pushes queue, the reading threads stay free for pulls and checks.
+    /// Runs a write of the access data (users, devices, sessions) on its writing thread: writes
+    /// wait for SQLite's write lock one after another, so however many queue, the reading
+    /// threads stay free for pulls and checks.
     private func write<T>(_ body: @escaping () throws -> T) async throws -> T {
         try await StorageThreads.write(body)
+    }
+
+    /// Runs a write of the replica (pushes, settlements) on its own writing thread: a hello's
+    /// session does not wait behind a page of changes, nor a page behind a crowd of hellos.
+    private func writeReplica<T>(_ body: @escaping () throws -> T) async throws -> T {
+        try await StorageThreads.writeReplica(body)
     }
 
     /// The screen runs inside the push's write transaction on a storage thread, while the
     /// caller waits for the whole call.
     public func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
                           screen: @escaping (Change, PushView) throws -> PushScreening?) async throws -> PushReport {
-        try await write { [store] in
+        try await writeReplica { [store] in
             try store.applyPush(changes, sender: sender, declared: declared, relayable: relayable, screen: screen)
         }
     }
 
-    public func upgradeSchema(_ schema: Schema) async throws { try await write { [store] in try store.upgradeSchema(schema) } }
+    public func upgradeSchema(_ schema: Schema) async throws { try await writeReplica { [store] in try store.upgradeSchema(schema) } }
     public func acknowledged(of replica: String) async throws -> UInt64 { try await io { [store] in try store.acknowledged(of: replica) } }
     public func acknowledged(of replicas: [String]) async throws -> [String: UInt64] { try await io { [store] in try store.acknowledged(of: replicas) } }
     public func seenCounter(of replica: String) async throws -> UInt64 { try await io { [store] in try store.seenCounter(of: replica) } }
@@ -85,12 +92,12 @@ public final class SQLiteServerStorage: ServerStorage {
     public func scopeLogEnd() async throws -> Int64 { try await io { [store] in try store.scopeLogEnd() } }
     public func upstreamRefusals(of replica: String) async throws -> [(dot: Dot, code: String, reason: String)] { try await io { [store] in try store.upstreamRefusals(of: replica) } }
     public func evicted(_ collection: String, among ids: [String]) async throws -> Set<String> { try await io { [store] in try store.evicted(collection, among: ids) } }
-    public func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) async throws -> ConflictResolution { try await write { [store] in try store.resolve(conflict, choice: choice, author: author) } }
+    public func resolve(_ conflict: Conflict, choice: ConflictChoice, author: Author) async throws -> ConflictResolution { try await writeReplica { [store] in try store.resolve(conflict, choice: choice, author: author) } }
     public func recordValues(_ collection: String, id: String) async throws -> [String: FieldValue]? { try await io { [store] in try store.recordValues(collection, id: id) } }
     public func probableDuplicates(in collection: String?) async throws -> [DuplicatePair] { try await io { [store] in try store.probableDuplicates(in: collection) } }
-    public func merge(_ collection: String, keep: String, other: String, take: [String: MergeSide], author: Author) async throws -> MergeReport { try await write { [store] in try store.merge(collection, keep: keep, other: other, take: take, author: author) } }
+    public func merge(_ collection: String, keep: String, other: String, take: [String: MergeSide], author: Author) async throws -> MergeReport { try await writeReplica { [store] in try store.merge(collection, keep: keep, other: other, take: take, author: author) } }
     public func dismiss(collection: String, _ a: String, _ b: String) async throws { try await write { [store] in try store.dismiss(collection: collection, a, b) } }
-    public func repairMerged() async throws -> Int { try await write { [store] in try store.repairMerged() } }
+    public func repairMerged() async throws -> Int { try await writeReplica { [store] in try store.repairMerged() } }
     public func collectionHolding(_ id: String) async throws -> String? { try await io { [store] in try store.collectionHolding(id) } }
     public func writeSnapshot(to path: String, user: String) async throws -> SnapshotInfo { try await io { [store] in try store.writeSnapshot(to: path, user: user) } }
     public func addAudit(_ entry: AuditEntry) async throws { try await write { [store] in try store.addAudit(entry) } }
@@ -115,9 +122,9 @@ public final class SQLiteServerStorage: ServerStorage {
 }
 
 /// The threads the embedded store blocks on, so a thousand waiting requests queue for them
-/// instead of each holding a thread: one for writes (SQLite takes one writer at a time per
-/// file, and a write waiting for the lock must not hold a thread a read needs) and a few for
-/// reads (GRDB keeps five reader connections per file).
+/// instead of each holding a thread: one for each file's writes (SQLite takes one writer at a
+/// time per file, and a write waiting for the lock must not hold a thread a read needs) and a
+/// few for reads (GRDB keeps five reader connections per file).
 public enum StorageThreads {
     /// Threads that read.
     public static let readers = 6
@@ -134,12 +141,23 @@ public enum StorageThreads {
         return pool
     }()
 
+    static let replicaWritePool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+
+    /// Runs a write of the replica on its writing thread; the caller's task is suspended meanwhile.
+    public static func writeReplica<T>(_ body: @escaping () throws -> T) async throws -> T {
+        try await run(body, on: replicaWritePool)
+    }
+
     /// Runs a read on a reading thread; the caller's task is suspended meanwhile.
     public static func read<T>(_ body: @escaping () throws -> T) async throws -> T {
         try await run(body, on: readPool)
     }
 
-    /// Runs a write on the writing thread; the caller's task is suspended meanwhile.
+    /// Runs a write of the access data on its writing thread; the caller's task is suspended meanwhile.
     public static func write<T>(_ body: @escaping () throws -> T) async throws -> T {
         try await run(body, on: writePool)
     }

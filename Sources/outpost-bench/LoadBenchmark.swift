@@ -155,10 +155,15 @@ struct LoadBenchmark: AsyncParsableCommand {
     /// One call, waiting as asked while the server is busy (as ``SyncEngine`` does).
     static func call<Request: Encodable & Sendable, Response: Decodable>(_ transport: SyncTransport, _ path: String, _ body: Request,
                                                                           _ type: Response.Type, _ outcome: inout Outcome) async throws -> Response {
+        var waited = Duration.zero
         while true {
-            do { return try await transport.post(path, body, as: type).0 } catch TransportError.unreachable(.busy(let wait)) {
+            do { return try await transport.post(path, body, as: type).0 } catch TransportError.unreachable(.busy(let asked)) {
+                // The engine's patience: two minutes of being told to wait per request.
+                let wait = asked + .milliseconds(Int.random(in: 0...Int(asked.components.seconds * 250)))
+                guard waited + wait <= SyncEngine.defaultBusyPatience else { throw TransportError.unreachable(.busy(retryAfter: asked)) }
                 outcome.busyWaits += 1
-                try await Task.sleep(for: wait + .milliseconds(Int.random(in: 0...Int(wait.components.seconds * 250))))
+                try await Task.sleep(for: wait)
+                waited += wait
             }
         }
     }
