@@ -123,6 +123,8 @@ public struct SyncEngine: Sendable {
     /// the folder and then failed before it could say so).
     @discardableResult
     public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
+        // A snapshot a stopped sync left half-downloaded.
+        try? FileManager.default.removeItem(atPath: replica.bootstrapFilePath)
         var bootstrapped: Bootstrapped?
         for round in 0..<2 {
             do {
@@ -235,9 +237,22 @@ public struct SyncEngine: Sendable {
     /// the server cannot make one (an older server, a branch device) or the schemas differ, and
     /// the replica then pulls the changes as usual.
     func bootstrap(_ replica: Replica, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped? {
-        let file = replica.path + ".bootstrap"
+        let file = replica.bootstrapFilePath
         try? FileManager.default.removeItem(atPath: file)
         defer { try? FileManager.default.removeItem(atPath: file) }
+        do {
+            return try await takeSnapshot(replica, file: file, backlog: backlog, progress: progress)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Whatever went wrong (a busy or full server, a cut, a file not taken), nothing is
+            // lost: the replica is as it was, and pulls the changes as before.
+            logger.warning("snapshot not taken; pulling the changes instead", metadata: [ClientLogKey.why: .string("\(error)")])
+            return nil
+        }
+    }
+
+    private func takeSnapshot(_ replica: Replica, file: String, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped? {
         let bytes: Int
         do {
             // Shown as the backlog it replaces, in step with the bytes received.
@@ -255,13 +270,9 @@ public struct SyncEngine: Sendable {
         } catch TransportError.server(let error, _) where ["unknown-path", "forbidden"].contains(error.error.code) {
             return nil
         }
-        do {
-            let adopted = try replica.adoptSnapshot(at: file)
-            logger.notice("started from a snapshot", metadata: ["outpost.cursor": .stringConvertible(adopted.cursor), "outpost.changes": .stringConvertible(adopted.changes)])
-            return Bootstrapped(changes: adopted.changes, bytes: bytes)
-        } catch let error as StoreError where error.code == .incompatibleSchema {
-            return nil
-        }
+        let adopted = try replica.adoptSnapshot(at: file)
+        logger.notice("started from a snapshot", metadata: ["outpost.cursor": .stringConvertible(adopted.cursor), "outpost.changes": .stringConvertible(adopted.changes)])
+        return Bootstrapped(changes: adopted.changes, bytes: bytes)
     }
 
     /// One session: hello, push, pull.

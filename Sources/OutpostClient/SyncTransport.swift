@@ -197,18 +197,22 @@ public struct SyncTransport: Sendable {
             }
             throw TransportError.server(WireError(code: "http-\(response.status.code)", message: "The server answered HTTP \(response.status.code)."), status: Int(response.status.code))
         }
-        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+        // Readable by its owner only: it may hold a whole customer base.
+        guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: file) else {
             throw TransportError.server(WireError(.cannotWrite, message: "Cannot create \(file); check the folder exists and is writable."), status: 0)
         }
         var written = 0
         let expected = response.headers.first(name: "Content-Length").flatMap { Int($0) }
         do {
             for try await chunk in response.body {
-                handle.write(Data(chunk.readableBytesView))
+                // The throwing form: a full disk is an error to report, not a crash.
+                try handle.write(contentsOf: Data(chunk.readableBytesView))
                 written += chunk.readableBytes
                 progress(written, expected)
             }
             try handle.close()
+            if let expected, written != expected { throw TransportError.unreachable(.cut("the download stopped at \(written) of \(expected) bytes")) }
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(atPath: file)

@@ -4,6 +4,11 @@ import OutpostCore
 import OutpostSchema
 
 extension Replica {
+    /// Where a snapshot being downloaded for this replica is kept until it is taken in (beside
+    /// the replica, so that taking it in does not cross file systems; removed afterwards, at
+    /// the next sync if the process stopped, and by ``wipe(acknowledged:settings:)``).
+    public var bootstrapFilePath: String { path + ".bootstrap" }
+
     /// Whether this replica holds nothing yet: no record, no change, no write of its own. Only
     /// such a replica may start from a server's snapshot instead of pulling the whole feed.
     public func isPristine() throws -> Bool {
@@ -19,6 +24,9 @@ extension Replica {
     /// cursor. This replica keeps its own identity, token and settings. Refused, with nothing
     /// changed, unless this replica is pristine and the file is a replica of the same schema
     /// version; returns the cursor and how many feed entries came with it.
+    ///
+    /// The file comes from this replica's own server, over its authenticated connection; it is
+    /// still read as data only (plain tables, no views), and its clock is bounded like a change's.
     public func adoptSnapshot(at path: String) throws -> (cursor: Int64, changes: Int) {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "ATTACH DATABASE ? AS snapshot", arguments: [path])
@@ -66,16 +74,27 @@ extension Replica {
             try db.execute(sql: "INSERT INTO main.\(table.quotedDatabaseIdentifier) (\(list)) SELECT \(values) FROM snapshot.\(table.quotedDatabaseIdentifier)",
                            arguments: StatementArguments(columns.compactMap { replacing[$0] }))
         }
-        for spec in schema.collections where try db.tableExists(spec.name, in: "snapshot") { try copy(spec.name) }
-        for table in ["outpost_records", "outpost_conflicts", "outpost_orphans"] { try copy(table) }
+        // Plain tables only: a view or a virtual table in a file from elsewhere could make reading
+        // it run anything.
+        let plain = Set(try String.fetchAll(db, sql: "SELECT name FROM snapshot.sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"))
+        let kept = ["outpost_records", "outpost_conflicts", "outpost_orphans", "outpost_closed_conflicts", "outpost_feed"]
+        guard kept.allSatisfy(plain.contains) else {
+            throw StoreError(.corrupt, "The snapshot file lacks Outpost's tables; it is not a replica.")
+        }
+        for spec in schema.collections where plain.contains(spec.name) { try copy(spec.name) }
+        for table in ["outpost_records", "outpost_conflicts", "outpost_orphans", "outpost_closed_conflicts"] { try copy(table) }
         // Every change came from the server, as if pulled (its own feed names the children it
         // came through); feed positions stay the server's, so they need not be dense.
         try copy("outpost_feed", replacing: ["origin": server])
-        // This replica's clock goes past every write it now holds, as applying them would have moved it.
-        let their = (try String.fetchOne(db, sql: "SELECT value FROM snapshot.outpost_meta WHERE key = 'hlc'")).flatMap { try? HLCTimestamp(parsing: $0) } ?? .zero
-        if their > (try storedHLC(db)) {
-            try db.execute(sql: "UPDATE main.outpost_meta SET value = ? WHERE key = 'hlc'", arguments: [their.description])
+        // This replica's clock goes past every write it now holds, as applying them would have
+        // moved it, within the same bound on a clock ahead of this one's (a file whose writes
+        // claim a far future is refused, as such changes would be).
+        let newest = (try String.fetchOne(db, sql: "SELECT value FROM snapshot.outpost_meta WHERE key = 'hlc'")).flatMap { try? HLCTimestamp(parsing: $0) } ?? .zero
+        var clock = HybridLogicalClock(last: try storedHLC(db))
+        do { _ = try clock.observe(newest, wallMillis: wallClock()) } catch {
+            throw StoreError(.invalidInput, "The snapshot's writes are stamped too far in the future (\(error)); the changes are pulled instead.")
         }
+        try db.execute(sql: "UPDATE main.outpost_meta SET value = ? WHERE key = 'hlc'", arguments: [clock.last.description])
         try Self.setSetting(db, "sync.cursor", String(cursor))
         try Self.setSetting(db, "server.id", server)
         let changes = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.outpost_feed") ?? 0

@@ -289,6 +289,8 @@ extension Replica {
             }
             try Self.dropSearchIndex(db)
             for key in settings { try db.execute(sql: "DELETE FROM outpost_checkpoints WHERE peer = ?", arguments: [key]) }
+            // A snapshot left half-downloaded holds customer data too.
+            try? FileManager.default.removeItem(atPath: bootstrapFilePath)
             return unsent
         }
         // Rewritten and its log emptied: no page of the removed data survives in the file.

@@ -34,7 +34,11 @@ extension Replica {
         // the writer, so pushes go on while a large head office is copied for a new laptop.
         try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
         let id = "r" + String(UUIDv7.make(millis: wallClock()).filter(\.isHexDigit).suffix(16))
-        let copy = try DatabaseQueue(path: path)
+        // Rows deleted from the copy are overwritten, not left in free pages: the server's own
+        // settings (a branch's token at its parent) must not travel inside a laptop's file.
+        var secure = Configuration()
+        secure.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+        let copy = try DatabaseQueue(path: path, configuration: secure)
         let info = try copy.write { db -> SnapshotInfo in
             let cursor = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
             try db.execute(sql: "UPDATE outpost_feed SET origin = ? WHERE origin = 'local'", arguments: [server])
@@ -45,7 +49,16 @@ extension Replica {
             try db.execute(sql: "DELETE FROM outpost_meta WHERE key = 'previous_ids'")
             try db.execute(sql: "DELETE FROM outpost_checkpoints")
             try db.execute(sql: "DELETE FROM outpost_rejected")
-            try db.execute(sql: "DELETE FROM outpost_closed_conflicts")
+            // Records this server evicted keep their feed entries here (to rebuild them if they
+            // come back); a laptop must neither receive that history nor take those changes for
+            // applied when the record reaches it later.
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outpost_evicted)") == true {
+                try db.execute(sql: """
+                    DELETE FROM outpost_feed WHERE NOT EXISTS
+                        (SELECT 1 FROM outpost_records r WHERE r.collection = outpost_feed.collection AND r.id = outpost_feed.record_id)
+                    """)
+                try db.execute(sql: "DELETE FROM outpost_evicted")
+            }
             try Self.setSetting(db, "server.id", server)
             try Self.setSetting(db, "sync.cursor", String(cursor))
             let records = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 1") ?? 0
@@ -73,6 +86,10 @@ extension Replica {
             // The new laptop asks for its whole scope at its first sync.
             try db.execute(sql: "DELETE FROM outpost_scope_log")
             try db.execute(sql: "DELETE FROM outpost_evicted")
+            try db.execute(sql: """
+                DELETE FROM outpost_closed_conflicts WHERE NOT EXISTS
+                    (SELECT 1 FROM outpost_records r WHERE r.collection = outpost_closed_conflicts.collection AND r.id = outpost_closed_conflicts.record_id)
+                """)
             // Filled again on the new laptop from what it holds.
             try Self.dropSearchIndex(db)
             return try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 1") ?? 0

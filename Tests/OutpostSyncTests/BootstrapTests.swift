@@ -85,3 +85,20 @@ struct BootstrapTests {
         try await server.stop()
     }
 }
+
+/// What a snapshot must not carry out of the server.
+struct SnapshotSecretsTests {
+    @Test func aServersOwnSettingsDoNotTravelInASnapshot() throws {
+        let folder = TempFolder()
+        let storage = try SQLiteServerStorage(directory: folder.path("branch"))
+        // A branch keeps its token at its parent among its settings.
+        let secret = "opd_" + String(repeating: "7f3a", count: 16)
+        try storage.replica.setSettings(["server.token": secret, "server.url": "https://hq.example"])
+        try storage.store.addUser(UserInfo(name: "aigerim", role: "rep", scope: "all"))
+        for n in 0..<50 { _ = try storage.replica.insert("accounts", ["name": s("Клиент \(n)")]) }
+        _ = try storage.store.writeSnapshot(to: folder.path("laptop.sqlite"), user: "aigerim")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.path("laptop.sqlite")))
+        #expect(bytes.range(of: Data(secret.utf8)) == nil, "the branch's token is in the laptop's file")
+        #expect(bytes.range(of: Data("Клиент 42".utf8)) != nil)
+    }
+}
