@@ -39,6 +39,9 @@ public enum OutpostServerApp {
         router.add(middleware: UnknownRouteMiddleware())
         let wrongCodes = FailedAttempts()
         let sync = SyncService(storage: storage, changesArrived: changesArrived)
+        // Two snapshot copies at a time; files a stopped server left behind are removed.
+        let snapshots = SnapshotGate(limit: 2)
+        SnapshotGate.sweep()
         // Every sync call is a device's and every admin call an admin's: the token is checked
         // once, before the body is read, and the handler gets who it is in its context.
         // Admission is counted once the caller is known: an unknown sender cannot fill the
@@ -289,7 +292,7 @@ public enum OutpostServerApp {
             guard let user = request.uri.queryParameters.get("user") else {
                 throw APIError(WireError(.malformedRequest, message: "Name the user the snapshot is for: ?user=NAME."))
             }
-            return try await snapshotResponse(storage: storage, user: String(user), logger: logger)
+            return try await snapshotResponse(storage: storage, user: String(user), gate: snapshots, logger: logger)
         }
 
         devices.get("bootstrap") { _, context -> Response in
@@ -298,7 +301,7 @@ public enum OutpostServerApp {
             guard !context.device.isBranch else {
                 throw APIError(WireError(.forbidden, message: "A branch server pulls the feed from its parent; bootstrap is for laptops."))
             }
-            return try await snapshotResponse(storage: storage, user: context.device.user, logger: logger)
+            return try await snapshotResponse(storage: storage, user: context.device.user, gate: snapshots, logger: logger)
         }
 
         admins.get("audit") { request, context -> Response in
@@ -332,10 +335,10 @@ public enum OutpostServerApp {
 
     /// A snapshot of `user`'s records, written to a temporary file and streamed in 1 MiB
     /// pieces (a large head office's is hundreds of MB); the file is removed once sent.
-    static func snapshotResponse(storage: any ServerStorage, user: String, logger: Logger) async throws -> Response {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-snapshot-\(UUID().uuidString).sqlite").path
+    static func snapshotResponse(storage: any ServerStorage, user: String, gate: SnapshotGate, logger: Logger) async throws -> Response {
+        let file = SnapshotGate.temporaryFile()
         let info: SnapshotInfo
-        do { info = try await wire { try await storage.writeSnapshot(to: file, user: String(user)) } } catch {
+        do { info = try await gate.run { try await wire { try await storage.writeSnapshot(to: file, user: String(user)) } } } catch {
             try? FileManager.default.removeItem(atPath: file)
             throw error
         }
