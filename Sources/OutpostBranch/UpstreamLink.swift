@@ -122,6 +122,10 @@ public final class UpstreamLink: Sendable {
     /// this branch lacks.
     @discardableResult
     public func runRound() async throws -> SyncProgress {
+        try await withTaskExecutorPreference(LinkExecutor.shared) { try await round() }
+    }
+
+    private func round() async throws -> SyncProgress {
         let started = Self.now
         state.withLock {
             $0.nudged = false
