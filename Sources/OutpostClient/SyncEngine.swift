@@ -341,7 +341,10 @@ public struct SyncEngine: Sendable {
                 try await relay?.afterHello(response)
                 // A new laptop facing a large head office starts from its records as they stand,
                 // not from every change ever made.
-                if relay == nil, bootstrapThreshold > 0, response.cursor == 0, (response.backlog ?? 0) >= bootstrapThreshold,
+                // Only a replica that receives everything: a scoped rep's copy would cost the server a
+                // copy of everything and the eviction of all but a few records, where walking the
+                // feed for the scope is cheaper and streams.
+                if relay == nil, bootstrapThreshold > 0, response.cursor == 0, response.scoped != true, (response.backlog ?? 0) >= bootstrapThreshold,
                    try replica.isPristine(), let taken = try await bootstrap(replica, backlog: response.backlog ?? 0, progress: progress) {
                     throw taken
                 }

@@ -72,6 +72,19 @@ struct BootstrapTests {
         return (parts[0], parts.count > 1 ? parts[1] : "")
     }
 
+    @Test func aScopedRepPullsItsScopeInstead() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        try server.storage.store.addUser(UserInfo(name: "aigerim", role: "rep", scope: "owner = me"))
+        let hers = try server.storage.replica.insert("accounts", ["name": s("Алтын-Ай"), "owner": s("aigerim")])
+        _ = try server.storage.replica.insert("accounts", ["name": s("Тумэн ХХК"), "owner": s("bolor")])
+        let rep = try await server.enroll(folder, user: "aigerim")
+        let summary = try await sync(rep, server.url, threshold: 1)
+        #expect(!summary.fromSnapshot)
+        #expect(try rep.query("accounts").map(\.id) == [hers])
+        try await server.stop()
+    }
+
     @Test func aReplicaHoldingAnythingNeverTakesASnapshot() async throws {
         let folder = TempFolder()
         let server = try await TestServer.start(folder)
