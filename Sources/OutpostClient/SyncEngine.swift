@@ -252,23 +252,18 @@ public struct SyncEngine: Sendable {
         }
     }
 
-    private func takeSnapshot(_ replica: Replica, file: String, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped? {
-        let bytes: Int
-        do {
-            // Shown as the backlog it replaces, in step with the bytes received.
-            var shown = SyncProgress()
-            shown.pullTotal = backlog
-            var lastStep = -1
-            bytes = try await transport.download("/v1/sync/bootstrap", to: file) { written, expected in
-                guard let expected, expected > 0 else { return }
-                let step = written * 200 / expected
-                guard step != lastStep else { return }
-                lastStep = step
-                shown.pullScanned = Int(Double(backlog) * Double(written) / Double(expected))
-                progress(shown)
-            }
-        } catch TransportError.server(let error, _) where ["unknown-path", "forbidden"].contains(error.error.code) {
-            return nil
+    private func takeSnapshot(_ replica: Replica, file: String, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped {
+        // Shown as the backlog it replaces, in step with the bytes received.
+        var shown = SyncProgress()
+        shown.pullTotal = backlog
+        var lastStep = -1
+        let bytes = try await transport.download("/v1/sync/bootstrap", to: file) { written, expected in
+            guard let expected, expected > 0 else { return }
+            let step = written * 200 / expected
+            guard step != lastStep else { return }
+            lastStep = step
+            shown.pullScanned = Int(Double(backlog) * Double(written) / Double(expected))
+            progress(shown)
         }
         let adopted = try replica.adoptSnapshot(at: file)
         logger.notice("started from a snapshot", metadata: ["outpost.cursor": .stringConvertible(adopted.cursor), "outpost.changes": .stringConvertible(adopted.changes)])

@@ -20,9 +20,6 @@ final class AdmissionControl: RouterMiddleware, Sendable {
 
     init(limit: Int) { self.limit = max(1, limit) }
 
-    /// Calls in progress now.
-    var current: Int { inProgress.load(ordering: .relaxed) }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard admit() else {
             let second = Int(Date().timeIntervalSince1970)

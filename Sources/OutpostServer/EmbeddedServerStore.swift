@@ -67,7 +67,6 @@ public final class EmbeddedServerStore: Sendable {
         for id in replicas { all[id] = try acknowledged(of: id) }
         return all
     }
-    public func seenCounter(of replica: String) throws -> UInt64 { try self.replica.seenCounter(of: replica) }
     public func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,
                           screen: (Change, PushView) throws -> PushScreening?) throws -> PushReport {
         try replica.applyPush(changes, sender: try ReplicaID(sender), declared: declared,
@@ -156,13 +155,13 @@ public final class EmbeddedServerStore: Sendable {
         role == .branch ? try self.replica.upstreamRefusals(of: replica) : []
     }
     public func writeSnapshot(to path: String, user: String) throws -> SnapshotInfo {
-        guard try access.users().contains(where: { $0.name == user }) else {
+        let users = try access.users()
+        guard let info = users.first(where: { $0.name == user }) else {
             throw WireError(.unknownUser, message: "There is no user named \(user); add one with `outpost-admin users add`.")
         }
-        guard let info = try access.users().first(where: { $0.name == user }) else { throw WireError(.unknownUser, message: "There is no user named \(user).") }
         // The file holds the user's scope only: it travels to a laptop outside the server.
         let policy = ScopePolicy.make(for: AuthenticatedDevice(id: "", user: user, replica: "", role: info.role), schema: schema,
-                                      users: try access.users(), beneath: [])
+                                      users: users, beneath: [])
         return try replica.writeSnapshot(to: path, user: user, device: "new laptop", server: serverReplica,
                                          keep: policy.receivesAll ? nil : { policy.receives($0) })
     }
@@ -200,8 +199,6 @@ public final class EmbeddedServerStore: Sendable {
     public func users() throws -> [UserInfo] { try access.users() }
     public func editUser(_ edit: AdminUserEditRequest) throws -> UserInfo { try access.editUser(edit) }
     public func revoke(device: String) throws -> DeviceInfo { try access.revoke(device: device) }
-    /// A one-time code valid for a day.
-    public func createEnrollmentCode(user: String) throws -> String { try createEnrollmentCode(user: user, hours: 24) }
     public func createEnrollmentCode(user: String, hours: Double = 24) throws -> String { try access.createEnrollmentCode(user: user, hours: hours) }
     public func isRevoked(token: String) throws -> Bool { try access.isRevoked(token: token) }
     public func enroll(code: String, device: String, replica: String, syncToken: String?) throws -> (token: String, device: String, user: UserInfo) {

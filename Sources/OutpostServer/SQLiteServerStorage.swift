@@ -61,7 +61,6 @@ public final class SQLiteServerStorage: ServerStorage {
     public func upgradeSchema(_ schema: Schema) async throws { try await writeReplica { [store] in try store.upgradeSchema(schema) } }
     public func acknowledged(of replica: String) async throws -> UInt64 { try await io { [store] in try store.acknowledged(of: replica) } }
     public func acknowledged(of replicas: [String]) async throws -> [String: UInt64] { try await io { [store] in try store.acknowledged(of: replicas) } }
-    public func seenCounter(of replica: String) async throws -> UInt64 { try await io { [store] in try store.seenCounter(of: replica) } }
     public func firstUnseenFeedPosition(seen: [String: UInt64]) async throws -> Int64 { try await io { [store] in try store.firstUnseenFeedPosition(seen: seen) } }
     public func seen(of replica: String) async throws -> [String: UInt64] { try await io { [store] in try store.seen(of: replica) } }
     public func relayable(device: String) async throws -> Set<String> { try await io { [store] in try store.relayable(device: device) } }

@@ -23,8 +23,6 @@ public protocol ServerStorage: Sendable {
     func acknowledged(of replica: String) async throws -> UInt64
     /// The same for many child replicas at once (a branch's hello names every replica it relays).
     func acknowledged(of replicas: [String]) async throws -> [String: UInt64]
-    /// The highest counter of `replica` whose change was applied here (0 if none).
-    func seenCounter(of replica: String) async throws -> UInt64
     /// Applies a page pushed by the child `sender` with its new acknowledgement, in one transaction
     /// (``Replica/applyPush(_:sender:declared:screen:)``).
     func applyPush(_ changes: [Change], sender: String, declared: UInt64, relayable: Set<String>,

@@ -12,10 +12,12 @@ extension Replica {
     /// Whether this replica holds nothing yet: no record, no change, no write of its own. Only
     /// such a replica may start from a server's snapshot instead of pulling the whole feed.
     public func isPristine() throws -> Bool {
-        try read { db in
-            try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outpost_feed) OR EXISTS (SELECT 1 FROM outpost_records)") == 0
-                && (try UInt64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'counter'") ?? 0) == 0
-        }
+        try read(Self.isPristine)
+    }
+
+    static func isPristine(_ db: Database) throws -> Bool {
+        try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.outpost_feed) OR EXISTS (SELECT 1 FROM main.outpost_records)") == 0
+            && (try UInt64.fetchOne(db, sql: "SELECT value FROM main.outpost_meta WHERE key = 'counter'") ?? 0) == 0
     }
 
     /// Takes in, in one transaction, what a server's snapshot file holds (``writeSnapshot(to:user:device:server:keep:)``):
@@ -41,8 +43,7 @@ extension Replica {
     }
 
     private func adopt(_ db: Database) throws -> (cursor: Int64, changes: Int) {
-        guard try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.outpost_feed) OR EXISTS (SELECT 1 FROM main.outpost_records)") == 0,
-              (try UInt64.fetchOne(db, sql: "SELECT value FROM main.outpost_meta WHERE key = 'counter'") ?? 0) == 0 else {
+        guard try Self.isPristine(db) else {
             throw StoreError(.replicaExists, "This replica already holds records or writes; a snapshot is taken only by a new, empty one.")
         }
         let theirs: Schema

@@ -56,17 +56,8 @@ struct LoadBenchmark: AsyncParsableCommand {
         let prepared = try prepare(folder.path("hq"))
         SyncTransport.connectionsPerServer.withLock { $0 = devices + 8 }
 
-        let me = URL(fileURLWithPath: CommandLine.arguments[0])
-        let server = Process()
-        server.executableURL = me.deletingLastPathComponent().appendingPathComponent("outpost-server")
-        server.arguments = ["--data", folder.path("hq"), "--listen", "127.0.0.1:0", "--log-level", "error", "--max-calls", String(maxCalls)]
-        let serverOut = Pipe()
-        server.standardOutput = serverOut
-        try server.run()
+        let (server, url) = try startServerProcess(data: folder.path("hq"), arguments: ["--max-calls", String(maxCalls)])
         defer { server.terminate() }
-        var seen = ""
-        while !seen.contains("listening on ") { seen += String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self) }
-        let url = String(seen[seen.range(of: "listening on ")!.upperBound...].prefix { !$0.isWhitespace })
         let cpuBefore = Self.cpuSeconds(pid: server.processIdentifier)
 
         let clock = ContinuousClock()

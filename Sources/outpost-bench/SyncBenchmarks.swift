@@ -44,6 +44,24 @@ struct BenchServer {
     }
 }
 
+/// Starts `outpost-server` from this build folder on a free loopback port, serving `data`;
+/// returns the process and its URL once it listens.
+func startServerProcess(data: String, arguments: [String] = []) throws -> (Process, String) {
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outpost-server")
+    server.arguments = ["--data", data, "--listen", "127.0.0.1:0", "--log-level", "error"] + arguments
+    let serverOut = Pipe()
+    server.standardOutput = serverOut
+    try server.run()
+    var seen = ""
+    while !seen.contains("listening on ") {
+        let more = serverOut.fileHandleForReading.availableData
+        guard !more.isEmpty else { throw ValidationError("outpost-server stopped before it listened (is it built? swift build -c release).") }
+        seen += String(decoding: more, as: UTF8.self)
+    }
+    return (server, String(seen[seen.range(of: "listening on ")!.upperBound...].prefix { !$0.isWhitespace }))
+}
+
 /// Loads `changes` into a replica in pages of 1,000.
 func preload(_ replica: Replica, _ changes: [Change], origin: String) throws {
     for start in stride(from: 0, to: changes.count, by: 1_000) {
@@ -188,16 +206,8 @@ struct BootstrapBenchmark: AsyncParsableCommand {
         let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         pre.waitUntilExit()
 
-        let server = Process()
-        server.executableURL = me.deletingLastPathComponent().appendingPathComponent("outpost-server")
-        server.arguments = ["--data", folder.path("hq"), "--listen", "127.0.0.1:0", "--log-level", "error"]
-        let serverOut = Pipe()
-        server.standardOutput = serverOut
-        try server.run()
+        let (server, url) = try startServerProcess(data: folder.path("hq"))
         defer { server.terminate() }
-        var seen = ""
-        while !seen.contains("listening on ") { seen += String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self) }
-        let url = String(seen[seen.range(of: "listening on ")!.upperBound...].prefix { !$0.isWhitespace })
 
         let replica = try await Enrollment.enrollReplica(at: folder.path("rep/replica.sqlite"), serverURL: url, code: code,
                                                          device: "new-laptop", replicaID: "r-newcomer").replica
