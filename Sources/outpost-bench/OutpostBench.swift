@@ -14,7 +14,7 @@ struct OutpostBench: AsyncParsableCommand {
               swift run -c release outpost-bench merge
               swift run -c release outpost-bench merge --json --records 2000
             """,
-        subcommands: [MergeBenchmark.self, ApplyBenchmark.self, LocalWriteBenchmark.self, MetadataBenchmark.self, TripBenchmark.self, WireBenchmark.self, BootstrapBenchmark.self, SnapshotBenchmark.self, RelayBenchmark.self, SearchBenchmark.self, LoadBenchmark.self]
+        subcommands: [MergeBenchmark.self, ApplyBenchmark.self, ApplyFloorBenchmark.self, LocalWriteBenchmark.self, MetadataBenchmark.self, TripBenchmark.self, WireBenchmark.self, BootstrapBenchmark.self, SnapshotBenchmark.self, RelayBenchmark.self, SearchBenchmark.self, LoadBenchmark.self]
     )
 }
 
