@@ -38,7 +38,8 @@ final class TestServer: @unchecked Sendable {
     /// A server; with `upstream` (a parent URL and an enrollment code for a branch user), a
     /// branch enrolled with that parent.
     static func start(_ folder: TempFolder, directory: String, upstream: (url: String, code: String)?,
-                      callLimit: Int = OutpostServerApp.defaultCallLimit, clock: @escaping @Sendable () -> UInt64 = Replica.systemClock) async throws -> TestServer {
+                      callLimit: Int = OutpostServerApp.defaultCallLimit, clock: @escaping @Sendable () -> UInt64 = Replica.systemClock,
+                      linkTimeouts: SyncTimeouts = SyncTimeouts(connect: .milliseconds(300), request: .seconds(10))) async throws -> TestServer {
         if let upstream {
             try await UpstreamLink.enroll(directory: folder.path(directory), upstream: upstream.url, code: upstream.code, device: directory,
                                           timeouts: SyncTimeouts(connect: .seconds(2), request: .seconds(10)))
@@ -47,7 +48,7 @@ final class TestServer: @unchecked Sendable {
         var logger = Logger(label: "test-server")
         logger.logLevel = .error
         // A branch folder enrolled before (a restarted branch) gets its link back too.
-        let link = storage.role != .branch ? nil : try UpstreamLink(storage: storage, timeouts: SyncTimeouts(connect: .milliseconds(300), request: .seconds(10)), logger: logger)
+        let link = storage.role != .branch ? nil : try UpstreamLink(storage: storage, timeouts: linkTimeouts, logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = OutpostServerApp.application(storage: storage, host: "127.0.0.1", port: 0, logger: logger,
                                                callLimit: callLimit, onRunning: { continuation.yield($0) }, upstream: link?.statusReader)
