@@ -60,7 +60,9 @@ struct NetworkFaultTests {
         while proxies.map(\.faultCount).reduce(0, +) < target, round < target * 10 {
             round += 1
             let writer = rng.next() % 2 == 0 ? aigerim : bolat
-            for n in 0..<(10 + Int(rng.next() % 40)) {
+            // Now and then a burst, so pulls and relays span several pages (500 changes each).
+            let burst = rng.next() % 5 == 0
+            for n in 0..<(burst ? 700 : 10 + Int(rng.next() % 40)) {
                 if n % 3 == 0 {
                     created.append(try writer.insert("contacts", ["account_id": .reference(anchor), "name": s("Контакт \(round)-\(n)"),
                                                                   "notes": s(String(repeating: "Встреча в Алматы, обсудили поставку. ", count: 1 + Int(rng.next() % 40)))]))
