@@ -13,7 +13,7 @@ enum ErrorSentence {
             switch error.code {
             case .fileNoSuchFile, .fileReadNoSuchFile: return "There is no file \(path); check the path."
             case .fileReadNoPermission, .fileWriteNoPermission: return "You may not read or write \(path); check its permissions."
-            case .fileWriteOutOfSpace: return "The disk is full; nothing was written. Free some space and try again."
+            case .fileWriteOutOfSpace: return "The disk is full: the last step was not written and everything before it is kept. Free some space and run the command again; it goes on from where it stopped."
             default: return "\(path) could not be read or written (\(error.localizedDescription))."
             }
         }
@@ -25,7 +25,7 @@ enum ErrorSentence {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return "The replica in \(folder) is busy: another outpost command (a sync?) is writing it. Try again in a moment."
         case .SQLITE_FULL:
-            return "The disk is full; nothing was written. Free some space and try again."
+            return "The disk is full: the last step was not written and everything before it is kept. Free some space and run the command again; it goes on from where it stopped."
         case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN, .SQLITE_AUTH:
             return "Cannot write the replica in \(folder): check that the folder is yours and not read-only (or give another with --replica)."
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -379,12 +380,20 @@ public enum OutpostServerApp {
         throw APIError(WireError(.malformedRequest, message: "There is no time zone '\(zone)'; give an IANA name such as Asia/Almaty, Asia/Tashkent or Asia/Ho_Chi_Minh."))
     }
 
+    /// The answer when the server's disk is full: nothing of the call was kept, and the device
+    /// keeps what it sent until a later sync.
+    static let storageFull = WireError(.storageFull, message: "The server's disk is full; nothing of this call was kept. Your changes stay on this device and go up at a later sync, once the server's admin frees space.")
+
     /// Runs storage work, turning wire errors into HTTP errors and anything else into a 500 without details.
     static func wire<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as WireError {
             throw APIError(error)
         } catch let error as APIError {
             throw error
+        } catch let error as StoreError where error.code == .storageFull {
+            throw APIError(storageFull)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw APIError(storageFull)
         } catch {
             throw APIError(WireError(.`internal`, message: "The server failed to process the request: \(error)"))
         }

@@ -25,7 +25,7 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     init(_ error: CoreError) { self.init(.invalidInput, error.description) }
 
     /// A write the disk had no room for.
-    static let diskFull = StoreError(.storageFull, "The disk is full; nothing was written. Free some space and try again.")
+    static let diskFull = StoreError(.storageFull, "The disk is full: the last step was not written and everything before it is kept. Free some space and run the command again; it goes on from where it stopped.")
 
     static func notFound(_ collection: String, _ id: String) -> StoreError {
         StoreError(.notFound, "There is no \(collection) record with id \(id) (it may have been deleted); `outpost list \(collection)` shows the ones there are.")

@@ -33,11 +33,12 @@ public enum WireErrorCode: String, CaseIterable, Sendable {
     case schemaNotNewer = "schema-not-newer"
     case incompatibleSchema = "incompatible-schema"
     case digestsNeeded = "digests-needed"
-    // 413, 429, 500
+    // 413, 429, 500, 507
     case bodyTooLarge = "body-too-large"
     case tooManyAttempts = "too-many-attempts"
     case serverBusy = "server-busy"
     case `internal`
+    case storageFull = "storage-full"
     // Raised by a program on its own, never sent by a server.
     case tlsSetup = "tls-setup"
     case insecureServer = "insecure-server"
@@ -63,6 +64,7 @@ public enum WireErrorCode: String, CaseIterable, Sendable {
         case .bodyTooLarge: 413
         case .tooManyAttempts, .serverBusy: 429
         case .internal: 500
+        case .storageFull: 507
         case .tlsSetup, .insecureServer, .untrustedServer, .badCA, .notEnrolled, .notABranch, .notABranchUser,
              .malformedPage, .malformedFork, .cannotWrite: nil
         }
