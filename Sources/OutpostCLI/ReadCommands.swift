@@ -229,6 +229,7 @@ struct StatusCommand: ParsableCommand {
                 "rejected": .array(rejected.map { .object(["dot": .string($0.dot.description), "collection": .string($0.collection), "record": .string($0.recordID), "code": .string($0.code), "reason": .string($0.reason)]) }),
                 "server": serverURL.map { .string($0) } ?? .null, "last_sync": lastSync.map { .string($0) } ?? .null,
                 "pending": .int(Int64(pending)), "previous_replicas": .array(previous.map { .string($0) }),
+                "clock_offset_ms": .int(replica.clockOffset),
                 "my_conflicts": .array(mine.map { c in
                     .object(["id": .string(c.id), "collection": .string(c.collection), "record": .string(c.recordID), "key": .string(c.key),
                              "sides": .array(c.sides.map { .object(["user": .string($0.author.user), "value": $0.value.json]) })])
@@ -247,6 +248,7 @@ struct StatusCommand: ParsableCommand {
         if let serverURL {
             print("Server: \(serverURL); last successful sync: \(lastSync ?? "never")")
             print("Pending local changes (not yet acknowledged by the server): \(pending)")
+            if let warning = ClockWarning.sentence(offset: replica.clockOffset) { print(Style.alert(warning)) }
         } else {
             print("Server: not enrolled (`outpost enroll --server URL --code CODE`)")
         }

@@ -103,6 +103,7 @@ struct SyncCommand: AsyncParsableCommand {
             try fail(error, replica: replica, engine: engine)
         }
         bar.finish()
+        if let warning = ClockWarning.sentence(offset: replica.clockOffset) { FileHandle.standardError.write(Data("Warning: \(warning)\n".utf8)) }
         let seconds = (ContinuousClock.now - started).seconds
         let conflicts = try replica.conflicts().count
         if output.json {

@@ -270,6 +270,24 @@ public struct SyncEngine: Sendable {
         return Bootstrapped(changes: adopted.changes, bytes: bytes)
     }
 
+    /// Takes the server's time from a hello: a laptop whose clock is off by more than a couple
+    /// of seconds stamps with the server's time from now on (offline too, until the next hello),
+    /// and its writes stamped beyond what the server accepts are re-stamped before the push.
+    /// A branch keeps its own clock (its admin sees the skew at its parent).
+    func keepTime(_ replica: Replica, serverTime: UInt64, sentAt: UInt64, receivedAt: UInt64, acknowledged: UInt64) throws {
+        // The server read its clock about halfway through the round trip.
+        let midpoint = Int64(clamping: sentAt / 2 + receivedAt / 2)
+        let offset = Int64(clamping: serverTime) &- midpoint
+        try replica.setClockOffset(offset)
+        if abs(offset) >= Replica.offsetThreshold {
+            logger.warning("this device's clock is off", metadata: ["outpost.clock_offset_ms": .stringConvertible(offset)])
+        }
+        let restamped = try replica.restampAhead(acknowledged: acknowledged, serverTime: serverTime)
+        if restamped > 0 {
+            logger.notice("writes made while the clock was ahead were re-stamped", metadata: ["outpost.restamped": .stringConvertible(restamped)])
+        }
+    }
+
     /// One session: hello, push, pull.
     func session(progress: @Sendable (SyncProgress) -> Void) async throws -> SyncProgress {
         var replica = self.replica
@@ -292,6 +310,7 @@ public struct SyncEngine: Sendable {
                                  relaying: try relay?.relaying(), idProof: try replica.setting(ClientSettings.idProof))
         hello.client = (relay == nil ? "outpost " : "outpost-server ") + OutpostRelease.version
         if try replica.setting(ClientSettings.scopePosition) != nil { hello.wasScoped = true }
+        hello.time = replica.systemTime()
         var session = SyncSession(hello: hello, localAcknowledged: acknowledged,
                                   pendingLocalChanges: try replica.localChangeCount(after: acknowledged))
         var action = try session.start()
@@ -309,6 +328,7 @@ public struct SyncEngine: Sendable {
             switch action {
             case .sendHello(let request):
                 let (response, up, down): (HelloResponse, Int, Int)
+                let sentAt = replica.systemTime()
                 do {
                     (response, up, down) = try await call("/v1/sync/hello", request, HelloResponse.self, opening: true)
                 } catch TransportError.server(let error, let status) where error.error.code == "device-revoked" {
@@ -320,6 +340,9 @@ public struct SyncEngine: Sendable {
                     throw TransportError.server(WireError(.deviceRevoked, message: "An admin revoked this device: the customer data it held was removed from it.\(lost) Ask an admin for a new enrollment code to sync again."), status: status)
                 }
                 session.countBytes(up: up, down: down)
+                if relay == nil, let serverTime = response.time {
+                    try keepTime(replica, serverTime: serverTime, sentAt: sentAt, receivedAt: replica.systemTime(), acknowledged: response.acknowledged)
+                }
                 var settings: [String: String] = [:]
                 var clearing = [ClientSettings.nextSyncToken]
                 if let next = request.nextSyncToken { settings[ClientSettings.syncToken] = next }

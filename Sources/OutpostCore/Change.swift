@@ -75,3 +75,22 @@ extension Change: JSONRepresentable {
             author: try Author(json: by), fields: fields, presence: try FieldState(json: p))
     }
 }
+
+extension Change {
+    /// The same write with new HLC stamps: every entry whose dot `stamps` names (the change's own
+    /// and those of earlier writes it carries) takes the new stamp, and the change's own HLC too
+    /// if named. Only for writes no other replica holds yet (a laptop re-stamping what it wrote
+    /// while its clock was far ahead): a dot names one write, stamp included.
+    public func restamped(_ stamps: [Dot: HLCTimestamp]) throws(CoreError) -> Change {
+        func restamp(_ state: FieldState) throws(CoreError) -> FieldState {
+            guard state.entries.values.contains(where: { stamps[$0.dot] != nil }) else { return state }
+            return try FieldState(entries: state.entries.values.map { e in
+                stamps[e.dot].map { FieldEntry(dot: e.dot, hlc: $0, author: e.author, value: e.value) } ?? e
+            }, context: state.context)
+        }
+        var fields: [String: FieldState] = [:]
+        for (key, state) in self.fields { fields[key] = try restamp(state) }
+        return try Change(collection: collection, recordID: recordID, dot: dot, hlc: stamps[dot] ?? hlc, author: author,
+                          fields: fields, presence: try restamp(presence))
+    }
+}

@@ -107,6 +107,10 @@ final class AccessDatabase: Sendable {
         migrator.registerMigration("v8-time-zone") { db in
             try db.execute(sql: "ALTER TABLE users ADD COLUMN time_zone TEXT")
         }
+        migrator.registerMigration("v9-clock-skew") { db in
+            // How far the device's clock was from this server's at its last hello, when more than a minute.
+            try db.execute(sql: "ALTER TABLE devices ADD COLUMN clock_skew_ms INTEGER")
+        }
         try migrator.migrate(pool)
     }
 
@@ -314,6 +318,7 @@ final class AccessDatabase: Sendable {
                 var device = DeviceInfo(id: $0["id"], user: $0["user"], name: $0["name"], replica: $0["replica"],
                                         enrolledAt: $0["enrolled_at"], lastSeen: $0["last_seen"], revoked: $0["revoked"], copies: copies.isEmpty ? nil : copies)
                 device.appVersion = $0["app_version"]
+                device.clockSkewMillis = $0["clock_skew_ms"]
                 return device
             }
         }
@@ -483,6 +488,16 @@ final class AccessDatabase: Sendable {
         try pool.write { db in
             try db.execute(sql: "UPDATE devices SET app_version = ? WHERE id = ?", arguments: [clean, device])
         }
+    }
+
+    /// Keeps how far a device's clock is off, to the minute, when more than a minute (nil when
+    /// the clocks agree); written only when that changes, not at every hello.
+    func noteClock(device: String, skewMillis: Int64) throws {
+        let minutes = skewMillis / 60_000
+        let kept: Int64? = minutes == 0 ? nil : minutes * 60_000
+        let stored = try pool.read { db in try Row.fetchOne(db, sql: "SELECT clock_skew_ms FROM devices WHERE id = ?", arguments: [device]) }
+        guard let stored, (stored["clock_skew_ms"] as Int64?) != kept else { return }
+        try pool.write { db in try db.execute(sql: "UPDATE devices SET clock_skew_ms = ? WHERE id = ?", arguments: [kept, device]) }
     }
 
     /// The counter a replica declared at its last hello.

@@ -28,6 +28,10 @@ public final class SQLiteServerStorage: ServerStorage {
     /// The server's replica (a new object after a schema upgrade).
     public var replica: Replica { store.replica }
     public var serverReplica: String { store.serverReplica }
+    public var time: UInt64 { store.replica.systemTime() }
+    public func noteClock(device: String, skewMillis: Int64) async throws {
+        try await write { [store] in try store.access.noteClock(device: device, skewMillis: skewMillis) }
+    }
     public var schema: Schema { store.schema }
     public var role: ReplicaRole { store.role }
 

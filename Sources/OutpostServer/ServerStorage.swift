@@ -16,6 +16,10 @@ public protocol ServerStorage: Sendable {
     var schema: Schema { get }
     /// Head office, or a branch (a server with a parent).
     var role: ReplicaRole { get }
+    /// The server's wall clock in milliseconds since 1970 (what hello tells devices).
+    var time: UInt64 { get }
+    /// Records how far a device's clock was from this server's at its hello (positive: ahead).
+    func noteClock(device: String, skewMillis: Int64) async throws
     /// Puts a newer schema in force: tables gain columns, nothing is dropped; refuses an older
     /// or equal version and type changes.
     func upgradeSchema(_ schema: Schema) async throws

@@ -40,6 +40,8 @@ public struct SyncService: Sendable {
             }
         }
         if let client = request.client { try await storage.noteClient(device: device.id, version: client) }
+        let now = storage.time
+        if let time = request.time { try await storage.noteClock(device: device.id, skewMillis: Int64(clamping: time) &- Int64(clamping: now)) }
         let sameServer = request.position.server == storage.serverReplica
         let scoped = !(try await ScopePolicy.make(for: device, storage: storage).receivesAll)
         // A folder that was scoped and now receives everything lacks what lay outside its old
@@ -71,6 +73,7 @@ public struct SyncService: Sendable {
                                      acknowledged: try await storage.acknowledged(of: request.replica), cursor: cursor, pageChanges: WireLimits.pageChanges,
                                      relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try await storage.directoryVersion() : nil)
         if scoped { response.scoped = true }
+        response.time = storage.time
         response.backlog = try await storage.feedCount(after: cursor)
         response.timeZone = try await storage.users().first { $0.name == device.user }?.timeZone
         let refused = try await storage.upstreamRefusals(of: request.replica)

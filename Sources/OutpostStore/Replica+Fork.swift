@@ -133,7 +133,7 @@ extension Replica {
 
     /// Recomputes a record's state as the join of every change of it in the feed, and saves it
     /// with its row, conflicts and orphan marks.
-    private func rebuild(_ db: Database, collection: String, id: String) throws {
+    func rebuild(_ db: Database, collection: String, id: String) throws {
         let table = tables[collection]
         let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
         var state = RecordState()

@@ -70,7 +70,11 @@ public final class Replica: Sendable {
     let tables: [String: CollectionTable]
     /// Child collections of each collection: (child, its parent field).
     let children: [String: [(collection: String, field: String)]]
-    let wallClock: @Sendable () -> UInt64
+    /// The system's wall clock (tests pass their own); ``wallClock()`` corrects it by ``clockOffset``.
+    let systemWallClock: @Sendable () -> UInt64
+    /// Milliseconds to add to the system clock: the server's time as learned at the last hello
+    /// (`Replica+Clock.swift`), 0 when the clocks agree.
+    let storedClockOffset: Mutex<Int64>
 
     /// Milliseconds since 1970 from the system clock.
     public static let systemClock: @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
@@ -83,7 +87,8 @@ public final class Replica: Sendable {
         self.author = author
         self.role = role
         self.schema = schema
-        self.wallClock = clock
+        self.systemWallClock = clock
+        self.storedClockOffset = Mutex(0)
         var tables: [String: CollectionTable] = [:]
         var children: [String: [(String, String)]] = [:]
         for c in schema.collections {
@@ -145,6 +150,7 @@ public final class Replica: Sendable {
         let replica = Replica(path: path, pool: pool, replicaID: id, author: Author(user: user, device: device),
                               role: role, schema: schema, clock: clock)
         if (Int64.fromDatabaseValue(meta["parents_indexed"] ?? .null) ?? 1) == 0 { try replica.indexParents() }
+        replica.storedClockOffset.withLock { $0 = Int64.fromDatabaseValue(meta["clock_offset"] ?? .null) ?? 0 }
         return replica
     }
 

@@ -79,6 +79,9 @@ public struct DeviceInfo: Codable, Hashable, Sendable {
     /// About how many changes this server held that it had not pulled, as of its last hello
     /// (the `seen` it sent then, before that sync's pull).
     public var pendingDown: Int?
+    /// How far its clock was from this server's at its last hello, in milliseconds (positive:
+    /// ahead), when more than a minute; nil when they agree.
+    public var clockSkewMillis: Int64?
 
     /// Creates a device description.
     public init(id: String, user: String, name: String, replica: String, enrolledAt: String, lastSeen: String?, revoked: Bool, copies: [String]? = nil) {

@@ -122,6 +122,9 @@ public struct HelloRequest: Codable, Sendable {
     /// The folder received only part of the records until now: if it now receives all, its
     /// `seen` has holes, and it walks the feed from the start with nothing held back.
     public var wasScoped: Bool?
+    /// The device's own clock when it sent the hello (milliseconds since 1970, uncorrected), so
+    /// the server can tell the admin whose clock is wrong.
+    public var time: UInt64?
 
     public init(replica: String, counter: UInt64, schemaVersion: Int, position: SyncPosition,
                 syncToken: String? = nil, nextSyncToken: String? = nil, relaying: [String]? = nil, idProof: String? = nil) {
@@ -165,6 +168,9 @@ public struct HelloResponse: Codable, Sendable {
     public var backlog: Int?
     /// The user's time zone as head office set it (an IANA name such as `Asia/Almaty`), when set.
     public var timeZone: String?
+    /// The server's clock when it answered (milliseconds since 1970): a laptop stamps its
+    /// writes with this time, not its own, when the two are apart (`Clocks`).
+    public var time: UInt64?
 
     public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
                 relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {

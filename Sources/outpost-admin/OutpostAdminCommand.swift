@@ -196,11 +196,24 @@ struct Devices: AsyncParsableCommand {
             let devices = try await perform { try await transport.get("/v1/admin/devices", as: [DeviceInfo].self) }
             if output.json { try printJSON(devices); return }
             if devices.isEmpty { print("No devices enrolled."); return }
-            printTable(["id", "user", "name", "replica", "app", "last sync", "to push", "to pull", "state"], devices.map { d in
+            printTable(["id", "user", "name", "replica", "app", "last sync", "to push", "to pull", "clock", "state"], devices.map { d in
                 let copies = d.copies.map { " (+ copies \($0.joined(separator: ",")))" } ?? ""
                 return [d.id, d.user, d.name, d.replica + copies, d.appVersion ?? "-", d.lastSeen ?? "never",
-                        d.pendingUp.map(String.init) ?? "-", d.pendingDown.map { "~\($0)" } ?? "-", d.revoked ? Style.alert("revoked") : "active"]
+                        d.pendingUp.map(String.init) ?? "-", d.pendingDown.map { "~\($0)" } ?? "-", Self.clock(d.clockSkewMillis),
+                        d.revoked ? Style.alert("revoked") : "active"]
             })
+            let skewed = devices.filter { !$0.revoked && $0.clockSkewMillis != nil }
+            if !skewed.isEmpty {
+                print(Style.alert("\(skewed.count) device\(skewed.count == 1 ? "'s clock is" : "s' clocks are") wrong (column clock): their changes are stamped with the server's time, but their owners should set the date and time right."))
+            }
+        }
+
+        /// "ok", or how far the clock was off at its last hello ("3d 2h ahead").
+        static func clock(_ skew: Int64?) -> String {
+            guard let skew else { return "ok" }
+            let minutes = abs(skew) / 60_000, hours = minutes / 60, days = hours / 24
+            let span = days > 0 ? "\(days)d \(hours % 24)h" : hours > 0 ? "\(hours)h \(minutes % 60)m" : "\(minutes)m"
+            return Style.alert(span + (skew > 0 ? " ahead" : " behind"))
         }
     }
 }
