@@ -192,17 +192,28 @@ struct TasksCommand: ParsableCommand {
     }
 }
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show this replica: identity, records, changes, conflicts, orphans and rejected changes.",
-        discussion: "Example:\n  outpost status --json")
+        discussion: """
+            With --verify, syncs and then compares every record with the server, naming the ones
+            that differ (exit status 1 if any do); --repair fetches those again and rebuilds them.
+
+            Examples:
+              outpost status --json
+              outpost status --verify --repair
+            """)
 
     @ParentCommand var root: OutpostCommand
     @OptionGroup var output: JSONOption
+    @Flag(help: "Sync, then compare every record with the server and name the ones that differ.") var verify = false
+    @Flag(help: "With --verify: fetch the records that differ again from the server and rebuild them.") var repair = false
 
-    func run() throws {
+    func run() async throws {
+        if repair && !verify { throw ValidationError("--repair goes with --verify.") }
         let replica = try root.openReplica()
+        let verification = verify ? try await Verification.check(replica, repair: repair) : nil
         var counts: [String: JSONValue] = [:]
         for c in replica.schema.collections { counts[c.name] = .int(Int64(try replica.count(c.name))) }
         let local = try replica.changesMadeHere()
@@ -230,6 +241,7 @@ struct StatusCommand: ParsableCommand {
                 "server": serverURL.map { .string($0) } ?? .null, "last_sync": lastSync.map { .string($0) } ?? .null,
                 "pending": .int(Int64(pending)), "previous_replicas": .array(previous.map { .string($0) }),
                 "clock_offset_ms": .int(replica.clockOffset),
+                "verify": verification?.json ?? .null,
                 "my_conflicts": .array(mine.map { c in
                     .object(["id": .string(c.id), "collection": .string(c.collection), "record": .string(c.recordID), "key": .string(c.key),
                              "sides": .array(c.sides.map { .object(["user": .string($0.author.user), "value": $0.value.json]) })])
@@ -239,6 +251,7 @@ struct StatusCommand: ParsableCommand {
                              "at": .string(Output.zone.iso8601(s.at)), "fields": .array(s.fields.map { .string($0) }), "deleted": .bool(s.deleted)])
                 }),
             ]))
+            if verification?.agrees == false { throw ExitCode(1) }
             return
         }
         print("Replica \(replica.replicaID) (\(replica.role.rawValue)) of \(replica.author.user)@\(replica.author.device) in \(root.replicaFolder)")
@@ -274,6 +287,10 @@ struct StatusCommand: ParsableCommand {
             print(Style.alert("Rejected changes (kept here; an admin or you must act): \(rejected.count)"))
             for r in rejected { print("  \(r.collection) \(r.recordID) [\(r.dot)] \(r.code): \(r.reason)") }
             print("  Send one again after your rights change: outpost rejected retry DOT; drop it: outpost rejected discard DOT")
+        }
+        if let verification {
+            verification.printReport()
+            if !verification.agrees { throw ExitCode(1) }
         }
     }
 }

@@ -111,6 +111,11 @@ final class AccessDatabase: Sendable {
             // How far the device's clock was from this server's at its last hello, when more than a minute.
             try db.execute(sql: "ALTER TABLE devices ADD COLUMN clock_skew_ms INTEGER")
         }
+        migrator.registerMigration("v10-verification") { db in
+            // Each replica's last comparison with this server (`outpost status --verify`).
+            try db.execute(sql: "ALTER TABLE replicas ADD COLUMN verified_at TEXT")
+            try db.execute(sql: "ALTER TABLE replicas ADD COLUMN verify_differing INTEGER")
+        }
         try migrator.migrate(pool)
     }
 
@@ -470,12 +475,21 @@ final class AccessDatabase: Sendable {
     }
 
     /// Every replica that synced here, with its user, last sync and declared counter.
-    func replicaActivity() throws -> [(replica: String, user: String, lastSeen: String?, declared: UInt64)] {
+    func replicaActivity() throws -> [(replica: String, user: String, lastSeen: String?, declared: UInt64, verifiedAt: String?, differing: Int?)] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT r.id, d.user, r.last_seen, r.declared_counter FROM replicas r JOIN devices d ON d.id = r.device
+                SELECT r.id, d.user, r.last_seen, r.declared_counter, r.verified_at, r.verify_differing FROM replicas r JOIN devices d ON d.id = r.device
                 WHERE r.last_seen IS NOT NULL ORDER BY r.last_seen DESC
-                """).map { ($0["id"], $0["user"], $0["last_seen"], $0["declared_counter"]) }
+                """).map { ($0["id"], $0["user"], $0["last_seen"], $0["declared_counter"], $0["verified_at"], $0["verify_differing"]) }
+        }
+    }
+
+    /// Keeps a replica's last comparison: when, and how many records (or buckets, before the
+    /// second step names them) differed.
+    func noteVerification(replica: String, differing: Int) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE replicas SET verified_at = ?, verify_differing = ? WHERE id = ?",
+                           arguments: [ISO8601DateFormatter().string(from: Date()), differing, replica])
         }
     }
 

@@ -98,9 +98,12 @@ public final class EmbeddedServerStore: Sendable {
         }
         stats.changesPerDay = try replica.changesPerDay(days: 7)
         stats.replicas = try access.replicaActivity().map {
-            ReplicaLag(replica: $0.replica, user: $0.user, lastSeen: $0.lastSeen,
-                       pendingUp: Int($0.declared) - Int(try acknowledged(of: $0.replica)))
-        }.map { var lag = $0; lag.pendingUp = max(0, lag.pendingUp); return lag }
+            var lag = ReplicaLag(replica: $0.replica, user: $0.user, lastSeen: $0.lastSeen,
+                                 pendingUp: max(0, Int($0.declared) - Int(try acknowledged(of: $0.replica))))
+            lag.verifiedAt = $0.verifiedAt
+            lag.verifyDiffering = $0.differing
+            return lag
+        }
         return stats
     }
 

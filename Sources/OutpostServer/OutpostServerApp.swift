@@ -163,6 +163,13 @@ public enum OutpostServerApp {
             return try Envelope.response(try await wire { try await sync.records(body, device: device) }, request: request)
         }
 
+        devices.post("digest") { request, context -> Response in
+            var request = request
+            let device = context.device
+            let body = try await Envelope.decode(DigestRequest.self, from: &request)
+            return try Envelope.response(try await wire { try await sync.digest(body, device: device) }, request: request)
+        }
+
         devices.post("fork") { request, context -> Response in
             var request = request
             let device = context.device

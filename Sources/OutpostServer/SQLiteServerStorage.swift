@@ -29,6 +29,12 @@ public final class SQLiteServerStorage: ServerStorage {
     public var replica: Replica { store.replica }
     public var serverReplica: String { store.serverReplica }
     public var time: UInt64 { store.replica.systemTime() }
+    public func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)] {
+        try await io { [store] in try store.replica.recordFingerprints(collection) }
+    }
+    public func noteVerification(replica: String, differing: Int) async throws {
+        try await write { [store] in try store.access.noteVerification(replica: replica, differing: differing) }
+    }
     public func noteClock(device: String, skewMillis: Int64) async throws {
         try await write { [store] in try store.access.noteClock(device: device, skewMillis: skewMillis) }
     }

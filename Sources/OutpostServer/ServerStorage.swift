@@ -20,6 +20,10 @@ public protocol ServerStorage: Sendable {
     var time: UInt64 { get }
     /// Records how far a device's clock was from this server's at its hello (positive: ahead).
     func noteClock(device: String, skewMillis: Int64) async throws
+    /// Every live record of a collection with its fingerprint (``RecordDigest``).
+    func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)]
+    /// Keeps the outcome of a replica's last comparison with this server (0: it agreed).
+    func noteVerification(replica: String, differing: Int) async throws
     /// Puts a newer schema in force: tables gain columns, nothing is dropped; refuses an older
     /// or equal version and type changes.
     func upgradeSchema(_ schema: Schema) async throws

@@ -304,6 +304,48 @@ public struct SyncService: Sendable {
         return ScopeResponse(through: end, token: policy.token, full: true, entered: entered, left: left)
     }
 
+    /// Compares what a device holds with what this server holds for it (its scope's live
+    /// records), bucket by bucket, then record by record within the buckets that differ; keeps
+    /// the outcome for the admin (`outpost-admin stats`).
+    public func digest(_ request: DigestRequest, device: AuthenticatedDevice) async throws -> DigestResponse {
+        try await requireOwnership(request.replica, device)
+        for (collection, buckets) in request.buckets {
+            guard storage.schema.collections.contains(where: { $0.name == collection }) else {
+                throw WireError(.malformedRequest, message: "\"buckets\" names the collection \(collection), which the schema in force does not have.")
+            }
+            guard buckets.count == RecordDigest.bucketCount else {
+                throw WireError(.malformedRequest, message: "\"buckets.\(collection)\" has \(buckets.count) digests; a collection has \(RecordDigest.bucketCount).")
+            }
+        }
+        let named = request.records?.values.reduce(0) { $0 + $1.count } ?? 0
+        guard named <= DigestRequest.recordLimit else {
+            throw WireError(.malformedRequest, message: "\"records\" names \(named) records; at most \(DigestRequest.recordLimit) in one comparison.")
+        }
+        let policy = try await ScopePolicy.make(for: device, storage: storage)
+        var differingBuckets: [String: [Int]] = [:]
+        var differing: [String: [String]] = [:]
+        for collection in request.buckets.keys.sorted() {
+            var held = try await storage.recordFingerprints(collection)
+            if !policy.receivesAll {
+                let subjects = try await storage.scopeSubjects(held.map { (collection, $0.id) })
+                held = held.filter { subjects[collection + "\u{1F}" + $0.id].map(policy.receives) == true }
+            }
+            let mine = RecordDigest.bucketDigests(held)
+            let apart = (0..<RecordDigest.bucketCount).filter { mine[$0] != request.buckets[collection]![$0] }
+            guard !apart.isEmpty else { continue }
+            differingBuckets[collection] = apart
+            guard let theirs = request.records?[collection] else { continue }
+            let buckets = Set(apart)
+            var ours: [String: String] = [:]
+            for record in held where buckets.contains(RecordDigest.bucket(of: record.id)) { ours[record.id] = RecordDigest.hex(record.fingerprint) }
+            let ids = Set(ours.keys).union(theirs.keys).filter { ours[$0] != theirs[$0] }
+            if !ids.isEmpty { differing[collection] = ids.sorted() }
+        }
+        let count = request.records == nil ? differingBuckets.values.reduce(0) { $0 + $1.count } : differing.values.reduce(0) { $0 + $1.count }
+        try await storage.noteVerification(replica: request.replica, differing: count)
+        return DigestResponse(differingBuckets: differingBuckets, differing: request.records == nil ? nil : differing)
+    }
+
     /// The history, up to `through`, of records that entered the puller's scope; records out of
     /// its scope are left out.
     public func records(_ request: RecordsRequest, device: AuthenticatedDevice) async throws -> RecordsResponse {

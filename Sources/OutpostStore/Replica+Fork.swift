@@ -132,10 +132,19 @@ extension Replica {
     }
 
     /// Recomputes a record's state as the join of every change of it in the feed, and saves it
-    /// with its row, conflicts and orphan marks.
+    /// with its row, conflicts and orphan marks. What is stored of it need not be readable: a
+    /// state whose plain row was changed or deleted behind Outpost's back, or a plain row with
+    /// no record behind it, is replaced all the same.
     func rebuild(_ db: Database, collection: String, id: String) throws {
         let table = tables[collection]
-        let loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
+        var loaded: LoadedRecord
+        do {
+            loaded = try RecordIO.load(db, table: table, collection: collection, id: id)
+        } catch let error as StoreError where error.code == .corrupt {
+            let row = try Row.fetchOne(db, sql: "SELECT live, conflicts FROM outpost_records WHERE collection = ? AND id = ?", arguments: [collection, id])
+            loaded = LoadedRecord(state: RecordState(), live: row?["live"] ?? false, conflicts: row?["conflicts"] ?? 0)
+        }
+        if !loaded.live, let table, try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [id]) != nil { loaded.live = true }
         var state = RecordState()
         for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq",
                                       arguments: [collection, id]) {

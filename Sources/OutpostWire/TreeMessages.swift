@@ -159,6 +159,11 @@ public struct ReplicaLag: Codable, Hashable, Sendable {
     /// Changes it declared at its last hello that this server has not acknowledged.
     public var pendingUp: Int
 
+    /// When it last compared itself with this server (`outpost status --verify`), and how many
+    /// records differed then (0: it agreed).
+    public var verifiedAt: String?
+    public var verifyDiffering: Int?
+
     public init(replica: String, user: String, lastSeen: String?, pendingUp: Int) {
         self.replica = replica
         self.user = user

@@ -64,7 +64,13 @@ struct Stats: AsyncParsableCommand {
             print("  changes per day: " + perDay.keys.sorted().map { "\($0) \(perDay[$0]!)" }.joined(separator: ", "))
         }
         if let replicas = stats.replicas, !replicas.isEmpty {
-            printTable(["replica", "user", "last sync", "waiting to come up"], replicas.map { [$0.replica, $0.user, $0.lastSeen ?? "never", String($0.pendingUp)] })
+            printTable(["replica", "user", "last sync", "waiting to come up", "last verified"], replicas.map {
+                [$0.replica, $0.user, $0.lastSeen ?? "never", String($0.pendingUp), Self.verified($0)]
+            })
+            let failed = replicas.filter { ($0.verifyDiffering ?? 0) > 0 }
+            if !failed.isEmpty {
+                print(Style.alert("  \(failed.count) replica\(failed.count == 1 ? "'s" : "s'") last verification found records that differ from this server: \(failed.map(\.replica).joined(separator: ", ")). Their users run `outpost status --verify --repair`."))
+            }
         }
         guard let up = stats.upstream else { return }
         print("Upstream \(up.url)\(up.server.map { " (\($0))" } ?? ""): \(up.state.rawValue)")
@@ -72,6 +78,13 @@ struct Stats: AsyncParsableCommand {
         print("  waiting to go up: \(up.pendingUp) changes; left to come down at the last round: \(up.pendingDown.map(String.init) ?? "unknown")")
         print("  since start: \(up.rounds) rounds, \(up.pushed) changes up, \(up.pulled) down")
         if let error = up.lastError { print("  last error: \(error)") }
+    }
+
+    /// "never", "ok at …", or "3 differ at …" (buckets before the records are named).
+    static func verified(_ lag: ReplicaLag) -> String {
+        guard let at = lag.verifiedAt else { return "never" }
+        let differing = lag.verifyDiffering ?? 0
+        return differing == 0 ? "ok at \(at)" : Style.alert("\(differing) differ at \(at)")
     }
 }
 
