@@ -38,7 +38,11 @@ struct CrashCampaignTests {
         }
     }
 
-    @Test func killsAtRandomMomentsLoseAndDuplicateNothing() throws {
+    @Test func killsAtRandomMomentsLoseAndDuplicateNothing() async throws {
+        try await offThePool { checks in try self.campaign(checks) }
+    }
+
+    func campaign(_ checks: Checks) throws {
         let environment = ProcessInfo.processInfo.environment
         let target = Int(environment["OUTPOST_CRASH_KILLS"] ?? "") ?? 24
         let seed = UInt64(environment["OUTPOST_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64(UInt32.max))
@@ -65,8 +69,8 @@ struct CrashCampaignTests {
             let r = try programs.run("outpost-admin", ["devices", "enroll", "aigerim"], environment: ["OUTPOST_SERVER": branchURL, "OUTPOST_TOKEN": branchToken])
             if r.status == 0 { repCode = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) } else { Thread.sleep(forTimeInterval: 0.2) }
         }
-        try #require(!repCode.isEmpty, "the rep added at head office never reached the branch")
-        _ = try scratch.cli("aigerim").ok(["enroll", "--server", branchURL, "--code", repCode, "--device", "aigerim-laptop"])
+        guard !repCode.isEmpty else { throw EndToEndTests.CLIFailure("the rep added at head office never reached the branch") }
+        _ = try checks.ok(scratch.cli("aigerim"), ["enroll", "--server", branchURL, "--code", repCode, "--device", "aigerim-laptop"])
         let reps = ["aigerim", "bolat"]
 
         var tally = Tally()
@@ -80,7 +84,7 @@ struct CrashCampaignTests {
             let writer = reps[Int(rng.next() % 2)]
             let prefix = "r\(round)-\(writer)-"
             let imported = try scratch.cli(writer).run(["import", "accounts", try csv(scratch, prefix: prefix, rows: 150)])
-            #expect(imported.status == 0, "import: \(imported.stderr)")
+            checks.expect(imported.status == 0, "import: \(imported.stderr)")
             if imported.status == 0 { acknowledged.append((prefix, 150)); tally.acknowledgedWrites += 150 }
 
             let victim = Victim.allCases[Int(rng.next() % 4)]
@@ -116,14 +120,14 @@ struct CrashCampaignTests {
             }
         }
         print("crash campaign: \(tally) in \(round) rounds")
-        #expect(tally.kills.values.reduce(0, +) >= target, "kills landed: \(tally)")
+        checks.expect(tally.kills.values.reduce(0, +) >= target, "kills landed: \(tally)")
 
         // A killed import committed whole or not at all, on the laptop that ran it.
         var expected: [String: Int] = [:]
         for batch in acknowledged { expected[batch.prefix] = batch.rows }
         for batch in uncertain {
             let present = try count(scratch.path("\(batch.rep)/replica.sqlite"), prefix: batch.prefix)
-            #expect(present == 0 || present == batch.rows, "a killed import of \(batch.rows) left \(present) rows at \(batch.rep)")
+            checks.expect(present == 0 || present == batch.rows, "a killed import of \(batch.rows) left \(present) rows at \(batch.rep)")
             if present == batch.rows { expected[batch.prefix] = batch.rows }
         }
 
@@ -143,13 +147,13 @@ struct CrashCampaignTests {
             lost += differing.reduce(0) { $0 + max(0, (expected[$1] ?? 0) - (found[$1] ?? 0)) }
             let twice = try duplicates(file)
             duplicated += twice
-            #expect(differing.isEmpty, "\(file): \(differing.sorted().prefix(10).map { "\($0) \(found[$0] ?? 0)/\(expected[$0] ?? 0)" }) differ (seed \(seed))")
-            #expect(twice == 0, "\(file) holds \(twice) writes twice (seed \(seed))")
+            checks.expect(differing.isEmpty, "\(file): \(differing.sorted().prefix(10).map { "\($0) \(found[$0] ?? 0)/\(expected[$0] ?? 0)" }) differ (seed \(seed))")
+            checks.expect(twice == 0, "\(file) holds \(twice) writes twice (seed \(seed))")
         }
         for server in [hq, branch] { server.process.terminate(); server.process.waitUntilExit() }
         for file in files + [scratch.path("hq/server.sqlite"), scratch.path("almaty/server.sqlite")] {
             let db = try DatabaseQueue(path: file)
-            #expect(try db.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") } == ["ok"], "\(file)")
+            checks.expect(try db.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") } == ["ok"], "\(file)")
             try db.close()
         }
         print("crash campaign: \(tally); writes checked \(expected.values.reduce(0, +)) on each of \(files.count) replicas, lost \(lost), duplicated \(duplicated) (seed \(seed))")

@@ -9,7 +9,11 @@ import Testing
 struct DigestTests {
     let programs = EndToEndTests()
 
-    @Test func verifyNamesWhatWasDamagedAndRepairFixesIt() throws {
+    @Test func verifyNamesWhatWasDamagedAndRepairFixesIt() async throws {
+        try await offThePool { checks in try self.damageVerifyRepair(checks) }
+    }
+
+    func damageVerifyRepair(_ checks: Checks) throws {
         let scratch = Scratch()
         let office = try programs.headOffice(scratch, reps: ["aigerim", "bolat"])
         defer { office.server.terminate(); office.server.waitUntilExit() }
@@ -17,10 +21,10 @@ struct DigestTests {
         var csv = "name,city,phone\n"
         for n in 0..<300 { csv += "Клиент \(n),Алматы,+7 701 \(n)\n" }
         try csv.write(toFile: scratch.path("accounts.csv"), atomically: true, encoding: .utf8)
-        _ = try bolat.ok(["import", "accounts", scratch.path("accounts.csv")])
-        _ = try bolat.ok(["sync"])
+        _ = try checks.ok(bolat, ["import", "accounts", scratch.path("accounts.csv")])
+        _ = try checks.ok(bolat, ["sync"])
         let clean = try aigerim.run(["status", "--verify"])
-        #expect(clean.status == 0 && clean.stdout.contains("all 300 records agree"), "\(clean.stdout) \(clean.stderr)")
+        checks.expect(clean.status == 0 && clean.stdout.contains("all 300 records agree"), "\(clean.stdout) \(clean.stderr)")
 
         // Damage behind Outpost's back (its guard on the plain tables is bypassed on purpose).
         let file = scratch.path("aigerim/replica.sqlite")
@@ -37,23 +41,23 @@ struct DigestTests {
         try db.close()
 
         let found = try aigerim.run(["status", "--verify", "--json"])
-        #expect(found.status == 1)
+        checks.expect(found.status == 1)
         let report = (try JSONSerialization.jsonObject(with: Data(found.stdout.utf8)) as? [String: Any])?["verify"] as? [String: Any] ?? [:]
         let named = Set((report["differing"] as? [[String: String]] ?? []).compactMap { $0["id"] })
-        #expect(named == [edited, deleted, ghost], "named \(named)")
+        checks.expect(named == [edited, deleted, ghost], "named \(named)")
         let stats = try programs.run("outpost-admin", ["stats"], environment: office.admin).stdout
-        #expect(stats.contains("last verification found records that differ"), "\(stats)")
+        checks.expect(stats.contains("last verification found records that differ"), "\(stats)")
 
         let repaired = try aigerim.run(["status", "--verify", "--repair"])
-        #expect(repaired.status == 0, "\(repaired.stdout) \(repaired.stderr)")
-        #expect(repaired.stdout.contains("3 of 300 records differ") && repaired.stdout.contains("they now agree"), "\(repaired.stdout)")
+        checks.expect(repaired.status == 0, "\(repaired.stdout) \(repaired.stderr)")
+        checks.expect(repaired.stdout.contains("3 of 300 records differ") && repaired.stdout.contains("they now agree"), "\(repaired.stdout)")
         let after = try DatabaseQueue(path: file)
-        #expect(try after.read { try String.fetchOne($0, sql: "SELECT phone FROM accounts WHERE id = ?", arguments: [edited]) } != "+7 000 000 00 00")
-        #expect(try after.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM accounts WHERE id IN (?, ?)", arguments: [deleted, ghost]) } == 1)
-        #expect(try after.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM accounts") } == 300)
+        checks.expect(try after.read { try String.fetchOne($0, sql: "SELECT phone FROM accounts WHERE id = ?", arguments: [edited]) } != "+7 000 000 00 00")
+        checks.expect(try after.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM accounts WHERE id IN (?, ?)", arguments: [deleted, ghost]) } == 1)
+        checks.expect(try after.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM accounts") } == 300)
         try after.close()
-        #expect(try aigerim.run(["status", "--verify"]).stdout.contains("all 300 records agree"))
+        checks.expect(try aigerim.run(["status", "--verify"]).stdout.contains("all 300 records agree"))
         let healed = try programs.run("outpost-admin", ["stats"], environment: office.admin).stdout
-        #expect(!healed.contains("last verification found records that differ"), "\(healed)")
+        checks.expect(!healed.contains("last verification found records that differ"), "\(healed)")
     }
 }

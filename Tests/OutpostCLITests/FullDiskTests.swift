@@ -60,13 +60,17 @@ struct FullDiskTests {
 
     /// The laptop's disk fills while it pulls 4,000 accounts: the rep's own edit went up first,
     /// the pages that fit are kept, and after the disk grows the sync fetches only the rest.
-    @Test func aLaptopWhoseDiskFillsKeepsItsPlaceAndFinishes() throws {
+    @Test func aLaptopWhoseDiskFillsKeepsItsPlaceAndFinishes() async throws {
+        try await offThePool { checks in try self.laptopDiskFills(checks) }
+    }
+
+    func laptopDiskFills(_ checks: Checks) throws {
         let scratch = Scratch()
         let office = try programs.headOffice(scratch, reps: ["bolat"])
         defer { office.server.terminate(); office.server.waitUntilExit() }
         let bolat = scratch.cli("bolat")
-        _ = try bolat.ok(["import", "accounts", try csv(scratch, rows: 4_000)])
-        _ = try bolat.ok(["sync"])
+        _ = try checks.ok(bolat, ["import", "accounts", try csv(scratch, rows: 4_000)])
+        _ = try checks.ok(bolat, ["sync"])
 
         let folder = scratch.path("aigerim")
         try mount(folder, kilobytes: 1_500)
@@ -74,61 +78,65 @@ struct FullDiskTests {
         _ = try programs.run("outpost-admin", ["users", "add", "aigerim", "--role", "rep", "--scope", "all"], environment: office.admin)
         let code = try programs.run("outpost-admin", ["devices", "enroll", "aigerim"], environment: office.admin).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let aigerim = scratch.cli("aigerim")
-        _ = try aigerim.ok(["enroll", "--server", office.url, "--code", code, "--device", "aigerim-laptop"])
-        _ = try aigerim.ok(["add", "accounts", "name=Written before the disk filled"])
+        _ = try checks.ok(aigerim, ["enroll", "--server", office.url, "--code", code, "--device", "aigerim-laptop"])
+        _ = try checks.ok(aigerim, ["add", "accounts", "name=Written before the disk filled"])
 
         let full = try aigerim.run(["sync"])
-        #expect(full.status != 0)
-        #expect(full.stderr.contains("The disk is full") && full.stderr.contains("everything before it is kept"), "\(full.stderr)")
+        checks.expect(full.status != 0)
+        checks.expect(full.stderr.contains("The disk is full") && full.stderr.contains("everything before it is kept"), "\(full.stderr)")
         let file = folder + "/replica.sqlite"
         let kept = try count(file) - 1
-        #expect(kept < 4_000, "the disk never filled (\(kept) accounts arrived)")
-        #expect(try integrity(file) == ["ok"])
+        checks.expect(kept < 4_000, "the disk never filled (\(kept) accounts arrived)")
+        checks.expect(try integrity(file) == ["ok"])
         // The rep's own edit is still there (and went up before the pull filled the disk).
-        #expect(try count(file, "SELECT count(*) FROM accounts WHERE name = 'Written before the disk filled'") == 1)
+        checks.expect(try count(file, "SELECT count(*) FROM accounts WHERE name = 'Written before the disk filled'") == 1)
 
         try grow(folder)
         let done = try aigerim.run(["sync", "--json"])
-        #expect(done.status == 0, "\(done.stderr)")
+        checks.expect(done.status == 0, "\(done.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(done.stdout.utf8)) as? [String: Any] ?? [:]
-        #expect(report["pulled"] as? Int == 4_000 - kept, "only what was not kept is fetched again: \(report)")
-        #expect(try count(file) == 4_001)
-        #expect(try integrity(file) == ["ok"])
-        _ = try bolat.ok(["sync"])
-        #expect(try count(scratch.path("bolat/replica.sqlite"), "SELECT count(*) FROM accounts WHERE name = 'Written before the disk filled'") == 1)
+        checks.expect(report["pulled"] as? Int == 4_000 - kept, "only what was not kept is fetched again: \(report)")
+        checks.expect(try count(file) == 4_001)
+        checks.expect(try integrity(file) == ["ok"])
+        _ = try checks.ok(bolat, ["sync"])
+        checks.expect(try count(scratch.path("bolat/replica.sqlite"), "SELECT count(*) FROM accounts WHERE name = 'Written before the disk filled'") == 1)
     }
 
     /// Head office's disk fills while a rep pushes 4,000 accounts: the rep hears that the
     /// server's disk is full, keeps every change, and once the disk grows the next sync brings
     /// them all up exactly once.
-    @Test func aServerWhoseDiskFillsKeepsNothingHalfAndTakesItAllLater() throws {
+    @Test func aServerWhoseDiskFillsKeepsNothingHalfAndTakesItAllLater() async throws {
+        try await offThePool { checks in try self.serverDiskFills(checks) }
+    }
+
+    func serverDiskFills(_ checks: Checks) throws {
         let scratch = Scratch()
         let data = scratch.path("hq")
         try mount(data, kilobytes: 1_200)
         defer { unmount(data) }
         let office = try programs.headOffice(scratch, reps: ["aigerim"])
         let aigerim = scratch.cli("aigerim")
-        _ = try aigerim.ok(["import", "accounts", try csv(scratch, rows: 4_000)])
+        _ = try checks.ok(aigerim, ["import", "accounts", try csv(scratch, rows: 4_000)])
 
         let full = try aigerim.run(["sync"])
-        #expect(full.status != 0)
-        #expect(full.stderr.contains("server's disk is full"), "\(full.stderr)")
-        let status = try aigerim.ok(["status"])
-        #expect(status.contains("Pending local changes (not yet acknowledged by the server): "), "\(status)")
+        checks.expect(full.status != 0)
+        checks.expect(full.stderr.contains("server's disk is full"), "\(full.stderr)")
+        let status = try checks.ok(aigerim, ["status"])
+        checks.expect(status.contains("Pending local changes (not yet acknowledged by the server): "), "\(status)")
         let serverHeld = try count(data + "/replica.sqlite")
-        #expect(serverHeld < 4_000)
+        checks.expect(serverHeld < 4_000)
         let health = try programs.run("outpost-admin", ["stats"], environment: office.admin)
-        #expect(health.status == 0, "the server still answers: \(health.stderr)")
+        checks.expect(health.status == 0, "the server still answers: \(health.stderr)")
 
         try grow(data)
         let done = try aigerim.run(["sync"])
-        #expect(done.status == 0, "\(done.stderr)")
-        #expect(try aigerim.ok(["status"]).contains("Pending local changes (not yet acknowledged by the server): 0"))
+        checks.expect(done.status == 0, "\(done.stderr)")
+        checks.expect(try checks.ok(aigerim, ["status"]).contains("Pending local changes (not yet acknowledged by the server): 0"))
         office.server.terminate()
         office.server.waitUntilExit()
-        #expect(try count(data + "/replica.sqlite") == 4_000)
-        #expect(try count(data + "/replica.sqlite", "SELECT count(*) FROM (SELECT name FROM accounts GROUP BY name HAVING count(*) > 1)") == 0)
-        #expect(try integrity(data + "/replica.sqlite") == ["ok"])
-        #expect(try integrity(data + "/server.sqlite") == ["ok"])
+        checks.expect(try count(data + "/replica.sqlite") == 4_000)
+        checks.expect(try count(data + "/replica.sqlite", "SELECT count(*) FROM (SELECT name FROM accounts GROUP BY name HAVING count(*) > 1)") == 0)
+        checks.expect(try integrity(data + "/replica.sqlite") == ["ok"])
+        checks.expect(try integrity(data + "/server.sqlite") == ["ok"])
     }
 }

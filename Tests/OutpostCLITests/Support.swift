@@ -62,3 +62,40 @@ final class Scratch {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     func cli(_ name: String = "replica") -> CLI { CLI(replica: path(name)) }
 }
+
+/// Expectations gathered off the test's own task, recorded by it afterwards (``offThePool(_:)``).
+final class Checks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var problems: [(String, SourceLocation)] = []
+
+    func expect(_ condition: Bool, _ message: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+        guard !condition else { return }
+        let text = message()
+        lock.withLock { problems.append((text.isEmpty ? "expectation failed" : text, sourceLocation)) }
+    }
+
+    /// Runs `outpost` and expects success; returns stdout without the final newline.
+    func ok(_ cli: CLI, _ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let r = try cli.run(arguments)
+        expect(r.status == 0, "outpost \(arguments.joined(separator: " ")) failed: \(r.stderr)", sourceLocation: sourceLocation)
+        return r.stdout.hasSuffix("\n") ? String(r.stdout.dropLast()) : r.stdout
+    }
+
+    /// Records every gathered problem as an issue of the current test.
+    func record() {
+        for (text, location) in lock.withLock({ problems }) { Issue.record(Comment(rawValue: text), sourceLocation: location) }
+    }
+}
+
+/// Runs a long end-to-end body (processes, waits, sleeps) on a thread of its own and then
+/// records what it found: a test that blocks for many seconds must not hold one of the
+/// cooperative pool's threads (as many as cores), which the in-process servers of the tests
+/// running beside it need to answer within their timeouts.
+func offThePool(_ body: @escaping @Sendable (Checks) throws -> Void) async throws {
+    let checks = Checks()
+    let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: Result { try body(checks) }) }
+    }
+    checks.record()
+    try outcome.get()
+}
