@@ -35,6 +35,9 @@ public enum ClientSettings {
     /// The user's time zone as head office set it (an IANA name), used when the laptop is
     /// given none (`protocol/schema.md`, "Times and zones").
     public static let userTimeZone = "user.time_zone"
+    /// The server said this replica expired: it starts again from the server's copy once every
+    /// write it made has gone up (kept until the copy is taken in).
+    public static let startAgain = "sync.start_again"
 }
 
 extension Replica {
@@ -139,6 +142,7 @@ public struct SyncEngine: Sendable {
                 if let bootstrapped {
                     summary.fromSnapshot = true
                     summary.pulled += bootstrapped.changes
+                    summary.pushed += bootstrapped.pushed
                     summary.bytesDown += bootstrapped.bytes
                 }
                 summary.fork = try pendingForkNotice()
@@ -231,6 +235,8 @@ public struct SyncEngine: Sendable {
         /// Feed entries and bytes the snapshot brought.
         let changes: Int
         let bytes: Int
+        /// Changes pushed before it, in the session it ended (an expired replica's).
+        var pushed = 0
     }
 
     /// Downloads a snapshot of the user's records next to the replica and takes it in; nil if
@@ -252,7 +258,8 @@ public struct SyncEngine: Sendable {
         }
     }
 
-    private func takeSnapshot(_ replica: Replica, file: String, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped {
+    private func takeSnapshot(_ replica: Replica, file: String, backlog: Int, restarting: Bool = false,
+                              progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped {
         // Shown as the backlog it replaces, in step with the bytes received.
         var shown = SyncProgress()
         shown.pullTotal = backlog
@@ -265,9 +272,33 @@ public struct SyncEngine: Sendable {
             shown.pullScanned = Int(Double(backlog) * Double(written) / Double(expected))
             progress(shown)
         }
-        let adopted = try replica.adoptSnapshot(at: file)
+        let adopted = try replica.adoptSnapshot(at: file, restarting: restarting)
         logger.notice("started from a snapshot", metadata: ["outpost.cursor": .stringConvertible(adopted.cursor), "outpost.changes": .stringConvertible(adopted.changes)])
         return Bootstrapped(changes: adopted.changes, bytes: bytes)
+    }
+
+    /// An expired replica starts again from the server's copy (`protocol/sync.md`, "Retention"):
+    /// only once every write it made is acknowledged (else nothing is removed and the rep is
+    /// told), keeping the changes it refused or had refused; its own writes come back with the
+    /// copy. Its counter goes on, so its next writes take new names.
+    func startAgain(_ replica: Replica, backlog: Int, progress: @Sendable (SyncProgress) -> Void) async throws -> Bootstrapped {
+        let acknowledged = try replica.acknowledgedByServer()
+        let unsent = try replica.localChangeCount(after: acknowledged)
+        guard unsent == 0 else {
+            throw TransportError.server(WireError(.replicaExpired, message: "This laptop was away longer than your admin allows, and must start again from the server's copy once all it wrote has gone up; \(unsent) changes could not go up yet (see `outpost status`). They are kept here; nothing was removed."), status: 409)
+        }
+        _ = try replica.wipe(acknowledged: acknowledged, settings: [ClientSettings.cursor, ClientSettings.scopePosition], keepingRefusals: true)
+        let file = replica.bootstrapFilePath
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let taken: Bootstrapped
+        do {
+            taken = try await takeSnapshot(replica, file: file, backlog: backlog, restarting: true, progress: progress)
+        } catch {
+            throw TransportError.server(WireError(.replicaExpired, message: "This laptop was away longer than your admin allows and starts again from the server's copy, which could not be fetched (\(error)). Everything you wrote is at the server; run `outpost sync` again."), status: 409)
+        }
+        try replica.setSettings([:], clearing: [ClientSettings.startAgain])
+        logger.notice("expired replica started again from the server's copy")
+        return taken
     }
 
     /// Takes the server's time from a hello: a laptop whose clock is off by more than a couple
@@ -340,6 +371,7 @@ public struct SyncEngine: Sendable {
                     throw TransportError.server(WireError(.deviceRevoked, message: "An admin revoked this device: the customer data it held was removed from it.\(lost) Ask an admin for a new enrollment code to sync again."), status: status)
                 }
                 session.countBytes(up: up, down: down)
+                if relay == nil, response.expired == true { try replica.setSettings([ClientSettings.startAgain: "expired"]) }
                 if relay == nil, let serverTime = response.time {
                     try keepTime(replica, serverTime: serverTime, sentAt: sentAt, receivedAt: replica.systemTime(), acknowledged: response.acknowledged)
                 }
@@ -398,6 +430,12 @@ public struct SyncEngine: Sendable {
                 action = try session.pushRecorded()
                 progress(session.progress)
             case .sendPull(let request):
+                // An expired replica has pushed what it holds by now: it starts again.
+                if relay == nil, try replica.setting(ClientSettings.startAgain) != nil {
+                    var taken = try await startAgain(replica, backlog: session.progress.pullTotal ?? 0, progress: progress)
+                    taken.pushed = session.progress.pushed
+                    throw taken
+                }
                 // After the push (a write to a record leaving the scope went up first), before
                 // the first page: evict what left the scope, fetch what entered it.
                 if scoped && !scopeChecked {

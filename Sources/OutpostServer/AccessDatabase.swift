@@ -116,6 +116,15 @@ final class AccessDatabase: Sendable {
             try db.execute(sql: "ALTER TABLE replicas ADD COLUMN verified_at TEXT")
             try db.execute(sql: "ALTER TABLE replicas ADD COLUMN verify_differing INTEGER")
         }
+        migrator.registerMigration("v11-retention") { db in
+            // Where each replica stood at its last hello (its committed pull position), when it
+            // was expired for its silence, and the admin's expiry.
+            try db.execute(sql: """
+                ALTER TABLE replicas ADD COLUMN cursor INTEGER;
+                ALTER TABLE replicas ADD COLUMN expired_at TEXT;
+                CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                """)
+        }
         try migrator.migrate(pool)
     }
 

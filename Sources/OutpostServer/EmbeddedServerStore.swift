@@ -119,6 +119,26 @@ public final class EmbeddedServerStore: Sendable {
         try replica.feedRows(after: cursor, limit: limit)
     }
     public func feedCount(after cursor: Int64) throws -> Int { try replica.feedCount(after: cursor) }
+
+    /// Expires replicas silent past the expiry, computes the low-water mark of the active ones
+    /// (the lowest position any of them stood at at its last hello) and, with `purge`, purges
+    /// the tombstones below it (``Replica/purgeTombstones(through:)``).
+    public func retention(purge: Bool, expireAfterDays days: Int? = nil) throws -> RetentionFigures {
+        if let days { try access.setExpireAfterDays(days) }
+        let expiry = try access.expireAfterDays()
+        let cutoff = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(clock()) / 1000 - Double(expiry) * 86_400))
+        let (active, expired) = try access.retentionReplicas(cutoff: cutoff)
+        let end = Int64(try replica.feedCount(after: 0))
+        let mark = active.map(\.cursor).min() ?? end
+        // A branch relays its feed to its parent: only head office purges (its parent acknowledgement would have to hold the mark too).
+        let report = purge && role == .headOffice ? try replica.purgeTombstones(through: mark) : PurgeReport()
+        return RetentionFigures(expireAfterDays: expiry, lowWaterMark: mark, feedEnd: end, tombstones: try replica.tombstoneCount(),
+                                purgedTombstones: report.tombstones, purgedFeedEntries: report.feedEntries, keptTombstones: report.kept,
+                                holdingBack: Array(active.filter { $0.cursor == mark }.map(\.lag).prefix(10)), expired: expired)
+    }
+    public func noteCursor(replica: String, cursor: Int64) throws { try access.noteCursor(replica: replica, cursor: cursor) }
+    public func isExpired(replica: String) throws -> Bool { try access.isExpired(replica: replica) }
+    public func unexpire(device: String) throws { try access.unexpire(device: device) }
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }

@@ -309,7 +309,22 @@ public enum OutpostServerApp {
             guard !context.device.isBranch else {
                 throw APIError(WireError(.forbidden, message: "A branch server pulls the feed from its parent; bootstrap is for laptops."))
             }
+            // An expired device starting again from this copy is active again.
+            try await wire { try await storage.unexpire(device: context.device.id) }
             return try await snapshotResponse(storage: storage, user: context.device.user, gate: snapshots, logger: logger)
+        }
+
+        admins.get("retention") { request, context -> Response in
+            return try Envelope.response(try await wire { try await storage.retention(purge: false, expireAfterDays: nil) }, request: request)
+        }
+
+        admins.post("retention") { request, context -> Response in
+            var request = request
+            let body = try await Envelope.decode(RetentionRequest.self, from: &request)
+            if let days = body.expireAfterDays, !(1...3650).contains(days) {
+                throw APIError(WireError(.malformedRequest, message: "\"expireAfterDays\" must be 1 to 3650 days; it is \(days)."))
+            }
+            return try Envelope.response(try await wire { try await storage.retention(purge: body.purge == true, expireAfterDays: body.expireAfterDays) }, request: request)
         }
 
         admins.get("audit") { request, context -> Response in

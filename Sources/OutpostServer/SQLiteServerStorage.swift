@@ -29,6 +29,14 @@ public final class SQLiteServerStorage: ServerStorage {
     public var replica: Replica { store.replica }
     public var serverReplica: String { store.serverReplica }
     public var time: UInt64 { store.replica.systemTime() }
+    public func retention(purge: Bool, expireAfterDays: Int?) async throws -> RetentionFigures {
+        try await writeReplica { [store] in try store.retention(purge: purge, expireAfterDays: expireAfterDays) }
+    }
+    public func noteCursor(replica: String, cursor: Int64) async throws {
+        try await write { [store] in try store.noteCursor(replica: replica, cursor: cursor) }
+    }
+    public func isExpired(replica: String) async throws -> Bool { try await io { [store] in try store.isExpired(replica: replica) } }
+    public func unexpire(device: String) async throws { try await write { [store] in try store.unexpire(device: device) } }
     public func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)] {
         try await io { [store] in try store.replica.recordFingerprints(collection) }
     }

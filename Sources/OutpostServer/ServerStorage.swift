@@ -20,6 +20,14 @@ public protocol ServerStorage: Sendable {
     var time: UInt64 { get }
     /// Records how far a device's clock was from this server's at its hello (positive: ahead).
     func noteClock(device: String, skewMillis: Int64) async throws
+    /// Retention: expiry, the low-water mark, and a purge if asked (``EmbeddedServerStore/retention(purge:expireAfterDays:)``).
+    func retention(purge: Bool, expireAfterDays: Int?) async throws -> RetentionFigures
+    /// Keeps the position a replica stood at at its hello.
+    func noteCursor(replica: String, cursor: Int64) async throws
+    /// Whether a replica was expired for its silence.
+    func isExpired(replica: String) async throws -> Bool
+    /// A device starting again from the server's copy is active again.
+    func unexpire(device: String) async throws
     /// Every live record of a collection with its fingerprint (``RecordDigest``).
     func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)]
     /// Keeps the outcome of a replica's last comparison with this server (0: it agreed).

@@ -74,6 +74,8 @@ public struct SyncService: Sendable {
                                      relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try await storage.directoryVersion() : nil)
         if scoped { response.scoped = true }
         response.time = storage.time
+        if sameServer { try await storage.noteCursor(replica: request.replica, cursor: request.position.cursor) }
+        if try await storage.isExpired(replica: request.replica) { response.expired = true }
         response.backlog = try await storage.feedCount(after: cursor)
         response.timeZone = try await storage.users().first { $0.name == device.user }?.timeZone
         let refused = try await storage.upstreamRefusals(of: request.replica)
@@ -189,6 +191,11 @@ public struct SyncService: Sendable {
     /// seen (its own writes, and what it relayed or got elsewhere), bounded in count and bytes.
     public func pull(_ request: PullRequest, device: AuthenticatedDevice) async throws -> PullPage {
         try await requireOwnership(request.replica, device)
+        // The purge went on without it: walking the feed from its old position would miss the
+        // deletes whose history was purged, so it starts again from the server's copy.
+        if try await storage.isExpired(replica: request.replica) {
+            throw WireError(.replicaExpired, message: "This device was silent longer than the admin allows (outpost-admin retention) and deletes it never saw were purged meanwhile: it must start again from the server's copy, after sending what it holds. `outpost sync` does both.")
+        }
         let seen = try await storage.seen(of: request.replica)
         let policy = try await ScopePolicy.make(for: device, storage: storage)
         var older: [OlderRecord] = []

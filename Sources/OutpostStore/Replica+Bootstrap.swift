@@ -16,8 +16,13 @@ extension Replica {
     }
 
     static func isPristine(_ db: Database) throws -> Bool {
+        try isEmptied(db) && (try UInt64.fetchOne(db, sql: "SELECT value FROM main.outpost_meta WHERE key = 'counter'") ?? 0) == 0
+    }
+
+    /// Holds no record and no change (a new replica, or one wiped to start again: its counter
+    /// goes on, so its next writes take new names).
+    static func isEmptied(_ db: Database) throws -> Bool {
         try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.outpost_feed) OR EXISTS (SELECT 1 FROM main.outpost_records)") == 0
-            && (try UInt64.fetchOne(db, sql: "SELECT value FROM main.outpost_meta WHERE key = 'counter'") ?? 0) == 0
     }
 
     /// Takes in, in one transaction, what a server's snapshot file holds (``writeSnapshot(to:user:device:server:keep:)``):
@@ -29,21 +34,25 @@ extension Replica {
     ///
     /// The file comes from this replica's own server, over its authenticated connection; it is
     /// still read as data only (plain tables, no views), and its clock is bounded like a change's.
-    public func adoptSnapshot(at path: String) throws -> (cursor: Int64, changes: Int) {
+    ///
+    /// `restarting`: the replica was wiped to start again (an expired device) after every write
+    /// it made reached the server; it may have written before, and the snapshot brings its own
+    /// writes back.
+    public func adoptSnapshot(at path: String, restarting: Bool = false) throws -> (cursor: Int64, changes: Int) {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "ATTACH DATABASE ? AS snapshot", arguments: [path])
             defer { try? db.execute(sql: "DETACH DATABASE snapshot") }
             var adopted: (cursor: Int64, changes: Int) = (0, 0)
             try db.inTransaction {
-                adopted = try adopt(db)
+                adopted = try adopt(db, restarting: restarting)
                 return .commit
             }
             return adopted
         }
     }
 
-    private func adopt(_ db: Database) throws -> (cursor: Int64, changes: Int) {
-        guard try Self.isPristine(db) else {
+    private func adopt(_ db: Database, restarting: Bool) throws -> (cursor: Int64, changes: Int) {
+        guard try restarting ? Self.isEmptied(db) : Self.isPristine(db) else {
             throw StoreError(.replicaExists, "This replica already holds records or writes; a snapshot is taken only by a new, empty one.")
         }
         let theirs: Schema

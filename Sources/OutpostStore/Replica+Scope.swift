@@ -275,16 +275,17 @@ extension Replica {
     /// Removes every record this replica holds, with its history, conflicts and refusals, and
     /// the server settings in `settings`: what a device an admin revoked does (a stolen laptop
     /// keeps no customer base). Returns how many changes made here had not been acknowledged
-    /// (they are removed too, and the caller says so).
+    /// (they are removed too, and the caller says so). `keepingRefusals` keeps the changes this
+    /// replica refused or had refused (an expired device starting again keeps them for its rep).
     @discardableResult
-    public func wipe(acknowledged: UInt64, settings: [String]) throws -> Int {
+    public func wipe(acknowledged: UInt64, settings: [String], keepingRefusals: Bool = false) throws -> Int {
         let unsent = try write { db in
             let me = try Self.currentID(db)
             let unsent = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local' AND replica = ? AND counter > ?",
                                           arguments: [me.rawValue, Int64(clamping: acknowledged)]) ?? 0
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
-                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted"] {
+                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted"] where !(keepingRefusals && table == "outpost_rejected") {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
             try Self.dropSearchIndex(db)

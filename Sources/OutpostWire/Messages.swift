@@ -171,6 +171,9 @@ public struct HelloResponse: Codable, Sendable {
     /// The server's clock when it answered (milliseconds since 1970): a laptop stamps its
     /// writes with this time, not its own, when the two are apart (`Clocks`).
     public var time: UInt64?
+    /// The replica was silent past the admin's expiry and the purge went on without it: push
+    /// what it holds, then start again from the server's copy (`Retention`).
+    public var expired: Bool?
 
     public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
                 relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {

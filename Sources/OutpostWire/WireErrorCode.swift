@@ -33,6 +33,7 @@ public enum WireErrorCode: String, CaseIterable, Sendable {
     case schemaNotNewer = "schema-not-newer"
     case incompatibleSchema = "incompatible-schema"
     case digestsNeeded = "digests-needed"
+    case replicaExpired = "replica-expired"
     // 413, 429, 500, 507
     case bodyTooLarge = "body-too-large"
     case tooManyAttempts = "too-many-attempts"
@@ -60,7 +61,7 @@ public enum WireErrorCode: String, CaseIterable, Sendable {
         case .forbidden, .wrongChannel, .usersAtHeadOffice, .schemaAtHeadOffice, .headOfficeOnly, .invalidCode: 403
         case .unknownUser, .notFound, .unknownPath: 404
         case .userExists, .replicaTaken, .counterWentBack, .replicaForked, .tooManyReplicas, .schemaNotNewer,
-             .incompatibleSchema, .digestsNeeded: 409
+             .incompatibleSchema, .digestsNeeded, .replicaExpired: 409
         case .bodyTooLarge: 413
         case .tooManyAttempts, .serverBusy: 429
         case .internal: 500

@@ -24,7 +24,7 @@ struct OutpostAdminCommand: AsyncParsableCommand {
               outpost-admin conflicts list
               outpost-admin conflicts resolve --collection deals --field stage --take newest
             """,
-        subcommands: [Users.self, Devices.self, Conflicts.self, Duplicates.self, Audit.self, SchemaCommand.self, Stats.self, Snapshot.self]
+        subcommands: [Users.self, Devices.self, Conflicts.self, Duplicates.self, Audit.self, SchemaCommand.self, Stats.self, Retention.self, Snapshot.self]
     )
 
     @Option(help: ArgumentHelp("The server's URL.", valueName: "URL")) var server: String?

@@ -56,6 +56,9 @@ struct OutpostServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A branch's pause between syncs with its parent when nothing arrives from its reps.", valueName: "SECONDS"))
     var upstreamInterval: Double = 5
 
+    @Option(help: ArgumentHelp("Head office: how often to expire silent devices and purge the deleted records every active replica has seen deleted (0: only when an admin asks, `outpost-admin retention --purge`).", valueName: "SECONDS"))
+    var purgeInterval: Double = 3_600
+
     @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM); goes with --tls-key.", valueName: "FILE"))
     var tlsCert: String?
 
@@ -131,12 +134,11 @@ struct OutpostServerCommand: AsyncParsableCommand {
         }
         let app = OutpostServerApp.application(storage: storage, host: host, port: port, logger: logger, tls: tls,
                                                callLimit: maxCalls, onRunning: banner, upstream: link?.statusReader, changesArrived: { link?.nudge() })
-        if let link {
-            let group = ServiceGroup(services: [app, UpstreamService(link: link)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            try await group.run()
-        } else {
-            try await app.runService()
-        }
+        var services: [any Service] = [app]
+        if let link { services.append(UpstreamService(link: link)) }
+        if purgeInterval > 0, link == nil { services.append(PurgeService(storage: storage, every: .milliseconds(Int64(purgeInterval * 1000)), logger: logger)) }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
     }
 }
 
@@ -153,6 +155,32 @@ struct TokenCommand: ParsableCommand {
     func run() throws {
         guard let data = root.data else { throw ValidationError("Give the data folder with --data DIR.") }
         print(try SQLiteServerStorage(directory: data).store.createAdminToken(name: name))
+    }
+}
+
+/// Head office's periodic retention: expire silent devices, purge what every active replica has
+/// seen deleted (`protocol/sync.md`, "Retention").
+struct PurgeService: Service {
+    let storage: SQLiteServerStorage
+    let every: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: every) } catch { return }
+                do {
+                    let figures = try await storage.retention(purge: true, expireAfterDays: nil)
+                    if figures.purgedTombstones > 0 {
+                        logger.notice("purged deleted records every active replica has seen", metadata: [
+                            "outpost.purged": .stringConvertible(figures.purgedTombstones), "outpost.feed_entries": .stringConvertible(figures.purgedFeedEntries),
+                            "outpost.low_water_mark": .stringConvertible(figures.lowWaterMark)])
+                    }
+                } catch {
+                    logger.error("retention failed; it is tried again later", metadata: ["outpost.error": "\(error)"])
+                }
+            }
+        }
     }
 }
 

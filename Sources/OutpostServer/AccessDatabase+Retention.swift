@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+import OutpostWire
+
+/// What retention needs from the access database: each replica's pull position, expiry.
+extension AccessDatabase {
+    /// Days of silence before a device is expired, unless an admin set another.
+    static let defaultExpiryDays = 90
+
+    func expireAfterDays() throws -> Int {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'expire_after_days'").flatMap(Int.init) ?? Self.defaultExpiryDays
+        }
+    }
+
+    func setExpireAfterDays(_ days: Int) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO settings (key, value) VALUES ('expire_after_days', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           arguments: [String(days)])
+        }
+    }
+
+    /// Keeps where a replica stood at its hello (written only when it moved).
+    func noteCursor(replica: String, cursor: Int64) throws {
+        let stored = try pool.read { db in try Int64?.fetchOne(db, sql: "SELECT cursor FROM replicas WHERE id = ?", arguments: [replica]) }
+        guard stored != cursor else { return }
+        try pool.write { db in try db.execute(sql: "UPDATE replicas SET cursor = ? WHERE id = ?", arguments: [cursor, replica]) }
+    }
+
+    func isExpired(replica: String) throws -> Bool {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT expired_at FROM replicas WHERE id = ?", arguments: [replica]) != nil }
+    }
+
+    /// A device that starts again from the server's copy is active again.
+    func unexpire(device: String) throws {
+        try pool.write { db in try db.execute(sql: "UPDATE replicas SET expired_at = NULL WHERE device = ? AND expired_at IS NOT NULL", arguments: [device]) }
+    }
+
+    /// Marks expired every replica silent since before `cutoff` (ISO 8601), and returns the
+    /// active ones (synced at least once, not expired, device not revoked) with their positions,
+    /// and the expired ones.
+    func retentionReplicas(cutoff: String) throws -> (active: [(lag: ReplicaLag, cursor: Int64)], expired: [ReplicaLag]) {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE replicas SET expired_at = ? WHERE expired_at IS NULL AND last_seen IS NOT NULL AND last_seen < ?",
+                           arguments: [ISO8601DateFormatter().string(from: Date()), cutoff])
+            var active: [(ReplicaLag, Int64)] = []
+            var expired: [ReplicaLag] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT r.id, d.user, r.last_seen, r.cursor, r.expired_at FROM replicas r JOIN devices d ON d.id = r.device
+                WHERE r.last_seen IS NOT NULL AND d.revoked = 0 ORDER BY r.cursor, r.id
+                """) {
+                let lag = ReplicaLag(replica: row["id"], user: row["user"], lastSeen: row["last_seen"], pendingUp: 0)
+                if (row["expired_at"] as String?) != nil { expired.append(lag) } else { active.append((lag, row["cursor"] ?? 0)) }
+            }
+            return (active, expired)
+        }
+    }
+}

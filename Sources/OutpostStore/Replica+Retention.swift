@@ -1,0 +1,55 @@
+import Foundation
+import GRDB
+import OutpostCore
+
+/// What a purge removed (`protocol/sync.md`, "Retention").
+public struct PurgeReport: Sendable, Codable, Hashable {
+    /// Deleted records whose history went (each keeps its last state as its tombstone).
+    public var tombstones = 0
+    /// Feed entries removed with them.
+    public var feedEntries = 0
+    /// Deleted records still whole here (at or after the low-water mark, or with an open conflict).
+    public var kept = 0
+
+    public init() {}
+}
+
+extension Replica {
+    /// Purges the history of deleted records every active replica has seen deleted: those whose
+    /// whole history lies at or before feed position `lowWaterMark` lose their feed entries
+    /// (the change feed is most of what a deleted record costs). The record's last state stays
+    /// as its tombstone: a write from a device that expired meanwhile, made to the record before
+    /// it knew of the delete, then comes back as a delete-versus-update conflict for an admin,
+    /// with the same outcome on every replica (laptops that never purge hold the same state).
+    /// Records with an open conflict are kept whole.
+    @discardableResult
+    public func purgeTombstones(through lowWaterMark: Int64) throws -> PurgeReport {
+        try write { db in
+            var report = PurgeReport()
+            // Feed positions are rowids: removing the last entry would let the next write take
+            // its position again, one that pullers have already passed. It stays.
+            let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT r.collection, r.id, r.conflicts, max(f.seq) AS last, count(f.seq) AS entries
+                FROM outpost_records r JOIN outpost_feed f ON f.collection = r.collection AND f.record_id = r.id
+                WHERE r.live = 0 GROUP BY r.collection, r.id
+                """)
+            for row in rows {
+                let (collection, id): (String, String) = (row["collection"], row["id"])
+                guard (row["last"] as Int64) <= lowWaterMark, (row["last"] as Int64) < end, (row["conflicts"] as Int) == 0 else {
+                    report.kept += 1
+                    continue
+                }
+                try db.execute(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ?", arguments: [collection, id])
+                report.tombstones += 1
+                report.feedEntries += row["entries"] as Int
+            }
+            return report
+        }
+    }
+
+    /// Deleted records held here (whole or as purged markers).
+    public func tombstoneCount() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 0") ?? 0 }
+    }
+}

@@ -1,0 +1,49 @@
+/// `GET /v1/admin/retention` and the answer of `POST /v1/admin/retention`: where the purge
+/// stands (`protocol/sync.md`, "Retention").
+public struct RetentionFigures: Codable, Hashable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// Days of silence after which a device is expired and no longer holds the purge back.
+    public var expireAfterDays: Int
+    /// Every active replica has pulled this server's feed up to here.
+    public var lowWaterMark: Int64
+    /// The feed's last position.
+    public var feedEnd: Int64
+    /// Deleted records held (whole, or purged to their presence).
+    public var tombstones: Int
+    /// What the purge just removed (when one ran), or removes at the mark as it stands.
+    public var purgedTombstones: Int
+    public var purgedFeedEntries: Int
+    /// Deleted records still whole (after the mark, or with an open conflict).
+    public var keptTombstones: Int
+    /// The active replicas furthest behind: they hold the mark where it is.
+    public var holdingBack: [ReplicaLag]
+    /// Replicas expired for their silence (their devices must start again from the server's copy).
+    public var expired: [ReplicaLag]
+
+    public init(expireAfterDays: Int, lowWaterMark: Int64, feedEnd: Int64, tombstones: Int, purgedTombstones: Int,
+                purgedFeedEntries: Int, keptTombstones: Int, holdingBack: [ReplicaLag], expired: [ReplicaLag]) {
+        self.expireAfterDays = expireAfterDays
+        self.lowWaterMark = lowWaterMark
+        self.feedEnd = feedEnd
+        self.tombstones = tombstones
+        self.purgedTombstones = purgedTombstones
+        self.purgedFeedEntries = purgedFeedEntries
+        self.keptTombstones = keptTombstones
+        self.holdingBack = holdingBack
+        self.expired = expired
+    }
+}
+
+/// `POST /v1/admin/retention`: set the expiry, and purge now if asked.
+public struct RetentionRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// New expiry in days (1 to 3650), or nil to leave it.
+    public var expireAfterDays: Int?
+    /// Purge now.
+    public var purge: Bool?
+
+    public init(expireAfterDays: Int? = nil, purge: Bool? = nil) {
+        self.expireAfterDays = expireAfterDays
+        self.purge = purge
+    }
+}
