@@ -13,7 +13,7 @@ enum ErrorSentence {
             switch error.code {
             case .fileNoSuchFile, .fileReadNoSuchFile: return "There is no file \(path); check the path."
             case .fileReadNoPermission, .fileWriteNoPermission: return "You may not read or write \(path); check its permissions."
-            case .fileWriteOutOfSpace: return "The disk is full: the last step was not written and everything before it is kept. Free some space and run the command again; it goes on from where it stopped."
+            case .fileWriteOutOfSpace: return "The disk is full; \(path) was not written completely. Free some space and try again."
             default: return "\(path) could not be read or written (\(error.localizedDescription))."
             }
         }

@@ -26,9 +26,14 @@ struct Verification {
         do {
             _ = try await engine.sync()
             var result = Verification(found: try await engine.verify())
+            // Records the rep's own waiting or refused changes keep apart from the server: a
+            // repair cannot make them agree, and the rep is told why.
+            let waiting = Set(try replica.localChanges(after: try replica.acknowledgedByServer(), limit: 100_000).map { RecordRef(collection: $0.collection, id: $0.recordID) })
+                .union(try replica.rejections().map { RecordRef(collection: $0.collection, id: $0.recordID) })
             for ref in result.found.differing {
                 let values = try replica.get(ref.collection, id: ref.id)?.values
-                result.labels[ref] = (values?["name"] ?? values?["title"] ?? values?["summary"]).map(Output.text) ?? "not held here"
+                result.labels[ref] = ((values?["name"] ?? values?["title"] ?? values?["summary"]).map(Output.text) ?? "not held here")
+                    + (waiting.contains(ref) ? " (your changes to it wait or were refused: see above)" : "")
             }
             if repair, !result.found.agrees {
                 result.fetched = try await engine.repair(result.found)

@@ -304,15 +304,24 @@ public struct SyncEngine: Sendable {
     /// Takes the server's time from a hello: a laptop whose clock is off by more than a couple
     /// of seconds stamps with the server's time from now on (offline too, until the next hello),
     /// and its writes stamped beyond what the server accepts are re-stamped before the push.
-    /// A branch keeps its own clock (its admin sees the skew at its parent).
+    /// A branch takes its parent's time too (its reps stamp with it), but re-stamps nothing: what
+    /// it holds of its own it relays with the rest. Only a laptop whose own clock is found ahead
+    /// by more than the drift re-stamps, and only writes beyond what any server acknowledged
+    /// to it (the hello's figure or the last push answer's, whichever is higher).
     func keepTime(_ replica: Replica, serverTime: UInt64, sentAt: UInt64, receivedAt: UInt64, acknowledged: UInt64) throws {
-        // The server read its clock about halfway through the round trip.
-        let midpoint = Int64(clamping: sentAt / 2 + receivedAt / 2)
-        let offset = Int64(clamping: serverTime) &- midpoint
-        try replica.setClockOffset(offset)
+        // The server read its clock about halfway through the round trip; a hello that waited
+        // (a busy server, retries) says too little about when, and is not used to measure.
+        let offset: Int64
+        if receivedAt >= sentAt, receivedAt - sentAt <= 10_000 {
+            offset = Int64(clamping: serverTime) &- Int64(clamping: sentAt / 2 + receivedAt / 2)
+            try replica.setClockOffset(offset)
+        } else {
+            offset = replica.clockOffset
+        }
         if abs(offset) >= Replica.offsetThreshold {
             logger.warning("this device's clock is off", metadata: ["outpost.clock_offset_ms": .stringConvertible(offset)])
         }
+        guard relay == nil, offset < -Int64(HybridLogicalClock().maxDriftMillis) || replica.clockOffset < -Int64(HybridLogicalClock().maxDriftMillis) else { return }
         let restamped = try replica.restampAhead(acknowledged: acknowledged, serverTime: serverTime)
         if restamped > 0 {
             logger.notice("writes made while the clock was ahead were re-stamped", metadata: ["outpost.restamped": .stringConvertible(restamped)])
@@ -372,8 +381,9 @@ public struct SyncEngine: Sendable {
                 }
                 session.countBytes(up: up, down: down)
                 if relay == nil, response.expired == true { try replica.setSettings([ClientSettings.startAgain: "expired"]) }
-                if relay == nil, let serverTime = response.time {
-                    try keepTime(replica, serverTime: serverTime, sentAt: sentAt, receivedAt: replica.systemTime(), acknowledged: response.acknowledged)
+                if let serverTime = response.time {
+                    try keepTime(replica, serverTime: serverTime, sentAt: sentAt, receivedAt: replica.systemTime(),
+                                 acknowledged: max(response.acknowledged, acknowledged))
                 }
                 var settings: [String: String] = [:]
                 var clearing = [ClientSettings.nextSyncToken]

@@ -28,7 +28,7 @@ public final class SQLiteServerStorage: ServerStorage {
     /// The server's replica (a new object after a schema upgrade).
     public var replica: Replica { store.replica }
     public var serverReplica: String { store.serverReplica }
-    public var time: UInt64 { store.replica.systemTime() }
+    public var time: UInt64 { store.replica.correctedTime() }
     public func retention(purge: Bool, expireAfterDays: Int?) async throws -> RetentionFigures {
         try await writeReplica { [store] in try store.retention(purge: purge, expireAfterDays: expireAfterDays) }
     }

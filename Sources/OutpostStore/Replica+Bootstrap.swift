@@ -93,6 +93,8 @@ extension Replica {
         }
         for spec in schema.collections where plain.contains(spec.name) { try copy(spec.name) }
         for table in ["outpost_records", "outpost_conflicts", "outpost_orphans", "outpost_closed_conflicts"] { try copy(table) }
+        // Deleted records whose history head office purged (an older server's file has none).
+        if plain.contains("outpost_purged") { try copy("outpost_purged") }
         // Every change came from the server, as if pulled (its own feed names the children it
         // came through); feed positions stay the server's, so they need not be dense.
         try copy("outpost_feed", replacing: ["origin": server])

@@ -17,6 +17,10 @@ extension Replica {
     /// The system's own clock, uncorrected (what a hello reports, so the server sees the skew).
     public func systemTime() -> UInt64 { systemWallClock() }
 
+    /// The clock this replica stamps with: the system's corrected by ``clockOffset`` (a branch
+    /// tells its reps this time, its parent's).
+    public func correctedTime() -> UInt64 { wallClock() }
+
     /// Milliseconds added to the system clock (the server's time minus this laptop's, as of the
     /// last hello that found them more than ``offsetThreshold`` apart; 0 otherwise).
     public var clockOffset: Int64 { storedClockOffset.withLock { $0 } }
@@ -48,6 +52,8 @@ extension Replica {
     @discardableResult
     public func restampAhead(acknowledged: UInt64, serverTime: UInt64) throws -> Int {
         let limit = serverTime &+ HybridLogicalClock().maxDriftMillis
+        // Nothing was stamped beyond the bound if the clock never went there.
+        guard try read({ db in try storedHLC(db) }).wallMillis > limit else { return 0 }
         return try write { db in
             let own = try Self.currentID(db)
             let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, change FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter"),

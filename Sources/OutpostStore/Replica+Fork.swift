@@ -145,7 +145,9 @@ extension Replica {
             loaded = LoadedRecord(state: RecordState(), live: row?["live"] ?? false, conflicts: row?["conflicts"] ?? 0)
         }
         if !loaded.live, let table, try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [id]) != nil { loaded.live = true }
-        var state = RecordState()
+        // A record whose history was purged is its stored state plus what came after.
+        let purged = try Bool.fetchOne(db, sql: "SELECT 1 FROM outpost_purged WHERE collection = ? AND record_id = ?", arguments: [collection, id]) == true
+        var state = purged ? loaded.state : RecordState()
         for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq",
                                       arguments: [collection, id]) {
             state = state.applying(try BinaryCodec.decodeChange([UInt8](blob)))

@@ -41,6 +41,7 @@ extension Replica {
                     continue
                 }
                 try db.execute(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ?", arguments: [collection, id])
+                try db.execute(sql: "INSERT OR IGNORE INTO outpost_purged (collection, record_id) VALUES (?, ?)", arguments: [collection, id])
                 report.tombstones += 1
                 report.feedEntries += row["entries"] as Int
             }

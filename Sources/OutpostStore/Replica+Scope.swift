@@ -285,7 +285,7 @@ extension Replica {
                                           arguments: [me.rawValue, Int64(clamping: acknowledged)]) ?? 0
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
-                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted"] where !(keepingRefusals && table == "outpost_rejected") {
+                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted", "outpost_purged"] where !(keepingRefusals && table == "outpost_rejected") {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
             try Self.dropSearchIndex(db)

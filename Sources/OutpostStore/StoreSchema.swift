@@ -98,6 +98,13 @@ enum StoreSchema {
                 INSERT OR REPLACE INTO outpost_meta (key, value) VALUES ('search_through', 0);
                 """)
         }
+        m.registerMigration("v8-purged") { db in
+            // Deleted records whose history was purged (`Replica+Retention.swift`): their stored
+            // state is all there is of them, so a rebuild starts from it instead of the feed alone.
+            try db.execute(sql: """
+                CREATE TABLE outpost_purged (collection TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
+                """)
+        }
         return m
     }
 

@@ -2,8 +2,25 @@ import Foundation
 import GRDB
 import Testing
 
-/// Whether this machine lets the tests mount a small filesystem (root, with mount(8)).
-let canMountSmallDisks = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/mount")
+/// Whether this machine lets the tests mount a small filesystem: root, with mount(8), and a
+/// trial mount works (a container may refuse it even to root).
+let canMountSmallDisks: Bool = {
+    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/mount") else { return false }
+    let trial = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-mount-\(UUID().uuidString)").path
+    guard (try? FileManager.default.createDirectory(atPath: trial, withIntermediateDirectories: true)) != nil else { return false }
+    defer { try? FileManager.default.removeItem(atPath: trial) }
+    func run(_ arguments: [String]) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: arguments[0])
+        p.arguments = Array(arguments.dropFirst())
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+    guard run(["/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", trial]) else { return false }
+    return run(["/bin/umount", trial])
+}()
 
 /// A replica or a server whose disk fills during a sync: a real small filesystem (tmpfs) under
 /// the folder, real processes. The sync stops with a "disk full" sentence, loses nothing, keeps

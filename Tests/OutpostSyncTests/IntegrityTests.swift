@@ -446,6 +446,26 @@ struct IntegrityTests {
         try await server.stop()
     }
 
+    /// The server still holds back a write stamped beyond its clock plus the drift (a branch
+    /// relays without re-stamping, an older laptop does not re-stamp): deferred, neither
+    /// refused nor taken, until its clock reaches it.
+    @Test func theServerStillDefersWritesStampedAhead() throws {
+        let folder = TempFolder()
+        let serverClock = Mutex<UInt64>(Replica.systemClock())
+        let server = try Replica.create(at: folder.path("hq.sqlite"), options: ReplicaOptions(user: "hq", device: "hq", role: .headOffice),
+                                        clock: { serverClock.withLock { $0 } })
+        let laptop = try Replica.create(at: folder.path("laptop.sqlite"), options: ReplicaOptions(user: "aigerim", device: "laptop"),
+                                        clock: { serverClock.withLock { $0 } + 10 * 60_000 })
+        _ = try laptop.insert("tasks", ["title": s("written ten minutes ahead")])
+        let changes = try laptop.localChanges(after: 0, limit: 10)
+        let first = try server.applyPush(changes, sender: laptop.replicaID, declared: 1) { _, _ in nil }
+        #expect(first.acknowledged == 0)
+        if case .deferred(let code, _)? = first.outcomes.first { #expect(code == "clock-ahead") } else { Issue.record("not deferred: \(first.outcomes)") }
+        serverClock.withLock { $0 += 10 * 60_000 }
+        let second = try server.applyPush(changes, sender: laptop.replicaID, declared: 1) { _, _ in nil }
+        #expect(second.acknowledged == 1)
+    }
+
     /// Head office restored from last night's backup: laptops that synced since push again what
     /// it lost, and pull from the start, so nobody misses writes made after the restore.
     @Test func aServerRestoredFromABackupLosesNothing() async throws {

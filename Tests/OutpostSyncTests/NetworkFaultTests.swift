@@ -96,9 +96,9 @@ struct NetworkFaultTests {
         let replicas = [hq.storage.replica, branch.storage.replica, aigerim, bolat]
         let reference = try snapshot(hq.storage.replica)
         for replica in replicas {
+            // Every record as head office holds it (a write applied twice under two ids, or one
+            // lost, shows here; the feed's unique dots cannot repeat by construction).
             #expect(try snapshot(replica) == reference, "\(replica.replicaID) differs from head office (seed \(seed))")
-            let feed = try replica.feed(after: 0, limit: .max)
-            #expect(Set(feed.map(\.dot)).count == feed.count, "a change applied twice at \(replica.replicaID)")
         }
         let accounts = Set(try hq.storage.replica.query("accounts").map(\.id)), contacts = Set(try hq.storage.replica.query("contacts").map(\.id))
         let missing = created.filter { !accounts.contains($0) && !contacts.contains($0) }
