@@ -61,21 +61,23 @@ final class FaultProxy: Sendable {
         let state = NIOLockedValueBox(State(rng: SplitMix64(seed: seed), percent: faultPercent, faults: faults))
         self.state = state
         let record: @Sendable (Fault) -> Void = { fault in state.withLockedValue { $0.happened[fault, default: 0] += 1 } }
+        let calm: @Sendable () -> Bool = { state.withLockedValue { $0.percent == 0 } }
         listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { client in
                 let plan = state.withLockedValue { $0.draw() }
                 return ClientBootstrap(group: client.eventLoop).connect(host: "127.0.0.1", port: upstreamPort).flatMapThrowing { server in
                     // Both channels live on the client's event loop, so the handlers may touch each other's channel directly.
-                    try server.pipeline.syncOperations.addHandler(Glue(partner: client, plan: plan, towardsClient: true, record: record))
-                    try client.pipeline.syncOperations.addHandler(Glue(partner: server, plan: plan, towardsClient: false, record: record))
+                    try server.pipeline.syncOperations.addHandler(Glue(partner: client, plan: plan, towardsClient: true, record: record, calm: calm))
+                    try client.pipeline.syncOperations.addHandler(Glue(partner: server, plan: plan, towardsClient: false, record: record, calm: calm))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         port = listener.localAddress!.port!
     }
 
-    /// Changes how many new connections draw a fault (0 lets a final sync through).
+    /// Changes how many new connections draw a fault; 0 also calms the connections already open
+    /// (their faults no longer happen), so a final sync goes through.
     func setFaultPercent(_ percent: Int) { state.withLockedValue { $0.percent = percent } }
 
     /// Faults that took effect so far, by kind.
@@ -94,12 +96,15 @@ final class FaultProxy: Sendable {
         /// True on the server's channel: what it reads goes back to the client.
         let towardsClient: Bool
         let record: @Sendable (Fault) -> Void
+        let calm: @Sendable () -> Bool
         var passed = 0
         var stalled = false
         var paced = NIODeadline.now()
         var slowed = false
 
-        init(partner: any Channel, plan: Plan, towardsClient: Bool, record: @escaping @Sendable (Fault) -> Void) {
+        init(partner: any Channel, plan: Plan, towardsClient: Bool, record: @escaping @Sendable (Fault) -> Void,
+             calm: @escaping @Sendable () -> Bool) {
+            self.calm = calm
             self.partner = partner
             self.plan = plan
             self.towardsClient = towardsClient
@@ -108,6 +113,10 @@ final class FaultProxy: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var bytes = unwrapInboundIn(data)
+            if calm() {
+                partner.writeAndFlush(bytes, promise: nil)
+                return
+            }
             if stalled { return }
             guard let fault = plan.fault, plan.towardsClient == towardsClient else {
                 passed += bytes.readableBytes
