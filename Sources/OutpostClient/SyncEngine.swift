@@ -285,9 +285,13 @@ public struct SyncEngine: Sendable {
         let acknowledged = try replica.acknowledgedByServer()
         let unsent = try replica.localChangeCount(after: acknowledged)
         guard unsent == 0 else {
-            throw TransportError.server(WireError(.replicaExpired, message: "This laptop was away longer than your admin allows, and must start again from the server's copy once all it wrote has gone up; \(unsent) changes could not go up yet (see `outpost status`). They are kept here; nothing was removed."), status: 409)
+            throw TransportError.server(WireError(.replicaExpired, message: "This laptop must start again from the server's copy (it was away longer than your admin allows, or stands before what the server purged) once all it wrote has gone up; \(unsent) changes could not go up yet (see `outpost status`). They are kept here; nothing was removed."), status: 409)
         }
-        _ = try replica.wipe(acknowledged: acknowledged, settings: [ClientSettings.cursor, ClientSettings.scopePosition], keepingRefusals: true)
+        do {
+            _ = try replica.wipe(acknowledged: acknowledged, settings: [ClientSettings.cursor, ClientSettings.scopePosition], keepingRefusals: true, onlyIfAllSent: true)
+        } catch let error as StoreError where error.code == .invalidInput {
+            throw TransportError.server(WireError(.replicaExpired, message: "This laptop must start again from the server's copy once all it wrote has gone up: \(error.description) Run `outpost sync` again."), status: 409)
+        }
         let file = replica.bootstrapFilePath
         defer { try? FileManager.default.removeItem(atPath: file) }
         let taken: Bootstrapped

@@ -31,26 +31,35 @@ extension AccessDatabase {
         try pool.read { db in try String.fetchOne(db, sql: "SELECT expired_at FROM replicas WHERE id = ?", arguments: [replica]) != nil }
     }
 
-    /// A device that starts again from the server's copy is active again.
-    func unexpire(device: String) throws {
-        try pool.write { db in try db.execute(sql: "UPDATE replicas SET expired_at = NULL WHERE device = ? AND expired_at IS NOT NULL", arguments: [device]) }
+    /// A replica back at or after the purge's position (it started again) is active again.
+    func unexpire(replica: String) throws {
+        guard try isExpired(replica: replica) else { return }
+        try pool.write { db in try db.execute(sql: "UPDATE replicas SET expired_at = NULL WHERE id = ?", arguments: [replica]) }
     }
 
-    /// Marks expired every replica silent since before `cutoff` (ISO 8601), and returns the
-    /// active ones (synced at least once, not expired, device not revoked) with their positions,
-    /// and the expired ones.
-    func retentionReplicas(cutoff: String) throws -> (active: [(lag: ReplicaLag, cursor: Int64)], expired: [ReplicaLag]) {
+    /// Every replica silent since before `cutoff` (ISO 8601) is expired (marked so with
+    /// `marking`; a dry run only counts it); returns the active ones (synced at least once, not
+    /// expired, device not revoked) with their positions, and the expired ones. A branch never
+    /// expires: it cannot start again from a copy, so it holds the mark until an admin revokes it.
+    func retentionReplicas(cutoff: String, marking: Bool) throws -> (active: [(lag: ReplicaLag, cursor: Int64)], expired: [ReplicaLag]) {
         try pool.write { db in
-            try db.execute(sql: "UPDATE replicas SET expired_at = ? WHERE expired_at IS NULL AND last_seen IS NOT NULL AND last_seen < ?",
-                           arguments: [ISO8601DateFormatter().string(from: Date()), cutoff])
+            let branches = "SELECT name FROM users WHERE role = 'branch'"
+            if marking {
+                try db.execute(sql: """
+                    UPDATE replicas SET expired_at = ? WHERE expired_at IS NULL AND last_seen IS NOT NULL AND last_seen < ?
+                        AND device NOT IN (SELECT id FROM devices WHERE user IN (\(branches)))
+                    """, arguments: [ISO8601DateFormatter().string(from: Date()), cutoff])
+            }
             var active: [(ReplicaLag, Int64)] = []
             var expired: [ReplicaLag] = []
             for row in try Row.fetchAll(db, sql: """
-                SELECT r.id, d.user, r.last_seen, r.cursor, r.expired_at FROM replicas r JOIN devices d ON d.id = r.device
+                SELECT r.id, d.user, r.last_seen, r.cursor, r.expired_at, d.user IN (\(branches)) AS branch
+                FROM replicas r JOIN devices d ON d.id = r.device
                 WHERE r.last_seen IS NOT NULL AND d.revoked = 0 ORDER BY r.cursor, r.id
                 """) {
                 let lag = ReplicaLag(replica: row["id"], user: row["user"], lastSeen: row["last_seen"], pendingUp: 0)
-                if (row["expired_at"] as String?) != nil { expired.append(lag) } else { active.append((lag, row["cursor"] ?? 0)) }
+                let silent = !(row["branch"] as Bool) && (row["last_seen"] as String) < cutoff
+                if (row["expired_at"] as String?) != nil || silent { expired.append(lag) } else { active.append((lag, row["cursor"] ?? 0)) }
             }
             return (active, expired)
         }

@@ -127,7 +127,7 @@ public final class EmbeddedServerStore: Sendable {
         if let days { try access.setExpireAfterDays(days) }
         let expiry = try access.expireAfterDays()
         let cutoff = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(clock()) / 1000 - Double(expiry) * 86_400))
-        let (active, expired) = try access.retentionReplicas(cutoff: cutoff)
+        let (active, expired) = try access.retentionReplicas(cutoff: cutoff, marking: purge)
         let end = Int64(try replica.feedCount(after: 0))
         let mark = active.map(\.cursor).min() ?? end
         // A branch relays its feed to its parent: only head office purges (its parent acknowledgement would have to hold the mark too).
@@ -138,7 +138,7 @@ public final class EmbeddedServerStore: Sendable {
     }
     public func noteCursor(replica: String, cursor: Int64) throws { try access.noteCursor(replica: replica, cursor: cursor) }
     public func isExpired(replica: String) throws -> Bool { try access.isExpired(replica: replica) }
-    public func unexpire(device: String) throws { try access.unexpire(device: device) }
+    public func unexpire(replica: String) throws { try access.unexpire(replica: replica) }
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }

@@ -309,8 +309,6 @@ public enum OutpostServerApp {
             guard !context.device.isBranch else {
                 throw APIError(WireError(.forbidden, message: "A branch server pulls the feed from its parent; bootstrap is for laptops."))
             }
-            // An expired device starting again from this copy is active again.
-            try await wire { try await storage.unexpire(device: context.device.id) }
             return try await snapshotResponse(storage: storage, user: context.device.user, gate: snapshots, logger: logger)
         }
 

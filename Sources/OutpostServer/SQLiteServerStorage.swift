@@ -36,7 +36,8 @@ public final class SQLiteServerStorage: ServerStorage {
         try await write { [store] in try store.noteCursor(replica: replica, cursor: cursor) }
     }
     public func isExpired(replica: String) async throws -> Bool { try await io { [store] in try store.isExpired(replica: replica) } }
-    public func unexpire(device: String) async throws { try await write { [store] in try store.unexpire(device: device) } }
+    public func unexpire(replica: String) async throws { try await write { [store] in try store.unexpire(replica: replica) } }
+    public func purgedThrough() async throws -> Int64 { try await io { [store] in try store.replica.purgedThrough() } }
     public func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)] {
         try await io { [store] in try store.replica.recordFingerprints(collection) }
     }

@@ -26,8 +26,10 @@ public protocol ServerStorage: Sendable {
     func noteCursor(replica: String, cursor: Int64) async throws
     /// Whether a replica was expired for its silence.
     func isExpired(replica: String) async throws -> Bool
-    /// A device starting again from the server's copy is active again.
-    func unexpire(device: String) async throws
+    /// A replica back at or after the purge's position is active again.
+    func unexpire(replica: String) async throws
+    /// The feed position below which history was purged (``Replica/purgedThrough()``).
+    func purgedThrough() async throws -> Int64
     /// Every live record of a collection with its fingerprint (``RecordDigest``).
     func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)]
     /// Keeps the outcome of a replica's last comparison with this server (0: it agreed).

@@ -74,8 +74,15 @@ public struct SyncService: Sendable {
                                      relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try await storage.directoryVersion() : nil)
         if scoped { response.scoped = true }
         response.time = storage.time
-        if sameServer { try await storage.noteCursor(replica: request.replica, cursor: request.position.cursor) }
-        if try await storage.isExpired(replica: request.replica) { response.expired = true }
+        // Where it really starts here (after a restore, a widened scope or a failover, not where
+        // it said it stood): the low-water mark is made of these.
+        try await storage.noteCursor(replica: request.replica, cursor: cursor)
+        if !device.isBranch, cursor < (try await storage.purgedThrough()) {
+            // It would walk past deletes whose history was purged: it starts again from a copy.
+            response.expired = true
+        } else {
+            try await storage.unexpire(replica: request.replica)
+        }
         response.backlog = try await storage.feedCount(after: cursor)
         response.timeZone = try await storage.users().first { $0.name == device.user }?.timeZone
         let refused = try await storage.upstreamRefusals(of: request.replica)
@@ -193,8 +200,8 @@ public struct SyncService: Sendable {
         try await requireOwnership(request.replica, device)
         // The purge went on without it: walking the feed from its old position would miss the
         // deletes whose history was purged, so it starts again from the server's copy.
-        if try await storage.isExpired(replica: request.replica) {
-            throw WireError(.replicaExpired, message: "This device was silent longer than the admin allows (outpost-admin retention) and deletes it never saw were purged meanwhile: it must start again from the server's copy, after sending what it holds. `outpost sync` does both.")
+        if !device.isBranch, request.cursor < (try await storage.purgedThrough()) {
+            throw WireError(.replicaExpired, message: "This device stands before what the server has purged (it was silent longer than the admin allows, or comes from a copy or another server): deletes it never saw are no longer in the feed, so it must start again from the server's copy, after sending what it holds. `outpost sync` does both.")
         }
         let seen = try await storage.seen(of: request.replica)
         let policy = try await ScopePolicy.make(for: device, storage: storage)

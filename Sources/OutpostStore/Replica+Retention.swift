@@ -45,8 +45,22 @@ extension Replica {
                 report.tombstones += 1
                 report.feedEntries += row["entries"] as Int
             }
+            if report.tombstones > 0 {
+                // Below here the feed no longer says everything: a replica starting from a lower
+                // position would walk past deletes it never sees.
+                try db.execute(sql: """
+                    INSERT INTO outpost_meta (key, value) VALUES ('purged_through', ?)
+                    ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)
+                    """, arguments: [lowWaterMark])
+            }
             return report
         }
+    }
+
+    /// The highest low-water mark a purge removed history below (0 if none ever did): a replica
+    /// whose position is lower starts again from a snapshot.
+    public func purgedThrough() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'purged_through'") ?? 0 }
     }
 
     /// Deleted records held here (whole or as purged markers).

@@ -278,11 +278,15 @@ extension Replica {
     /// (they are removed too, and the caller says so). `keepingRefusals` keeps the changes this
     /// replica refused or had refused (an expired device starting again keeps them for its rep).
     @discardableResult
-    public func wipe(acknowledged: UInt64, settings: [String], keepingRefusals: Bool = false) throws -> Int {
+    public func wipe(acknowledged: UInt64, settings: [String], keepingRefusals: Bool = false, onlyIfAllSent: Bool = false) throws -> Int {
         let unsent = try write { db in
             let me = try Self.currentID(db)
             let unsent = try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_feed WHERE origin = 'local' AND replica = ? AND counter > ?",
                                           arguments: [me.rawValue, Int64(clamping: acknowledged)]) ?? 0
+            // Checked in the same transaction: a write made a moment ago in another window is not removed.
+            if onlyIfAllSent && unsent > 0 {
+                throw StoreError(.invalidInput, "\(unsent) changes made here have not reached the server; nothing was removed.")
+            }
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
                           "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted", "outpost_purged"] where !(keepingRefusals && table == "outpost_rejected") {

@@ -56,8 +56,8 @@ struct OutpostServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A branch's pause between syncs with its parent when nothing arrives from its reps.", valueName: "SECONDS"))
     var upstreamInterval: Double = 5
 
-    @Option(help: ArgumentHelp("Head office: how often to expire silent devices and purge the deleted records every active replica has seen deleted (0: only when an admin asks, `outpost-admin retention --purge`).", valueName: "SECONDS"))
-    var purgeInterval: Double = 3_600
+    @Option(help: ArgumentHelp("Head office: how often to expire silent devices and purge the history of records every active replica has seen deleted (0, the default in this version: only when an admin asks, `outpost-admin retention --purge`; protocol/sync.md, Retention, says what is not yet safe).", valueName: "SECONDS"))
+    var purgeInterval: Double = 0
 
     @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM); goes with --tls-key.", valueName: "FILE"))
     var tlsCert: String?

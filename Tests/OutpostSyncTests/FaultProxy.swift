@@ -113,11 +113,13 @@ final class FaultProxy: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var bytes = unwrapInboundIn(data)
+            if stalled { return }
             if calm() {
-                partner.writeAndFlush(bytes, promise: nil)
+                // Through the same pacing: bytes must not overtake pieces still queued.
+                passed += bytes.readableBytes
+                forward(bytes, context)
                 return
             }
-            if stalled { return }
             guard let fault = plan.fault, plan.towardsClient == towardsClient else {
                 passed += bytes.readableBytes
                 forward(bytes, context)

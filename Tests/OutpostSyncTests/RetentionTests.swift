@@ -1,5 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import GRDB
+import NIOCore
+import NIOHTTP1
 import OutpostClient
 import OutpostCore
 import OutpostServer
@@ -52,6 +55,15 @@ struct RetentionTests {
 
         // An old client walking the feed from where it stood would miss the delete: refused.
         let position = try bolat.setting(ClientSettings.cursor)
+        var request = HTTPClientRequest(url: server.url + "/v1/sync/pull")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(try bolat.setting(ClientSettings.token)!)")
+        request.body = .bytes(ByteBuffer(string: #"{"protocol":1,"replica":"\#(bolat.replicaID.rawValue)","cursor":\#(position ?? "0"),"limit":10}"#))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let refused = try await client.execute(request, timeout: .seconds(20))
+        let body = String(buffer: try await refused.body.collect(upTo: 1 << 16))
+        try await client.shutdown()
+        #expect(refused.status == .conflict && body.contains("replica-expired"), "\(refused.status) \(body)")
         // Bolat comes back: his work goes up, then his laptop starts again from the server's copy.
         let back = try await SyncEngine(replica: bolat).sync()
         #expect(back.pushed == 2 && back.fromSnapshot, "\(back)")
