@@ -41,7 +41,10 @@ extension Replica {
                     continue
                 }
                 try db.execute(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ?", arguments: [collection, id])
-                try db.execute(sql: "INSERT OR IGNORE INTO outpost_purged (collection, record_id) VALUES (?, ?)", arguments: [collection, id])
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO outpost_purged (collection, record_id, state)
+                        SELECT collection, id, state FROM outpost_records WHERE collection = ? AND id = ?
+                    """, arguments: [collection, id])
                 report.tombstones += 1
                 report.feedEntries += row["entries"] as Int
             }

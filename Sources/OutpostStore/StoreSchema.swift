@@ -99,10 +99,12 @@ enum StoreSchema {
                 """)
         }
         m.registerMigration("v8-purged") { db in
-            // Deleted records whose history was purged (`Replica+Retention.swift`): their stored
-            // state is all there is of them, so a rebuild starts from it instead of the feed alone.
+            // Deleted records whose history was purged (`Replica+Retention.swift`), with their
+            // state then (a deleted record's state blob holds every value): what a rebuild starts
+            // from, the feed holding only what came after.
             try db.execute(sql: """
-                CREATE TABLE outpost_purged (collection TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
+                CREATE TABLE outpost_purged (collection TEXT NOT NULL, record_id TEXT NOT NULL, state BLOB NOT NULL,
+                    PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
                 """)
         }
         return m

@@ -103,4 +103,22 @@ struct RetentionTests {
         #expect(Int64(try hq.feedCount(after: 0)) == end + 1)
         try await server.stop()
     }
+
+    /// A record whose history was purged is rebuilt (by a repair, a re-stamp, a heal) from its
+    /// state at the purge, not from the now empty feed: its tombstone survives.
+    @Test func aRebuildKeepsWhatThePurgeKept() async throws {
+        let folder = TempFolder()
+        let server = try await TestServer.start(folder)
+        let hq = server.storage.replica
+        let id = try hq.insert("accounts", ["name": s("Тумэн ХХК"), "phone": s("+976 11 000")])
+        try hq.delete("accounts", id: id)
+        _ = try hq.insert("accounts", ["name": s("Qazaq Foods")])
+        let before = try hq.state("accounts", id: id).canonicalText
+        #expect(try hq.purgeTombstones(through: Int64(hq.feedCount(after: 0))).tombstones == 1)
+        try hq.rebuild([("accounts", id)])
+        #expect(try hq.history("accounts", id: id).isEmpty)
+        #expect(try hq.state("accounts", id: id).canonicalText == before)
+        #expect(try hq.get("accounts", id: id) == nil)
+        try await server.stop()
+    }
 }
