@@ -64,7 +64,7 @@ struct Verification {
         for ref in found.differing { print("  \(ref.collection) \(ref.id)  \(labels[ref] ?? "")") }
         if let after, let fetched {
             print(after.agrees
-                  ? "Repaired: their changes were fetched again from the server (\(fetched)) and the records rebuilt; they now agree."
+                  ? "Repaired: the records were fetched again from the server (\(fetched) changes were missing here) and rebuilt; they now agree."
                   : Style.alert("Repaired what could be, but \(after.differing.count) records still differ; tell your admin."))
         } else {
             print("Run `outpost status --verify --repair` to fetch them again from the server.")

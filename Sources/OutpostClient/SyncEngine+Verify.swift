@@ -60,21 +60,9 @@ extension SyncEngine {
     @discardableResult
     public func repair(_ report: VerifyReport) async throws -> Int {
         let server = try replica.setting(ClientSettings.serverID) ?? "server"
-        var fetched = 0
-        for start in stride(from: 0, to: report.differing.count, by: RecordsRequest.limit) {
-            let refs = Array(report.differing[start..<min(start + RecordsRequest.limit, report.differing.count)])
-            var after: Int64?
-            repeat {
-                var request = RecordsRequest(replica: replica.replicaID.rawValue, records: refs, through: Int64.max)
-                request.after = after
-                let (page, _, _) = try await call("/v1/sync/records", request, RecordsResponse.self)
-                let changes = try page.changes.map { try Change(json: $0) }
-                try replica.apply(changes, from: server)
-                fetched += changes.count
-                after = page.next
-            } while after != nil
-            try replica.rebuild(refs.map { ($0.collection, $0.id) })
-        }
-        return fetched
+        let before = try replica.changeCount()
+        try await fetchHistory(replica, report.differing, through: Int64.max, from: server)
+        try replica.rebuild(report.differing.map { ($0.collection, $0.id) })
+        return max(0, try replica.changeCount() - before)
     }
 }

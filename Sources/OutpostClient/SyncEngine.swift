@@ -561,9 +561,15 @@ public struct SyncEngine: Sendable {
             while true {
                 let answer = try await call("/v1/sync/records", request, RecordsResponse.self).0
                 let changes: [Change]
-                do { changes = try answer.changes.map { try Change(json: $0) } } catch {
+                let states: [(collection: String, id: String, state: RecordState)]
+                do {
+                    changes = try answer.changes.map { try Change(json: $0) }
+                    states = try (answer.states ?? []).map { ($0.collection, $0.id, try RecordState(json: $0.state)) }
+                } catch {
                     throw TransportError.server(WireError(.malformedPage, message: "The server sent a change this client cannot read: \(error)."), status: 0)
                 }
+                // Records whose older history was purged come as their state then, and the changes after.
+                if !states.isEmpty { try replica.takePurgedStates(states) }
                 if !changes.isEmpty { _ = try replica.apply(changes, from: server) }
                 guard let next = answer.next, next > (request.after ?? 0) else { break }
                 request.after = next

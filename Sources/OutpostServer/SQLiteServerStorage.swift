@@ -37,6 +37,9 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func isExpired(replica: String) async throws -> Bool { try await io { [store] in try store.isExpired(replica: replica) } }
     public func unexpire(replica: String) async throws { try await write { [store] in try store.unexpire(replica: replica) } }
+    public func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)] {
+        try await io { [store] in try store.replica.purgedStates(records) }
+    }
     public func purgedThrough() async throws -> Int64 { try await io { [store] in try store.replica.purgedThrough() } }
     public func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)] {
         try await io { [store] in try store.replica.recordFingerprints(collection) }

@@ -28,6 +28,8 @@ public protocol ServerStorage: Sendable {
     func isExpired(replica: String) async throws -> Bool
     /// A replica back at or after the purge's position is active again.
     func unexpire(replica: String) async throws
+    /// Of these records, those whose history was purged, with their state at the purge.
+    func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)]
     /// The feed position below which history was purged (``Replica/purgedThrough()``).
     func purgedThrough() async throws -> Int64
     /// Every live record of a collection with its fingerprint (``RecordDigest``).

@@ -376,7 +376,12 @@ public struct SyncService: Sendable {
                                        limit: WireLimits.pageChanges + 1)
         let more = page.count > WireLimits.pageChanges
         let sent = page.prefix(WireLimits.pageChanges)
-        return RecordsResponse(changes: sent.map(\.change.json), next: more ? sent.last?.seq : nil)
+        var response = RecordsResponse(changes: sent.map(\.change.json), next: more ? sent.last?.seq : nil)
+        if request.after == nil {
+            let purged = try await storage.purgedStates(allowed.map { ($0.collection, $0.id) })
+            if !purged.isEmpty { response.states = purged.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json) } }
+        }
+        return response
     }
 
     /// Gives a copied or restored folder a new replica id for the same device, and says which

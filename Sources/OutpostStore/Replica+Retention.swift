@@ -66,6 +66,38 @@ extension Replica {
         try read { db in try Int64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'purged_through'") ?? 0 }
     }
 
+    /// Of these records, those whose history was purged here, with their state at the purge.
+    public func purgedStates(_ records: [(collection: String, id: String)]) throws -> [(collection: String, id: String, state: RecordState)] {
+        try read { db in
+            var found: [(String, String, RecordState)] = []
+            for record in records {
+                guard let blob = try Data.fetchOne(db, sql: "SELECT state FROM outpost_purged WHERE collection = ? AND record_id = ?",
+                                                   arguments: [record.collection, record.id]) else { continue }
+                let state = try BinaryCodec.decodeState([UInt8](blob), keys: tables[record.collection]?.keys ?? .empty) { _ in nil }
+                found.append((record.collection, record.id, state))
+            }
+            return found
+        }
+    }
+
+    /// Takes in records whose history was purged at the server, as they stood then: each is
+    /// merged into what is held of it (a join, so order and repetition do not matter) and kept
+    /// as its purge base, so a rebuild starts from it.
+    public func takePurgedStates(_ states: [(collection: String, id: String, state: RecordState)]) throws {
+        try write { db in
+            for item in states {
+                let table = tables[item.collection]
+                try db.execute(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state) VALUES (?, ?, ?)",
+                               arguments: [item.collection, item.id, Data(BinaryCodec.encode(item.state, keys: table?.keys ?? .empty) { _, _ in false })])
+                let loaded = try RecordIO.load(db, table: table, collection: item.collection, id: item.id)
+                let merged = loaded.state.merged(with: item.state)
+                if merged != loaded.state {
+                    try RecordIO.save(db, table: table, collection: item.collection, id: item.id, old: loaded, new: merged, children: children, tables: tables)
+                }
+            }
+        }
+    }
+
     /// Deleted records held here (whole or as purged markers).
     public func tombstoneCount() throws -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_records WHERE live = 0") ?? 0 }

@@ -91,12 +91,28 @@ public struct RecordsRequest: Codable, Sendable {
     }
 }
 
+/// A record whose history was purged, as it stood then (``RecordsResponse/states``).
+public struct PurgedState: Codable, Sendable {
+    public var collection: String
+    public var id: String
+    public var state: JSONValue
+
+    public init(collection: String, id: String, state: JSONValue) {
+        self.collection = collection
+        self.id = id
+        self.state = state
+    }
+}
+
 /// The answer to ``RecordsRequest``: changes in feed order (records out of scope are left out).
 public struct RecordsResponse: Codable, Sendable {
     public var `protocol` = ProtocolVersion.current
     public var changes: [JSONValue]
     /// More follow: ask again with `after` set to this.
     public var next: Int64?
+    /// First page only: of the records asked for, those whose history head office purged, with
+    /// their state at the purge (`merge.md` record state JSON); the changes are what came after.
+    public var states: [PurgedState]?
 
     public init(changes: [JSONValue], next: Int64? = nil) {
         self.changes = changes

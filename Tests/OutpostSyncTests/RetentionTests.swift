@@ -82,6 +82,17 @@ struct RetentionTests {
         }
         figures = try await server.storage.retention(purge: false, expireAfterDays: nil)
         #expect(figures.expired.isEmpty, "he is active again")
+
+        // A rep whose scope the account enters later takes it whole: its state at the purge and
+        // the changes after (its older history is no longer in the feed).
+        try server.storage.store.addUser(UserInfo(name: "dana", role: "rep", scope: "owner = me"))
+        let dana = try await server.enroll(folder, user: "dana")
+        try await SyncEngine(replica: dana).sync()
+        #expect(try dana.get("accounts", id: doomed) == nil)
+        try hq.update("accounts", id: doomed, [.set("owner", s("dana"))])
+        try await SyncEngine(replica: dana).sync()
+        #expect(try dana.get("accounts", id: doomed)?.values == hq.get("accounts", id: doomed)?.values, "the account entered whole")
+        #expect(try dana.state("accounts", id: doomed).canonicalText == hq.state("accounts", id: doomed).canonicalText)
         // And his next sync is an ordinary one.
         let next = try await SyncEngine(replica: bolat).sync()
         #expect(!next.fromSnapshot)
