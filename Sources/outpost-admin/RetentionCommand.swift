@@ -14,7 +14,8 @@ struct Retention: AsyncParsableCommand {
             Deleted records are purged (their history and field values; a small marker stays) once
             every active device has seen them deleted. A device silent longer than the expiry no
             longer holds the purge back: when it comes back it sends what it holds and starts
-            again from the server's copy. Head office purges every hour by itself.
+            again from the server's copy. Head office purges when asked, or on its own every
+            `outpost-server --purge-interval` seconds once an admin turns that on.
 
             Examples:
               outpost-admin retention
