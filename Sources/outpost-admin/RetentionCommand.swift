@@ -11,8 +11,8 @@ struct Retention: AsyncParsableCommand {
         commandName: "retention",
         abstract: "Show the low-water mark, deleted records held and purgeable, and silent devices; set the expiry; purge now.",
         discussion: """
-            Deleted records are purged (their history and field values; a small marker stays) once
-            every active device has seen them deleted. A device silent longer than the expiry no
+            The history of deleted records is purged (each keeps its last state as a tombstone)
+            once every active device has seen them deleted. A device silent longer than the expiry no
             longer holds the purge back: when it comes back it sends what it holds and starts
             again from the server's copy. Head office purges when asked, or on its own every
             `outpost-server --purge-interval` seconds once an admin turns that on.
