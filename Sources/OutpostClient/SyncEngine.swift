@@ -366,6 +366,7 @@ public struct SyncEngine: Sendable {
         var decoded: [Int64: [Change]] = [:]
         var scoped = false
         var scopeChecked = false
+        var startAgainChecked = false
         var pageStart: [Int64: Int64] = [:]
         defer { prefetch?.task.cancel() }
         while true {
@@ -445,11 +446,12 @@ public struct SyncEngine: Sendable {
                 progress(session.progress)
             case .sendPull(let request):
                 // An expired replica has pushed what it holds by now: it starts again.
-                if relay == nil, try replica.setting(ClientSettings.startAgain) != nil {
+                if relay == nil, !startAgainChecked, try replica.setting(ClientSettings.startAgain) != nil {
                     var taken = try await startAgain(replica, backlog: session.progress.pullTotal ?? 0, progress: progress)
                     taken.pushed = session.progress.pushed
                     throw taken
                 }
+                startAgainChecked = true
                 // After the push (a write to a record leaving the scope went up first), before
                 // the first page: evict what left the scope, fetch what entered it.
                 if scoped && !scopeChecked {

@@ -20,21 +20,26 @@ extension AccessDatabase {
         }
     }
 
-    /// Keeps where a replica stood at its hello (written only when it moved).
-    func noteCursor(replica: String, cursor: Int64) throws {
-        let stored = try pool.read { db in try Int64?.fetchOne(db, sql: "SELECT cursor FROM replicas WHERE id = ?", arguments: [replica]) }
-        guard stored != cursor else { return }
-        try pool.write { db in try db.execute(sql: "UPDATE replicas SET cursor = ? WHERE id = ?", arguments: [cursor, replica]) }
-    }
-
-    func isExpired(replica: String) throws -> Bool {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT expired_at FROM replicas WHERE id = ?", arguments: [replica]) != nil }
-    }
-
-    /// A replica back at or after the purge's position (it started again) is active again.
-    func unexpire(replica: String) throws {
-        guard try isExpired(replica: replica) else { return }
-        try pool.write { db in try db.execute(sql: "UPDATE replicas SET expired_at = NULL WHERE id = ?", arguments: [replica]) }
+    /// Keeps what a hello says about a device and its replica: how far the device's clock is
+    /// off (to the minute; nil within a minute), where the replica starts, and, for one at or
+    /// after the purge's position, that it is active again. One read, and a write only when
+    /// something changed (a write costs a disk sync; most hellos change nothing here).
+    func noteHello(device: String, replica: String, cursor: Int64, skewMillis: Int64?, active: Bool) throws {
+        let skew = skewMillis.flatMap { $0 / 60_000 == 0 ? nil : $0 / 60_000 * 60_000 }
+        let stored = try pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT d.clock_skew_ms, r.cursor, r.expired_at FROM replicas r JOIN devices d ON d.id = r.device WHERE r.id = ? AND d.id = ?
+                """, arguments: [replica, device])
+        }
+        guard let stored else { return }
+        let newSkew = skewMillis == nil ? stored["clock_skew_ms"] as Int64? : skew
+        let unexpire = active && (stored["expired_at"] as String?) != nil
+        guard newSkew != stored["clock_skew_ms"] as Int64? || cursor != stored["cursor"] as Int64? || unexpire else { return }
+        try pool.write { db in
+            try db.execute(sql: "UPDATE devices SET clock_skew_ms = ? WHERE id = ?", arguments: [newSkew, device])
+            try db.execute(sql: "UPDATE replicas SET cursor = ?, expired_at = CASE WHEN ? THEN NULL ELSE expired_at END WHERE id = ?",
+                           arguments: [cursor, unexpire, replica])
+        }
     }
 
     /// Every replica silent since before `cutoff` (ISO 8601) is expired (marked so with

@@ -513,16 +513,6 @@ final class AccessDatabase: Sendable {
         }
     }
 
-    /// Keeps how far a device's clock is off, to the minute, when more than a minute (nil when
-    /// the clocks agree); written only when that changes, not at every hello.
-    func noteClock(device: String, skewMillis: Int64) throws {
-        let minutes = skewMillis / 60_000
-        let kept: Int64? = minutes == 0 ? nil : minutes * 60_000
-        let stored = try pool.read { db in try Row.fetchOne(db, sql: "SELECT clock_skew_ms FROM devices WHERE id = ?", arguments: [device]) }
-        guard let stored, (stored["clock_skew_ms"] as Int64?) != kept else { return }
-        try pool.write { db in try db.execute(sql: "UPDATE devices SET clock_skew_ms = ? WHERE id = ?", arguments: [kept, device]) }
-    }
-
     /// The counter a replica declared at its last hello.
     func declaredCounter(replica: String) throws -> UInt64 {
         try pool.read { db in try UInt64.fetchOne(db, sql: "SELECT declared_counter FROM replicas WHERE id = ?", arguments: [replica]) ?? 0 }

@@ -136,9 +136,6 @@ public final class EmbeddedServerStore: Sendable {
                                 purgedTombstones: report.tombstones, purgedFeedEntries: report.feedEntries, keptTombstones: report.kept,
                                 holdingBack: Array(active.filter { $0.cursor == mark }.map(\.lag).prefix(10)), expired: expired)
     }
-    public func noteCursor(replica: String, cursor: Int64) throws { try access.noteCursor(replica: replica, cursor: cursor) }
-    public func isExpired(replica: String) throws -> Bool { try access.isExpired(replica: replica) }
-    public func unexpire(replica: String) throws { try access.unexpire(replica: replica) }
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }
     public func addAudit(_ entry: AuditEntry) throws { try access.addAudit(entry) }

@@ -32,11 +32,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func retention(purge: Bool, expireAfterDays: Int?) async throws -> RetentionFigures {
         try await writeReplica { [store] in try store.retention(purge: purge, expireAfterDays: expireAfterDays) }
     }
-    public func noteCursor(replica: String, cursor: Int64) async throws {
-        try await write { [store] in try store.noteCursor(replica: replica, cursor: cursor) }
+    public func noteHello(device: String, replica: String, cursor: Int64, skewMillis: Int64?, active: Bool) async throws {
+        try await write { [store] in try store.access.noteHello(device: device, replica: replica, cursor: cursor, skewMillis: skewMillis, active: active) }
     }
-    public func isExpired(replica: String) async throws -> Bool { try await io { [store] in try store.isExpired(replica: replica) } }
-    public func unexpire(replica: String) async throws { try await write { [store] in try store.unexpire(replica: replica) } }
     public func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)] {
         try await io { [store] in try store.replica.purgedStates(records) }
     }
@@ -46,9 +44,6 @@ public final class SQLiteServerStorage: ServerStorage {
     }
     public func noteVerification(replica: String, differing: Int) async throws {
         try await write { [store] in try store.access.noteVerification(replica: replica, differing: differing) }
-    }
-    public func noteClock(device: String, skewMillis: Int64) async throws {
-        try await write { [store] in try store.access.noteClock(device: device, skewMillis: skewMillis) }
     }
     public var schema: Schema { store.schema }
     public var role: ReplicaRole { store.role }

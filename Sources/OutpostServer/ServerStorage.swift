@@ -18,16 +18,11 @@ public protocol ServerStorage: Sendable {
     var role: ReplicaRole { get }
     /// The server's wall clock in milliseconds since 1970 (what hello tells devices).
     var time: UInt64 { get }
-    /// Records how far a device's clock was from this server's at its hello (positive: ahead).
-    func noteClock(device: String, skewMillis: Int64) async throws
     /// Retention: expiry, the low-water mark, and a purge if asked (``EmbeddedServerStore/retention(purge:expireAfterDays:)``).
     func retention(purge: Bool, expireAfterDays: Int?) async throws -> RetentionFigures
-    /// Keeps the position a replica stood at at its hello.
-    func noteCursor(replica: String, cursor: Int64) async throws
-    /// Whether a replica was expired for its silence.
-    func isExpired(replica: String) async throws -> Bool
-    /// A replica back at or after the purge's position is active again.
-    func unexpire(replica: String) async throws
+    /// Keeps what a hello says: the device's clock skew (positive: ahead; nil when it sent no
+    /// time), where the replica starts here, and whether it is active (at or after the purge).
+    func noteHello(device: String, replica: String, cursor: Int64, skewMillis: Int64?, active: Bool) async throws
     /// Of these records, those whose history was purged, with their state at the purge.
     func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)]
     /// The feed position below which history was purged (``Replica/purgedThrough()``).

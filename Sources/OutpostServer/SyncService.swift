@@ -40,8 +40,7 @@ public struct SyncService: Sendable {
             }
         }
         if let client = request.client { try await storage.noteClient(device: device.id, version: client) }
-        let now = storage.time
-        if let time = request.time { try await storage.noteClock(device: device.id, skewMillis: Int64(clamping: time) &- Int64(clamping: now)) }
+        let skew = request.time.map { Int64(clamping: $0) &- Int64(clamping: storage.time) }
         let sameServer = request.position.server == storage.serverReplica
         let scoped = !(try await ScopePolicy.make(for: device, storage: storage).receivesAll)
         // A folder that was scoped and now receives everything lacks what lay outside its old
@@ -74,15 +73,13 @@ public struct SyncService: Sendable {
                                      relayAcknowledged: relayAcknowledged, directoryVersion: device.isBranch ? try await storage.directoryVersion() : nil)
         if scoped { response.scoped = true }
         response.time = storage.time
+        // Below what was purged it would walk past deletes it never sees: it starts again from a copy.
+        let purgedThrough = try await storage.purgedThrough()
+        let startsAgain = !device.isBranch && cursor < purgedThrough
+        if startsAgain { response.expired = true }
         // Where it really starts here (after a restore, a widened scope or a failover, not where
         // it said it stood): the low-water mark is made of these.
-        try await storage.noteCursor(replica: request.replica, cursor: cursor)
-        if !device.isBranch, cursor < (try await storage.purgedThrough()) {
-            // It would walk past deletes whose history was purged: it starts again from a copy.
-            response.expired = true
-        } else {
-            try await storage.unexpire(replica: request.replica)
-        }
+        try await storage.noteHello(device: device.id, replica: request.replica, cursor: cursor, skewMillis: skew, active: !startsAgain)
         response.backlog = try await storage.feedCount(after: cursor)
         response.timeZone = try await storage.users().first { $0.name == device.user }?.timeZone
         let refused = try await storage.upstreamRefusals(of: request.replica)

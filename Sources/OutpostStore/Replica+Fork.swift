@@ -146,12 +146,7 @@ extension Replica {
         }
         if !loaded.live, let table, try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [id]) != nil { loaded.live = true }
         // A record whose history was purged is its state at the purge plus what came after.
-        var state = RecordState()
-        if let blob = try Data.fetchOne(db, sql: "SELECT state FROM outpost_purged WHERE collection = ? AND record_id = ?", arguments: [collection, id]) {
-            do { state = try BinaryCodec.decodeState([UInt8](blob), keys: table?.keys ?? .empty) { _ in nil } } catch {
-                throw StoreError(.corrupt, "The state kept for \(collection) \(id) when its history was purged cannot be read (\(error)); nothing was changed.")
-            }
-        }
+        var state = try purgedBase(db, collection: collection, id: id) ?? RecordState()
         for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq",
                                       arguments: [collection, id]) {
             state = state.applying(try BinaryCodec.decodeChange([UInt8](blob)))

@@ -69,14 +69,20 @@ extension Replica {
     /// Of these records, those whose history was purged here, with their state at the purge.
     public func purgedStates(_ records: [(collection: String, id: String)]) throws -> [(collection: String, id: String, state: RecordState)] {
         try read { db in
-            var found: [(String, String, RecordState)] = []
-            for record in records {
-                guard let blob = try Data.fetchOne(db, sql: "SELECT state FROM outpost_purged WHERE collection = ? AND record_id = ?",
-                                                   arguments: [record.collection, record.id]) else { continue }
-                let state = try BinaryCodec.decodeState([UInt8](blob), keys: tables[record.collection]?.keys ?? .empty) { _ in nil }
-                found.append((record.collection, record.id, state))
+            try records.compactMap { record in
+                try purgedBase(db, collection: record.collection, id: record.id).map { (record.collection, record.id, $0) }
             }
-            return found
+        }
+    }
+
+    /// A record's state when its history was purged (nil if it never was).
+    func purgedBase(_ db: Database, collection: String, id: String) throws -> RecordState? {
+        guard let blob = try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM outpost_purged WHERE collection = ? AND record_id = ?"),
+                                           arguments: [collection, id]) else { return nil }
+        do {
+            return try BinaryCodec.decodeState([UInt8](blob), keys: tables[collection]?.keys ?? .empty) { _ in nil }
+        } catch {
+            throw StoreError(.corrupt, "The state kept for \(collection) \(id) when its history was purged cannot be read (\(error)); nothing was changed.")
         }
     }
 

@@ -211,9 +211,7 @@ struct Devices: AsyncParsableCommand {
         /// "ok", or how far the clock was off at its last hello ("3d 2h ahead").
         static func clock(_ skew: Int64?) -> String {
             guard let skew else { return "ok" }
-            let minutes = abs(skew) / 60_000, hours = minutes / 60, days = hours / 24
-            let span = days > 0 ? "\(days)d \(hours % 24)h" : hours > 0 ? "\(hours)h \(minutes % 60)m" : "\(minutes)m"
-            return Style.alert(span + (skew > 0 ? " ahead" : " behind"))
+            return Style.alert(TimeSpan.short(skew) + (skew > 0 ? " ahead" : " behind"))
         }
     }
 }

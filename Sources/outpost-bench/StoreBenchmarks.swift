@@ -79,11 +79,7 @@ struct ApplyBenchmark: ParsableCommand {
         let applyCPU = cpuSeconds() - cpuBefore
 
         let raw = try rawDatabase(folder.path("raw.sqlite"))
-        let upsertSQL = Dictionary(uniqueKeysWithValues: Schema.crm.collections.map { c in
-            let columns = ["id"] + c.fields.map(\.name)
-            let updates = c.fields.map { "\($0.name.quotedDatabaseIdentifier) = excluded.\($0.name.quotedDatabaseIdentifier)" }.joined(separator: ", ")
-            return (c.name, "INSERT INTO \(c.name.quotedDatabaseIdentifier) (\(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT(id) DO UPDATE SET \(updates)")
-        })
+        let upsertSQL = ApplyFloorBenchmark.upsertPlain
         let rawCPUBefore = cpuSeconds()
         let rawTime = try clock.measure {
             for start in stride(from: 0, to: rows.count, by: batch) {
