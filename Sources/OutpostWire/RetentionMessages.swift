@@ -10,7 +10,7 @@ public struct RetentionFigures: Codable, Hashable, Sendable {
     public var feedEnd: Int64
     /// Deleted records held (whole, or purged to their presence).
     public var tombstones: Int
-    /// What the purge just removed (when one ran), or removes at the mark as it stands.
+    /// What this call's purge removed (0 when it purged nothing: a dry run, a branch).
     public var purgedTombstones: Int
     public var purgedFeedEntries: Int
     /// Deleted records still whole (after the mark, or with an open conflict).

@@ -9,7 +9,7 @@ import OutpostWire
 struct Retention: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retention",
-        abstract: "Show the low-water mark, deleted records held and purgeable, and silent devices; set the expiry; purge now.",
+        abstract: "Show the low-water mark, deleted records held, devices holding the purge back and expired ones; set the expiry; purge now.",
         discussion: """
             The history of deleted records is purged (each keeps its last state as a tombstone)
             once every active device has seen them deleted. A device silent longer than the expiry no
