@@ -16,18 +16,18 @@ final class TestTree: @unchecked Sendable {
     let hq: TestServer
     let branches: [TestServer]
     /// The link between each branch and head office.
-    let links: [ChaosProxy]
+    let links: [FaultProxy]
     /// Each rep's replica and the index of its branch (nil: under head office).
     var reps: [(replica: Replica, branch: Int?)] = []
 
     init(seed: UInt64, branchNames: [String] = ["almaty", "tashkent"], repsPerBranch: Int = 2, headOfficeReps: Int = 1) async throws {
         hq = try await TestServer.start(folder)
         var branches: [TestServer] = []
-        var links: [ChaosProxy] = []
+        var links: [FaultProxy] = []
         for (i, name) in branchNames.enumerated() {
             try hq.storage.store.addUser(UserInfo(name: "\(name)-branch", role: "branch", scope: "all"))
             let code = try hq.storage.store.createEnrollmentCode(user: "\(name)-branch")
-            let proxy = try ChaosProxy(upstreamPort: hq.port, cutPercent: 0, seed: seed &+ UInt64(i))
+            let proxy = try await FaultProxy(upstreamPort: hq.port, faultPercent: 0, seed: seed &+ UInt64(i))
             links.append(proxy)
             branches.append(try await TestServer.start(folder, directory: name, upstream: ("http://127.0.0.1:\(proxy.port)", code)))
         }
@@ -85,7 +85,7 @@ final class TestTree: @unchecked Sendable {
 
     func stop() async throws {
         for b in branches { try await b.stop() }
-        for l in links { l.stop() }
+        for l in links { try await l.stop() }
         try await hq.stop()
     }
 }
@@ -373,7 +373,7 @@ struct BranchAttackTests {
         #expect(branch.link!.status.pendingUp == 0)
         try await branch.stop()
         try await tree.hq.stop()
-        for l in tree.links { l.stop() }
+        for l in tree.links { try await l.stop() }
     }
 
     /// A rep enrolled at head office syncs at a branch; a branch rep builds on its write. Both

@@ -37,6 +37,7 @@ final class FaultProxy: Sendable {
         var percent: Int
         var faults: [Fault]
         var happened: [Fault: Int] = [:]
+        var down = false
 
         mutating func draw() -> Plan {
             guard Int(rng.next() % 100) < percent else { return Plan() }
@@ -56,20 +57,23 @@ final class FaultProxy: Sendable {
     private let state: NIOLockedValueBox<State>
 
     /// Listens on a free loopback port and forwards to `upstreamPort`; `faultPercent` of new
-    /// connections draw a fault.
+    /// connections draw a fault (at a byte below 40,000).
     init(upstreamPort: Int, faultPercent: Int, faults: [Fault] = Fault.allCases, seed: UInt64) async throws {
         let state = NIOLockedValueBox(State(rng: SplitMix64(seed: seed), percent: faultPercent, faults: faults))
         self.state = state
         let record: @Sendable (Fault) -> Void = { fault in state.withLockedValue { $0.happened[fault, default: 0] += 1 } }
         let calm: @Sendable () -> Bool = { state.withLockedValue { $0.percent == 0 } }
+        let isDown: @Sendable () -> Bool = { state.withLockedValue { $0.down } }
         listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { client in
+                // A link that is down takes no connection.
+                if isDown() { return client.close() }
                 let plan = state.withLockedValue { $0.draw() }
                 return ClientBootstrap(group: client.eventLoop).connect(host: "127.0.0.1", port: upstreamPort).flatMapThrowing { server in
                     // Both channels live on the client's event loop, so the handlers may touch each other's channel directly.
-                    try server.pipeline.syncOperations.addHandler(Glue(partner: client, plan: plan, towardsClient: true, record: record, calm: calm))
-                    try client.pipeline.syncOperations.addHandler(Glue(partner: server, plan: plan, towardsClient: false, record: record, calm: calm))
+                    try server.pipeline.syncOperations.addHandler(Glue(partner: client, plan: plan, towardsClient: true, record: record, calm: calm, isDown: isDown))
+                    try client.pipeline.syncOperations.addHandler(Glue(partner: server, plan: plan, towardsClient: false, record: record, calm: calm, isDown: isDown))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -79,6 +83,11 @@ final class FaultProxy: Sendable {
     /// Changes how many new connections draw a fault; 0 also calms the connections already open
     /// (their faults no longer happen), so a final sync goes through.
     func setFaultPercent(_ percent: Int) { state.withLockedValue { $0.percent = percent } }
+
+    /// Takes the link down (new connections are refused, open ones closed at their next byte)
+    /// or brings it back.
+    func setDown(_ isDown: Bool) { state.withLockedValue { $0.down = isDown } }
+    var isDown: Bool { state.withLockedValue { $0.down } }
 
     /// Faults that took effect so far, by kind.
     var happened: [Fault: Int] { state.withLockedValue { $0.happened } }
@@ -97,14 +106,16 @@ final class FaultProxy: Sendable {
         let towardsClient: Bool
         let record: @Sendable (Fault) -> Void
         let calm: @Sendable () -> Bool
+        let isDown: @Sendable () -> Bool
         var passed = 0
         var stalled = false
         var paced = NIODeadline.now()
         var slowed = false
 
         init(partner: any Channel, plan: Plan, towardsClient: Bool, record: @escaping @Sendable (Fault) -> Void,
-             calm: @escaping @Sendable () -> Bool) {
+             calm: @escaping @Sendable () -> Bool, isDown: @escaping @Sendable () -> Bool) {
             self.calm = calm
+            self.isDown = isDown
             self.partner = partner
             self.plan = plan
             self.towardsClient = towardsClient
@@ -113,6 +124,11 @@ final class FaultProxy: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var bytes = unwrapInboundIn(data)
+            if isDown() {
+                partner.close(promise: nil)
+                context.close(promise: nil)
+                return
+            }
             if stalled { return }
             if calm() {
                 // Through the same pacing: bytes must not overtake pieces still queued.

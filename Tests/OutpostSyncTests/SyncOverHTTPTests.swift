@@ -65,8 +65,7 @@ struct SyncOverHTTPTests {
     func cutConnectionsResume(seed: UInt64) async throws {
         let folder = TempFolder()
         let server = try await TestServer.start(folder)
-        let proxy = try ChaosProxy(upstreamPort: server.port, cutPercent: 100, seed: seed)
-        defer { proxy.stop() }
+        let proxy = try await FaultProxy(upstreamPort: server.port, faultPercent: 100, faults: [.cut], seed: seed)
         let viaProxy = "http://127.0.0.1:\(proxy.port)"
         let a = try await server.enroll(folder, user: "aigerim", url: viaProxy)
         let b = try await server.enroll(folder, user: "bolor", url: viaProxy)
@@ -89,9 +88,9 @@ struct SyncOverHTTPTests {
             }
             #expect(done, "sync never finished through the cutting proxy")
         }
-        proxy.setCutPercent(0)
+        proxy.setFaultPercent(0)
         for r in [a, b] { try await SyncEngine(replica: r).sync() }
-        #expect(proxy.cuts > 0 && failures > 0, "the proxy never cut a connection (cuts \(proxy.cuts))")
+        #expect(proxy.faultCount > 0 && failures > 0, "the proxy never cut a connection (cuts \(proxy.faultCount))")
         let reference = try snapshot(hq)
         #expect(try snapshot(a) == reference)
         #expect(try snapshot(b) == reference)
@@ -103,6 +102,7 @@ struct SyncOverHTTPTests {
             #expect(Set(feed.map(\.dot)).count == feed.count)
             #expect(feed.count == 1_200)
         }
+        try await proxy.stop()
         try await server.stop()
     }
 
