@@ -404,6 +404,7 @@ public struct SyncEngine: Sendable {
                     replica = try await takeSchema(of: replica)
                 }
                 try await relay?.afterHello(response)
+                if relay != nil, response.purged == true { try await takePurged(replica) }
                 // A new laptop facing a large head office starts from its records as they stand,
                 // not from every change ever made.
                 // Only a replica that receives everything: a scoped rep's copy would cost the server a

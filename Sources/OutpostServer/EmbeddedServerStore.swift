@@ -112,6 +112,10 @@ public final class EmbeddedServerStore: Sendable {
         return (users, devices, try replica.feedCount(after: 0))
     }
     public func storedChange(_ dot: Dot) throws -> Change? { try replica.storedChange(dot) }
+    /// The digest of the write stored under `dot`, in the feed, kept refused, or purged.
+    public func storedDigest(_ dot: Dot) throws -> String? {
+        try replica.storedChange(dot).map(ChangeDigest.of) ?? replica.purgedWriteDigest(dot)
+    }
     public func firstFeedSeq(of replica: String, after counter: UInt64) throws -> Int64? {
         try self.replica.firstFeedSeq(of: try ReplicaID(replica), after: counter)
     }
@@ -122,19 +126,21 @@ public final class EmbeddedServerStore: Sendable {
 
     /// Expires replicas silent past the expiry, computes the low-water mark of the active ones
     /// (the lowest position any of them stood at at its last hello) and, with `purge`, purges
-    /// the tombstones below it (``Replica/purgeTombstones(through:)``).
+    /// the history below it (``Replica/purgeHistory(through:)``).
     public func retention(purge: Bool, expireAfterDays days: Int? = nil) throws -> RetentionFigures {
         if let days { try access.setExpireAfterDays(days) }
         let expiry = try access.expireAfterDays()
         let cutoff = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(clock()) / 1000 - Double(expiry) * 86_400))
         let (active, expired) = try access.retentionReplicas(cutoff: cutoff, marking: purge)
-        let end = Int64(try replica.feedCount(after: 0))
+        let end = try replica.feedEnd()
         let mark = active.map(\.cursor).min() ?? end
         // A branch relays its feed to its parent: only head office purges (its parent acknowledgement would have to hold the mark too).
-        let report = purge && role == .headOffice ? try replica.purgeTombstones(through: mark) : PurgeReport()
-        return RetentionFigures(expireAfterDays: expiry, lowWaterMark: mark, feedEnd: end, tombstones: try replica.tombstoneCount(),
-                                purgedTombstones: report.tombstones, purgedFeedEntries: report.feedEntries, keptTombstones: report.kept,
-                                holdingBack: Array(active.filter { $0.cursor == mark }.map(\.lag).prefix(10)), expired: expired)
+        let report = purge && role == .headOffice ? try replica.purgeHistory(through: mark) : PurgeReport()
+        var figures = RetentionFigures(expireAfterDays: expiry, lowWaterMark: mark, feedEnd: end, tombstones: try replica.tombstoneCount(),
+                                       purgedTombstones: report.tombstones, purgedFeedEntries: report.feedEntries, keptTombstones: report.kept,
+                                       holdingBack: Array(active.filter { $0.cursor == mark }.map(\.lag).prefix(10)), expired: expired)
+        figures.purgedRecords = report.records
+        return figures
     }
     public func createAdminToken(name: String = "admin") throws -> String { try access.createAdminToken(name: name) }
     public func adminName(token: String) throws -> String? { try access.adminName(token: token) }

@@ -170,6 +170,12 @@ public enum OutpostServerApp {
             return try Envelope.response(try await wire { try await sync.digest(body, device: device) }, request: request)
         }
 
+        devices.post("purged") { request, context -> Response in
+            var request = request
+            let device = context.device
+            let body = try await Envelope.decode(PurgedRequest.self, from: &request)
+            return try Envelope.response(try await wire { try await sync.purged(body, device: device) }, request: request)
+        }
         devices.post("fork") { request, context -> Response in
             var request = request
             let device = context.device

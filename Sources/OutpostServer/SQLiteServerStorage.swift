@@ -39,6 +39,10 @@ public final class SQLiteServerStorage: ServerStorage {
         try await io { [store] in try store.replica.purgedStates(records) }
     }
     public func purgedThrough() async throws -> Int64 { try await io { [store] in try store.replica.purgedThrough() } }
+    public func purgedPage(after: String?, limit: Int) async throws -> (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?) {
+        try await io { [store] in try store.replica.purgedPage(after: after, limit: limit) }
+    }
+    public func lastPurgedWrite(of replica: ReplicaID) async throws -> UInt64 { try await io { [store] in try store.replica.lastPurgedWrite(of: replica) } }
     public func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)] {
         try await io { [store] in try store.replica.recordFingerprints(collection) }
     }
@@ -89,6 +93,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func counts() async throws -> (users: Int, devices: Int, feed: Int) { try await io { [store] in try store.counts() } }
     public func adminStats() async throws -> ServerStats { try await io { [store] in try store.adminStats() } }
     public func storedChange(_ dot: Dot) async throws -> Change? { try await io { [store] in try store.storedChange(dot) } }
+    public func storedDigest(_ dot: Dot) async throws -> String? { try await io { [store] in try store.storedDigest(dot) } }
     public func firstFeedSeq(of replica: String, after counter: UInt64) async throws -> Int64? { try await io { [store] in try store.firstFeedSeq(of: replica, after: counter) } }
     public func feedPage(after cursor: Int64, limit: Int) async throws -> [StoredFeedRow] { try await io { [store] in try store.feedPage(after: cursor, limit: limit) } }
     public func feedCount(after cursor: Int64) async throws -> Int { try await io { [store] in try store.feedCount(after: cursor) } }

@@ -27,6 +27,10 @@ public protocol ServerStorage: Sendable {
     func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)]
     /// The feed position below which history was purged (``Replica/purgedThrough()``).
     func purgedThrough() async throws -> Int64
+    /// One page of what was purged here, for a branch below the purge (``Replica/purgedPage(after:limit:)``).
+    func purgedPage(after: String?, limit: Int) async throws -> (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?)
+    /// The highest write of `replica` whose feed entry a purge removed (0 if none).
+    func lastPurgedWrite(of replica: ReplicaID) async throws -> UInt64
     /// Every live record of a collection with its fingerprint (``RecordDigest``).
     func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)]
     /// Keeps the outcome of a replica's last comparison with this server (0: it agreed).
@@ -69,6 +73,8 @@ public protocol ServerStorage: Sendable {
     func adminStats() async throws -> ServerStats
     /// The change stored under `dot` (applied, or refused from the replica that wrote it), if any.
     func storedChange(_ dot: Dot) async throws -> Change?
+    /// The digest (``ChangeDigest``) of the write stored under `dot`, also when a purge removed it.
+    func storedDigest(_ dot: Dot) async throws -> String?
     /// The first feed position holding a write of `replica` with a counter above `counter`, if any.
     func firstFeedSeq(of replica: String, after counter: UInt64) async throws -> Int64?
     /// Feed entries after `cursor`, in order.

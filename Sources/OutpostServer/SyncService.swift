@@ -77,6 +77,8 @@ public struct SyncService: Sendable {
         let purgedThrough = try await storage.purgedThrough()
         let startsAgain = !device.isBranch && cursor < purgedThrough
         if startsAgain { response.expired = true }
+        // A branch cannot start from a copy (it relays its feed): it takes what was purged first.
+        if device.isBranch && cursor < purgedThrough { response.purged = true }
         // Where it really starts here (after a restore, a widened scope or a failover, not where
         // it said it stood): the low-water mark is made of these.
         try await storage.noteHello(device: device.id, replica: request.replica, cursor: cursor, skewMillis: skew, active: !startsAgain)
@@ -87,6 +89,23 @@ public struct SyncService: Sendable {
             response.refusedUpstream = refused.map { ChangeResult(dot: $0.dot.description, status: .rejected, code: $0.code, reason: "Head office refused it after this branch took it: \($0.reason)") }
         }
         return response
+    }
+
+    /// One page of what was purged here, for a branch that starts below the purge: records'
+    /// bases, then purged writes. A laptop starts again from a copy instead.
+    public func purged(_ request: PurgedRequest, device: AuthenticatedDevice) async throws -> PurgedResponse {
+        guard device.isBranch else {
+            throw WireError(.forbidden, message: "Only a branch server takes what was purged; a laptop below the purge starts again from the server's copy (`outpost sync` does it).")
+        }
+        try await requireOwnership(request.replica, device)
+        let page: (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?)
+        do {
+            page = try await storage.purgedPage(after: request.after, limit: 200)
+        } catch let error as StoreError where error.code == .invalidInput {
+            throw WireError(.malformedRequest, message: error.description)
+        }
+        return PurgedResponse(states: page.states.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json) },
+                              writes: page.writes.map { PurgedWrite(dot: $0.dot.description, digest: $0.digest) }, next: page.next)
     }
 
     /// A child branch's directory exchange: takes in the devices enrolled beneath it and the
@@ -401,7 +420,7 @@ public struct SyncService: Sendable {
         // The same call again (its answer was lost): the same id and the same renaming.
         if let earlier = try await storage.unusedFork(of: request.replica, device: device.id, syncToken: request.syncToken) {
             return ForkResponse(replica: earlier.id, keptThrough: earlier.kept, adopted: earlier.adopted,
-                                cursor: try await storage.firstFeedSeq(of: request.replica, after: earlier.kept).map { $0 - 1 })
+                                cursor: try await rewind(old, after: earlier.kept))
         }
         // Writes up to the folder's own acknowledgement are here by its meaning, unless this
         // server was restored from an older backup: then another copy may have sent other writes
@@ -418,8 +437,9 @@ public struct SyncService: Sendable {
         }
         var position = from
         var index = 0
-        while index < request.digests.count, let change = try await storage.storedChange(Dot(old, position + 1)),
-              ChangeDigest.of(change) == request.digests[index] {
+        // A write whose feed entry a purge removed is still known by its digest.
+        while index < request.digests.count, let digest = try await storage.storedDigest(Dot(old, position + 1)),
+              digest == request.digests[index] {
             position += 1
             index += 1
         }
@@ -445,8 +465,15 @@ public struct SyncService: Sendable {
         }
         let id = try await storage.createFork(device: device.id, from: request.replica, syncToken: request.syncToken,
                                         map: StoredFork(old: request.replica, kept: kept, adopted: adopted, ownAfter: position))
-        let rewind = try await storage.firstFeedSeq(of: request.replica, after: kept).map { $0 - 1 }
-        return ForkResponse(replica: id, keptThrough: kept, adopted: adopted, cursor: rewind)
+        return ForkResponse(replica: id, keptThrough: kept, adopted: adopted, cursor: try await rewind(old, after: kept))
+    }
+
+    /// Where a healed folder pulls again: before the first write under its old name after
+    /// `kept` (another copy's, which the folder lacks). One a purge removed cannot be pulled
+    /// again: the folder starts before the purge, hence again from the server's copy.
+    private func rewind(_ old: ReplicaID, after kept: UInt64) async throws -> Int64? {
+        if try await storage.lastPurgedWrite(of: old) > kept { return 0 }
+        return try await storage.firstFeedSeq(of: old.rawValue, after: kept).map { $0 - 1 }
     }
 
     /// Another id that may hold, under its own names, writes that `replica` names too: a copy of

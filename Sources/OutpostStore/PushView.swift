@@ -48,7 +48,7 @@ public final class PushView {
 
     /// The highest counter of `replica` whose change was applied here (0 if none).
     public func seenCounter(of replica: String) throws -> UInt64 {
-        try UInt64.fetchOne(db.cachedStatement(sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?"), arguments: [replica]) ?? 0
+        try Replica.seenCounter(db, of: replica)
     }
 
     /// Takes an admitted change into the page's view.

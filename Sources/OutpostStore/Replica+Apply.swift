@@ -75,6 +75,8 @@ extension Replica {
         var seen = Set<Dot>()
         // Almost always none: then no record of the batch pays for the eviction checks below.
         let anyEvicted = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted LIMIT 1")) != nil
+        // Only a server that purged holds writes no longer in its feed.
+        let anyPurged = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_purged_writes LIMIT 1")) != nil
         var order: [String] = []
         var byRecord: [String: [Change]] = [:]
         for change in changes {
@@ -95,9 +97,14 @@ extension Replica {
                 report.outcomes[change.dot] = .rejected(code: code, reason: reason)
                 continue
             }
-            // The feed's unique dot index is the record of what was applied: a dot already there is a no-op.
-            guard try RecordIO.appendToFeed(db, change, origin: origin) else {
-                if let stored = try Self.feedBytes(db, change.dot), try BinaryCodec.decodeChange(stored) != change {
+            // The feed's unique dot index is the record of what was applied: a dot already there
+            // (or purged from it, known by its digest) is a no-op.
+            let purged = anyPurged ? try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
+                                                         arguments: [change.dot.replica.rawValue, change.dot.counter]) : nil
+            guard purged == nil, try RecordIO.appendToFeed(db, change, origin: origin) else {
+                let differs = try purged.map { $0 != ChangeDigest.of(change) }
+                    ?? Self.feedBytes(db, change.dot).map { try BinaryCodec.decodeChange($0) != change } ?? false
+                if differs {
                     // Two folders wrote under one replica id and this replica received both
                     // writes (possible only around a server restored from a backup): keep the
                     // second and say so, instead of taking it for the first.

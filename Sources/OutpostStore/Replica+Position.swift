@@ -9,6 +9,12 @@ extension Replica {
     /// write of another holds all its earlier ones that reached this server.
     public func firstUnseenFeedPosition(seen: [String: UInt64]) throws -> Int64 {
         try read { db in
+            // A write a purge removed from the feed that it has not seen: no position here gives
+            // it back, so it starts before the purge (and again from a copy).
+            for row in try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS top FROM outpost_purged_writes GROUP BY replica")
+            where (row["top"] as UInt64) > seen[row["replica"] as String] ?? 0 {
+                return 0
+            }
             let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
             var start = end
             let first = try db.cachedStatement(sql: "SELECT min(seq) FROM outpost_feed WHERE replica = ? AND counter > ?")

@@ -51,8 +51,11 @@ extension Replica {
             // Writes of the child that arrived by another path (relayed by a branch, or pulled
             // from head office by a branch the child fails over to) are held here too.
             var acknowledged = UInt64(stored) ?? 0
-            for counter in try UInt64.fetchAll(db.cachedStatement(sql: "SELECT counter FROM outpost_feed WHERE replica = ? AND counter > ? ORDER BY counter LIMIT 1000"),
-                                               arguments: [child.rawValue, acknowledged]) {
+            // Writes a purge removed from the feed are held too.
+            for counter in try UInt64.fetchAll(db.cachedStatement(sql: """
+                SELECT counter FROM outpost_feed WHERE replica = ?1 AND counter > ?2
+                UNION SELECT counter FROM outpost_purged_writes WHERE replica = ?1 AND counter > ?2 ORDER BY counter LIMIT 1000
+                """), arguments: [child.rawValue, acknowledged]) {
                 guard counter == acknowledged + 1 else { break }
                 acknowledged = counter
             }

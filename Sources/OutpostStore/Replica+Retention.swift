@@ -6,58 +6,91 @@ import OutpostCore
 public struct PurgeReport: Sendable, Codable, Hashable {
     /// Deleted records whose history went (each keeps its last state as its tombstone).
     public var tombstones = 0
+    /// Records (live, or deleted after the mark) whose older history went: changed more than
+    /// once before the mark, they keep their state then as the base their later changes join.
+    public var records = 0
     /// Feed entries removed with them.
     public var feedEntries = 0
-    /// Deleted records still whole here (at or after the low-water mark, or with an open conflict).
+    /// Deleted records whose history is still in the feed (after the mark, or with an open conflict).
     public var kept = 0
 
     public init() {}
 }
 
 extension Replica {
-    /// Purges the history of deleted records every active replica has seen deleted: those whose
-    /// whole history lies at or before feed position `lowWaterMark` lose their feed entries
-    /// (the change feed is most of what a deleted record costs). The record's last state stays
-    /// as its tombstone: a write from a device that expired meanwhile, made to the record before
-    /// it knew of the delete, then comes back as a delete-versus-update conflict for an admin,
-    /// with the same outcome on every replica (laptops that never purge hold the same state).
-    /// Records with an open conflict are kept whole.
+    /// Purges the history every active replica has seen: feed entries at or before
+    /// `lowWaterMark` leave the feed, folded into their record's base (`outpost_purged`, what a
+    /// rebuild and a scoped device the record enters start from); each removed write keeps its
+    /// dot and digest (`outpost_purged_writes`), so a copied folder's heal still recognizes it
+    /// and a replica whose `seen` lacks it is known to stand before the purge.
+    ///
+    /// A deleted record goes whole once its whole history lies at or before the mark; its last
+    /// state stays as its tombstone, so a write from a device that expired meanwhile, made
+    /// before it knew of the delete, comes back as a delete-versus-update conflict with the same
+    /// outcome everywhere. Any other record loses the entries at or before the mark when there
+    /// are two or more (one entry is already its cheapest form). Records with an open conflict
+    /// are kept whole, and so is the feed's last entry (positions are rowids: removing it would
+    /// give its position out again, one pullers have passed).
     @discardableResult
-    public func purgeTombstones(through lowWaterMark: Int64) throws -> PurgeReport {
+    public func purgeHistory(through lowWaterMark: Int64) throws -> PurgeReport {
         try write { db in
             var report = PurgeReport()
-            // Feed positions are rowids: removing the last entry would let the next write take
-            // its position again, one that pullers have already passed. It stays.
             let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
+            let cut = min(lowWaterMark, end - 1)
             let rows = try Row.fetchAll(db, sql: """
-                SELECT r.collection, r.id, r.conflicts, max(f.seq) AS last, count(f.seq) AS entries
-                FROM outpost_records r JOIN outpost_feed f ON f.collection = r.collection AND f.record_id = r.id
-                WHERE r.live = 0 GROUP BY r.collection, r.id
-                """)
+                SELECT r.collection, r.id, r.live, count(f.seq) AS entries,
+                    (SELECT max(seq) FROM outpost_feed l WHERE l.collection = r.collection AND l.record_id = r.id) AS last
+                FROM outpost_feed f JOIN outpost_records r ON r.collection = f.collection AND r.id = f.record_id
+                WHERE f.seq <= ? AND r.conflicts = 0 GROUP BY r.collection, r.id
+                """, arguments: [cut])
+            let entries = try db.makeStatement(sql: "SELECT seq, change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?")
             for row in rows {
                 let (collection, id): (String, String) = (row["collection"], row["id"])
-                guard (row["last"] as Int64) <= lowWaterMark, (row["last"] as Int64) < end, (row["conflicts"] as Int) == 0 else {
-                    report.kept += 1
-                    continue
+                let whole = (row["last"] as Int64) <= cut
+                let tombstone = !(row["live"] as Bool) && whole
+                guard tombstone || (row["entries"] as Int) >= 2 else { continue }
+                for entry in try Row.fetchAll(entries, arguments: [collection, id, cut]) {
+                    let change = try BinaryCodec.decodeChange([UInt8](entry["change"] as Data))
+                    try db.execute(sql: "INSERT OR IGNORE INTO outpost_purged_writes (replica, counter, digest) VALUES (?, ?, ?)",
+                                   arguments: [change.dot.replica.rawValue, change.dot.counter, ChangeDigest.of(change)])
                 }
-                try db.execute(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ?", arguments: [collection, id])
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO outpost_purged (collection, record_id, state)
-                        SELECT collection, id, state FROM outpost_records WHERE collection = ? AND id = ?
-                    """, arguments: [collection, id])
-                report.tombstones += 1
+                try db.execute(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?", arguments: [collection, id, cut])
+                // Its state now holds every purged change (and those after, which a join takes
+                // again harmlessly); whole, values too (a live record's state row leaves them to
+                // its plain row).
+                let state = try RecordIO.load(db, table: tables[collection], collection: collection, id: id).state
+                try Self.keepBase(db, collection: collection, id: id, state: state, keys: tables[collection]?.keys ?? .empty)
+                if tombstone { report.tombstones += 1 } else { report.records += 1 }
                 report.feedEntries += row["entries"] as Int
             }
-            if report.tombstones > 0 {
+            report.kept = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM outpost_records r WHERE r.live = 0
+                    AND EXISTS (SELECT 1 FROM outpost_feed f WHERE f.collection = r.collection AND f.record_id = r.id)
+                """) ?? 0
+            if report.feedEntries > 0 {
                 // Below here the feed no longer says everything: a replica starting from a lower
-                // position would walk past deletes it never sees.
-                try db.execute(sql: """
-                    INSERT INTO outpost_meta (key, value) VALUES ('purged_through', ?)
-                    ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)
-                    """, arguments: [lowWaterMark])
+                // position would walk past changes it never sees.
+                try Self.raisePurgedThrough(db, to: cut)
             }
             return report
         }
+    }
+
+    static func keepBase(_ db: Database, collection: String, id: String, state: RecordState, keys: BinaryCodec.KeyTable) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state) VALUES (?, ?, ?)",
+                       arguments: [collection, id, Data(BinaryCodec.encode(state, keys: keys) { _, _ in false })])
+    }
+
+    static func raisePurgedThrough(_ db: Database, to position: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO outpost_meta (key, value) VALUES ('purged_through', ?)
+            ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)
+            """, arguments: [position])
+    }
+
+    /// The feed's last position (0 when empty): positions are not dense once history is purged.
+    public func feedEnd() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0 }
     }
 
     /// The highest low-water mark a purge removed history below (0 if none ever did): a replica
@@ -88,19 +121,89 @@ extension Replica {
 
     /// Takes in records whose history was purged at the server, as they stood then: each is
     /// merged into what is held of it (a join, so order and repetition do not matter) and kept
-    /// as its purge base, so a rebuild starts from it.
-    public func takePurgedStates(_ states: [(collection: String, id: String, state: RecordState)]) throws {
+    /// as its purge base, so a rebuild starts from it. What it changed here came without a feed
+    /// entry: this replica's own feed no longer says everything either, so a replica pulling from
+    /// it must start again from a copy (its purge mark goes past the feed's end). Returns the
+    /// records it changed.
+    @discardableResult
+    public func takePurgedStates(_ states: [(collection: String, id: String, state: RecordState)]) throws -> Int {
         try write { db in
+            var changed = 0
             for item in states {
                 let table = tables[item.collection]
-                try db.execute(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state) VALUES (?, ?, ?)",
-                               arguments: [item.collection, item.id, Data(BinaryCodec.encode(item.state, keys: table?.keys ?? .empty) { _, _ in false })])
+                try Self.keepBase(db, collection: item.collection, id: item.id, state: item.state, keys: table?.keys ?? .empty)
                 let loaded = try RecordIO.load(db, table: table, collection: item.collection, id: item.id)
                 let merged = loaded.state.merged(with: item.state)
                 if merged != loaded.state {
                     try RecordIO.save(db, table: table, collection: item.collection, id: item.id, old: loaded, new: merged, children: children, tables: tables)
+                    // The search index follows the feed, which this change is not in.
+                    try indexForSearch(db, collection: item.collection, id: item.id)
+                    changed += 1
                 }
             }
+            if changed > 0 { try Self.raisePurgedThrough(db, to: (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) + 1) }
+            return changed
+        }
+    }
+
+    /// Takes in the dots and digests of writes purged at the server (a branch starting below
+    /// its parent's purge), so its heals and its children's positions know them too.
+    public func takePurgedWrites(_ writes: [(dot: Dot, digest: String)]) throws {
+        try write { db in
+            let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO outpost_purged_writes (replica, counter, digest) VALUES (?, ?, ?)")
+            for write in writes { try insert.execute(arguments: [write.dot.replica.rawValue, write.dot.counter, write.digest]) }
+        }
+    }
+
+    /// The digest of the write stored under `dot` whose feed entry a purge removed, if any.
+    public func purgedWriteDigest(_ dot: Dot) throws -> String? {
+        try read { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
+                                arguments: [dot.replica.rawValue, dot.counter])
+        }
+    }
+
+    /// The highest purged write of `replica` (0 if none).
+    public func lastPurgedWrite(of replica: ReplicaID) throws -> UInt64 {
+        try read { db in
+            try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_purged_writes WHERE replica = ?", arguments: [replica.rawValue]) ?? 0
+        }
+    }
+
+    /// One page of what was purged here, for a branch that starts below the purge: the records'
+    /// bases in (collection, id) order, then the purged writes in dot order. `after` is the
+    /// `next` of the page before (nil for the first); `next` is nil after the last page.
+    public func purgedPage(after: String?, limit: Int) throws -> (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?) {
+        let separator: Character = "\u{1F}"
+        let parts = after.map { $0.dropFirst().split(separator: separator, maxSplits: 1, omittingEmptySubsequences: false).map(String.init) } ?? []
+        let phase = after?.first ?? "s"
+        guard after == nil || (parts.count == 2 && (phase == "s" || phase == "w")) else {
+            throw StoreError(.invalidInput, "\"after\" is not a position this server gave out; start from the first page (no \"after\").")
+        }
+        return try read { db in
+            if phase == "s" {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT collection, record_id FROM outpost_purged WHERE (collection, record_id) > (?, ?)
+                    ORDER BY collection, record_id LIMIT ?
+                    """, arguments: [parts.first ?? "", parts.last ?? "", limit])
+                let states = try rows.compactMap { row -> (collection: String, id: String, state: RecordState)? in
+                    let (collection, id): (String, String) = (row["collection"], row["record_id"])
+                    return try purgedBase(db, collection: collection, id: id).map { (collection, id, $0) }
+                }
+                if rows.count == limit, let last = rows.last {
+                    return (states, [], "s" + (last["collection"] as String) + String(separator) + (last["record_id"] as String))
+                }
+                // The states are done: the writes follow, from the first.
+                return (states, [], "w" + String(separator))
+            }
+            let counter = Int64(parts[1]) ?? -1
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT replica, counter, digest FROM outpost_purged_writes WHERE (replica, counter) > (?, ?)
+                ORDER BY replica, counter LIMIT ?
+                """, arguments: [parts[0], counter, limit * 20])
+            let writes = try rows.map { row in (dot: Dot(try ReplicaID(row["replica"] as String), row["counter"] as UInt64), digest: row["digest"] as String) }
+            guard rows.count == limit * 20, let last = writes.last else { return ([], writes, nil) }
+            return ([], writes, "w" + last.dot.replica.rawValue + String(separator) + String(last.dot.counter))
         }
     }
 

@@ -289,7 +289,7 @@ extension Replica {
             }
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
-                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted", "outpost_purged"] where !(keepingRefusals && table == "outpost_rejected") {
+                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted", "outpost_purged", "outpost_purged_writes"] where !(keepingRefusals && table == "outpost_rejected") {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
             try Self.dropSearchIndex(db)

@@ -130,8 +130,11 @@ extension Replica {
         let from = through > end ? 0 : through
         if from == 0 { try write { db in try Self.dropSearchIndex(db) } }
         let changed = try read { db in
-            try Row.fetchAll(db, sql: "SELECT DISTINCT collection, record_id FROM outpost_feed WHERE seq > ? AND seq <= ?",
-                             arguments: [from, end]).map { ($0[0] as String, $0[1] as String) }
+            // From the start, every live record: one whose history head office purged has no
+            // feed entry to name it.
+            try (from == 0 ? Row.fetchAll(db, sql: "SELECT collection, id FROM outpost_records WHERE live = 1")
+                           : Row.fetchAll(db, sql: "SELECT DISTINCT collection, record_id FROM outpost_feed WHERE seq > ? AND seq <= ?",
+                                          arguments: [from, end])).map { ($0[0] as String, $0[1] as String) }
         }
         var done = 0
         for batch in stride(from: 0, to: changed.count, by: Self.searchIndexBatch) {

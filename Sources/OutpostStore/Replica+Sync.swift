@@ -54,8 +54,16 @@ extension Replica {
     /// The highest counter of `replica` whose change was applied here (0 if none).
     public func seenCounter(of replica: String) throws -> UInt64 {
         try read { db in
-            try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_feed WHERE replica = ?", arguments: [replica]) ?? 0
+            try Self.seenCounter(db, of: replica)
         }
+    }
+
+    /// The highest counter of `replica` held here, in the feed or purged from it (0 if none).
+    static func seenCounter(_ db: Database, of replica: String) throws -> UInt64 {
+        try UInt64.fetchOne(db.cachedStatement(sql: """
+            SELECT max(coalesce((SELECT max(counter) FROM outpost_feed WHERE replica = ?1), 0),
+                       coalesce((SELECT max(counter) FROM outpost_purged_writes WHERE replica = ?1), 0))
+            """), arguments: [replica]) ?? 0
     }
 
     /// Highest counter seen per origin replica (the replica-level version vector of the feed).

@@ -107,6 +107,15 @@ enum StoreSchema {
                     PRIMARY KEY (collection, record_id)) WITHOUT ROWID, STRICT;
                 """)
         }
+        m.registerMigration("v9-purged-writes") { db in
+            // Each write whose feed entry a purge removed, by its dot, with its digest: a copied
+            // folder's heal still recognizes it, and a replica whose `seen` lacks it is known to
+            // stand before the purge.
+            try db.execute(sql: """
+                CREATE TABLE outpost_purged_writes (replica TEXT NOT NULL, counter INTEGER NOT NULL, digest TEXT NOT NULL,
+                    PRIMARY KEY (replica, counter)) WITHOUT ROWID, STRICT;
+                """)
+        }
         return m
     }
 

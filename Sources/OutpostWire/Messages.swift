@@ -174,6 +174,9 @@ public struct HelloResponse: Codable, Sendable {
     /// The replica was silent past the admin's expiry and the purge went on without it: push
     /// what it holds, then start again from the server's copy (`Retention`).
     public var expired: Bool?
+    /// A branch starting below what the server purged: it takes the purged records' bases and
+    /// writes (`POST /v1/sync/purged`, every page) before it pulls (`Retention`).
+    public var purged: Bool?
 
     public init(server: String, schemaVersion: Int, acknowledged: UInt64, cursor: Int64, pageChanges: Int,
                 relayAcknowledged: [String: UInt64]? = nil, directoryVersion: String? = nil) {

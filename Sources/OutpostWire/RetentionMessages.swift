@@ -13,6 +13,9 @@ public struct RetentionFigures: Codable, Hashable, Sendable {
     /// What this call's purge removed (0 when it purged nothing: a dry run, a branch).
     public var purgedTombstones: Int
     public var purgedFeedEntries: Int
+    /// Records (live, or deleted after the mark) whose older history this call's purge folded
+    /// into their base (nil from an older server).
+    public var purgedRecords: Int?
     /// Deleted records still whole (after the mark, or with an open conflict).
     public var keptTombstones: Int
     /// The active replicas furthest behind: they hold the mark where it is.
@@ -45,5 +48,46 @@ public struct RetentionRequest: Codable, Sendable {
     public init(expireAfterDays: Int? = nil, purge: Bool? = nil) {
         self.expireAfterDays = expireAfterDays
         self.purge = purge
+    }
+}
+
+/// `POST /v1/sync/purged`: one page of what the server purged, for a branch that starts below
+/// the purge (`protocol/sync.md`, "Retention").
+public struct PurgedRequest: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    /// The branch's replica.
+    public var replica: String
+    /// The `next` of the page before; absent for the first page.
+    public var after: String?
+
+    public init(replica: String, after: String? = nil) {
+        self.replica = replica
+        self.after = after
+    }
+}
+
+/// A write whose feed entry a purge removed: its dot and its digest (``ChangeDigest``).
+public struct PurgedWrite: Codable, Sendable, Hashable {
+    public var dot: String
+    public var digest: String
+
+    public init(dot: String, digest: String) {
+        self.dot = dot
+        self.digest = digest
+    }
+}
+
+/// The answer to ``PurgedRequest``: records' bases (their state at the purge), then purged
+/// writes; `next` is absent after the last page.
+public struct PurgedResponse: Codable, Sendable {
+    public var `protocol` = ProtocolVersion.current
+    public var states: [PurgedState]
+    public var writes: [PurgedWrite]
+    public var next: String?
+
+    public init(states: [PurgedState], writes: [PurgedWrite], next: String?) {
+        self.states = states
+        self.writes = writes
+        self.next = next
     }
 }

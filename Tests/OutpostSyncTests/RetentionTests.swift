@@ -108,7 +108,7 @@ struct RetentionTests {
         let id = try hq.insert("accounts", ["name": s("Тумэн ХХК")])
         try hq.delete("accounts", id: id)
         let end = Int64(try hq.feedCount(after: 0))
-        let report = try hq.purgeTombstones(through: end)
+        let report = try hq.purgeHistory(through: end)
         #expect(report.tombstones == 0 && report.kept == 1)
         _ = try hq.insert("accounts", ["name": s("Qazaq Foods")])
         #expect(Int64(try hq.feedCount(after: 0)) == end + 1)
@@ -125,7 +125,7 @@ struct RetentionTests {
         try hq.delete("accounts", id: id)
         _ = try hq.insert("accounts", ["name": s("Qazaq Foods")])
         let before = try hq.state("accounts", id: id).canonicalText
-        #expect(try hq.purgeTombstones(through: Int64(hq.feedCount(after: 0))).tombstones == 1)
+        #expect(try hq.purgeHistory(through: Int64(hq.feedCount(after: 0))).tombstones == 1)
         try hq.rebuild([("accounts", id)])
         #expect(try hq.history("accounts", id: id).isEmpty)
         #expect(try hq.state("accounts", id: id).canonicalText == before)

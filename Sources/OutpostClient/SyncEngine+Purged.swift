@@ -1,0 +1,33 @@
+import Logging
+import OutpostCore
+import OutpostStore
+import OutpostWire
+
+extension SyncEngine {
+    /// A branch below its parent's purge (`protocol/sync.md`, "Retention"): it cannot start
+    /// from a copy, since it relays its own feed, so before it walks the parent's feed it takes
+    /// every purged record's base (a join into what it holds) and every purged write's dot and
+    /// digest. Pages are taken one transaction each; a cut sync takes them again from the first
+    /// (a join: repetition changes nothing), since its position stays below the purge.
+    func takePurged(_ replica: Replica) async throws {
+        var request = PurgedRequest(replica: replica.replicaID.rawValue)
+        var (records, writes) = (0, 0)
+        while true {
+            let page = try await call("/v1/sync/purged", request, PurgedResponse.self).0
+            let states: [(collection: String, id: String, state: RecordState)]
+            let dots: [(dot: Dot, digest: String)]
+            do {
+                states = try page.states.map { ($0.collection, $0.id, try RecordState(json: $0.state)) }
+                dots = try page.writes.map { (try Dot(parsing: $0.dot), $0.digest) }
+            } catch {
+                throw TransportError.server(WireError(.malformedPage, message: "The server sent a purged record or write this server cannot read: \(error)."), status: 0)
+            }
+            if !states.isEmpty { records += try replica.takePurgedStates(states) }
+            if !dots.isEmpty { try replica.takePurgedWrites(dots) }
+            writes += dots.count
+            guard let next = page.next, next != request.after else { break }
+            request.after = next
+        }
+        logger.notice("took what the parent purged", metadata: ["outpost.records": .stringConvertible(records), "outpost.writes": .stringConvertible(writes)])
+    }
+}

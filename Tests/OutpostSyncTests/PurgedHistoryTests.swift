@@ -1,0 +1,128 @@
+import Foundation
+import GRDB
+import OutpostBranch
+import OutpostClient
+import OutpostCore
+import OutpostServer
+import OutpostStore
+import OutpostWire
+import Testing
+
+/// What a purge removed must still reach every replica that lacks it (`protocol/sync.md`,
+/// "Retention"): a branch enrolled after the purge, the reps beneath it, a copied folder's
+/// heal, a record's older history folded into its base.
+@Suite(.serialized)
+struct PurgedHistoryTests {
+    /// Moves a replica's last sync a hundred days back: past the default 90-day expiry.
+    static func silence(_ replica: Replica, at folder: TempFolder) async throws {
+        let access = try DatabaseQueue(path: folder.path("hq/server.sqlite"))
+        try await access.write { db in
+            try db.execute(sql: "UPDATE replicas SET last_seen = ? WHERE id = ?",
+                           arguments: [ISO8601DateFormatter().string(from: Date().addingTimeInterval(-100 * 86_400)), replica.replicaID.rawValue])
+        }
+        try access.close()
+    }
+
+    /// A branch enrolled after head office purged cannot start from a copy (it relays its feed):
+    /// it takes the purged records' bases first, so a late edit of a purged deleted record is
+    /// the same conflict at the branch as at head office, and a rep enrolled at the branch
+    /// starts from the branch's copy with the tombstones in it.
+    @Test func aBranchEnrolledAfterThePurgeHoldsWhatWasPurged() async throws {
+        let folder = TempFolder()
+        let hq = try await TestServer.start(folder)
+        let aigerim = try await hq.enroll(folder, user: "aigerim")
+        let bolat = try await hq.enroll(folder, user: "bolat")
+        let office = hq.storage.replica
+        let doomed = try office.insert("accounts", ["name": s("Тумэн ХХК"), "phone": s("+976 11 000"), "city": s("Улаанбаатар")])
+        let busy = try office.insert("accounts", ["name": s("Qazaq Foods")])
+        for city in ["Алматы", "Астана", "Шымкент"] { try office.update("accounts", id: busy, [.set("city", s(city))]) }
+        for r in [aigerim, bolat] { try await SyncEngine(replica: r).sync() }
+        try bolat.update("accounts", id: doomed, [.set("phone", s("+976 99 999"))])
+        try aigerim.delete("accounts", id: doomed)
+        _ = try aigerim.insert("tasks", ["title": s("Позвонить в Qazaq Foods")])
+        for _ in 0..<2 { try await SyncEngine(replica: aigerim).sync() }
+        try await Self.silence(bolat, at: folder)
+        let figures = try await hq.storage.retention(purge: true, expireAfterDays: nil)
+        #expect(figures.purgedTombstones == 1 && figures.purgedRecords == 1, "\(figures)")
+        #expect(try office.history("accounts", id: busy).isEmpty, "the account's four changes were folded into its base")
+
+        try hq.storage.store.addUser(UserInfo(name: "almaty-branch", role: "branch", scope: "all"))
+        try hq.storage.store.addUser(UserInfo(name: "dana", role: "rep", scope: "all"))
+        let code = try hq.storage.store.createEnrollmentCode(user: "almaty-branch")
+        let branch = try await TestServer.start(folder, directory: "almaty", upstream: (hq.url, code))
+        try await branch.link!.runRound()
+        let almaty = branch.storage.replica
+        #expect(try almaty.state("accounts", id: doomed).canonicalText == office.state("accounts", id: doomed).canonicalText, "the tombstone came")
+        #expect(try almaty.get("accounts", id: busy)?.values == office.get("accounts", id: busy)?.values)
+
+        // Bolat comes back at head office: his edit of the deleted account is a conflict there,
+        // and the branch, which never saw the account's history, merges it the same way.
+        let back = try await SyncEngine(replica: bolat).sync()
+        #expect(back.fromSnapshot)
+        try await branch.link!.runRound()
+        #expect(try office.get("accounts", id: doomed)?.values["name"] == s("Тумэн ХХК"))
+        #expect(try almaty.state("accounts", id: doomed).canonicalText == office.state("accounts", id: doomed).canonicalText)
+        #expect(try almaty.openConflicts().contains { $0.recordID == doomed && $0.kind == .deleteVersusUpdate })
+
+        // A rep enrolled at the branch: its feed lacks what the branch took without one, so
+        // the rep starts from the branch's copy.
+        let dana = try await branch.enroll(folder, user: "dana")
+        let first = try await SyncEngine(replica: dana).sync()
+        #expect(first.fromSnapshot, "\(first)")
+        for r in [dana, almaty] {
+            #expect(try snapshot(r) == snapshot(office))
+            #expect(try r.state("accounts", id: doomed).canonicalText == office.state("accounts", id: doomed).canonicalText)
+        }
+        #expect(try dana.search("Qazaq").contains { $0.record.id == busy }, "a record with no feed entry is found by search")
+        try await branch.stop()
+        try await hq.stop()
+    }
+
+    /// A copied folder heals after head office purged a write both copies hold: the write is
+    /// still recognized by its digest, so it keeps its name instead of coming back under a new
+    /// one (which would bring the deleted record back).
+    @Test func aCopysHealRecognizesAPurgedWrite() async throws {
+        let folder = TempFolder()
+        let hq = try await TestServer.start(folder)
+        let office = hq.storage.replica
+        let original = try await hq.enroll(folder, user: "aigerim")
+        let account = try office.insert("accounts", ["name": s("Алтын-Ай")])
+        try await SyncEngine(replica: original).sync()
+        try original.update("accounts", id: account, [.set("phone", s("written-before-the-copy"))])
+        let copy = try copyFolder(of: original, to: folder.path("second-laptop"))
+        try await SyncEngine(replica: original).sync()
+        try office.delete("accounts", id: account)
+        _ = try office.insert("tasks", ["title": s("after the delete")])
+        for _ in 0..<2 { try await SyncEngine(replica: original).sync() }
+        let figures = try await hq.storage.retention(purge: true, expireAfterDays: nil)
+        #expect(figures.purgedTombstones == 1, "\(figures)")
+
+        let task = try copy.insert("tasks", ["title": s("written on the copy")])
+        let healed = try await SyncEngine(replica: copy).sync()
+        #expect(healed.fork?.reissued == 1, "only the copy's own write takes a new name: \(String(describing: healed.fork))")
+        for r in [copy, original] { try await SyncEngine(replica: r).sync() }
+        #expect(try office.get("accounts", id: account) == nil && office.openConflicts().isEmpty, "the deleted account stays deleted")
+        #expect(try office.get("tasks", id: task) != nil)
+        for r in [original, copy] {
+            #expect(try snapshot(r) == snapshot(office))
+            #expect(try r.pendingChangeCount() == 0)
+        }
+        try await hq.stop()
+    }
+
+    /// A laptop coming from another server whose `seen` lacks a purged write cannot find it in
+    /// the feed: it starts before the purge (and again from the server's copy).
+    @Test func aPositionFromSeenCountsPurgedWrites() async throws {
+        let folder = TempFolder()
+        let hq = try await TestServer.start(folder)
+        let office = hq.storage.replica
+        let account = try office.insert("accounts", ["name": s("Алтын-Ай")])
+        try office.update("accounts", id: account, [.set("city", s("Бишкек"))])
+        _ = try office.insert("tasks", ["title": s("last")])
+        #expect(try office.purgeHistory(through: office.feedEnd()).records == 1)
+        let me = office.replicaID.rawValue
+        #expect(try office.firstUnseenFeedPosition(seen: [me: 1]) == 0, "its second write is purged and unseen")
+        #expect(try office.firstUnseenFeedPosition(seen: [me: 2]) == office.feedEnd() - 1, "it lacks only the last")
+        try await hq.stop()
+    }
+}
