@@ -14,10 +14,10 @@ extension SyncEngine {
         var (records, writes) = (0, 0)
         while true {
             let page = try await call("/v1/sync/purged", request, PurgedResponse.self).0
-            let states: [(collection: String, id: String, state: RecordState)]
+            let states: [PurgedBase]
             let dots: [(dot: Dot, digest: String)]
             do {
-                states = try page.states.map { ($0.collection, $0.id, try RecordState(json: $0.state)) }
+                states = try page.states.map(PurgedBase.init)
                 dots = try page.writes.map { (try Dot(parsing: $0.dot), $0.digest) }
             } catch {
                 throw TransportError.server(WireError(.malformedPage, message: "The server sent a purged record or write this server cannot read: \(error)."), status: 0)
@@ -29,5 +29,12 @@ extension SyncEngine {
             request.after = next
         }
         logger.notice("took what the parent purged", metadata: ["outpost.records": .stringConvertible(records), "outpost.writes": .stringConvertible(writes)])
+    }
+}
+
+extension PurgedBase {
+    /// Reads a purged record as the wire carries it.
+    init(_ wire: PurgedState) throws {
+        self.init(collection: wire.collection, id: wire.id, state: try RecordState(json: wire.state), creator: wire.creator)
     }
 }

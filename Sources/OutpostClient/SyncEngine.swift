@@ -564,10 +564,10 @@ public struct SyncEngine: Sendable {
             while true {
                 let answer = try await call("/v1/sync/records", request, RecordsResponse.self).0
                 let changes: [Change]
-                let states: [(collection: String, id: String, state: RecordState)]
+                let states: [PurgedBase]
                 do {
                     changes = try answer.changes.map { try Change(json: $0) }
-                    states = try (answer.states ?? []).map { ($0.collection, $0.id, try RecordState(json: $0.state)) }
+                    states = try (answer.states ?? []).map(PurgedBase.init)
                 } catch {
                     throw TransportError.server(WireError(.malformedPage, message: "The server sent a change this client cannot read: \(error)."), status: 0)
                 }

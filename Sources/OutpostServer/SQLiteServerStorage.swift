@@ -35,11 +35,11 @@ public final class SQLiteServerStorage: ServerStorage {
     public func noteHello(device: String, replica: String, cursor: Int64, skewMillis: Int64?, active: Bool) async throws {
         try await write { [store] in try store.access.noteHello(device: device, replica: replica, cursor: cursor, skewMillis: skewMillis, active: active) }
     }
-    public func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)] {
+    public func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [PurgedBase] {
         try await io { [store] in try store.replica.purgedStates(records) }
     }
     public func purgedThrough() async throws -> Int64 { try await io { [store] in try store.replica.purgedThrough() } }
-    public func purgedPage(after: String?, limit: Int) async throws -> (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?) {
+    public func purgedPage(after: String?, limit: Int) async throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?) {
         try await io { [store] in try store.replica.purgedPage(after: after, limit: limit) }
     }
     public func lastPurgedWrite(of replica: ReplicaID) async throws -> UInt64 { try await io { [store] in try store.replica.lastPurgedWrite(of: replica) } }

@@ -125,9 +125,9 @@ struct ScopePolicy {
             return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) is not on this server (its creation was refused, or never reached it); the edit is kept with the rest.")
         }
         if let before, (before.values[parentField] ?? .null) == .null,
-           let creator = try view.creator(spec.name, change.recordID), creator.user != writer.user {
+           let creator = try view.creator(spec.name, change.recordID), creator != writer.user {
             // A child without an account is its first writer's: no one else may write or adopt it.
-            return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) has no \(root.name) and is \(creator.user)'s; only they can change it.")
+            return .reject(code: "out-of-scope", reason: "\(spec.name) \(change.recordID) has no \(root.name) and is \(creator)'s; only they can change it.")
         }
         if case .reference(let p)? = before?.values[parentField] { parents.append(p) }
         if case .reference(let p)? = try view.recordAfter(change)?.values[parentField], !parents.contains(p) { parents.append(p) }

@@ -24,11 +24,11 @@ public protocol ServerStorage: Sendable {
     /// time), where the replica starts here, and whether it is active (at or after the purge).
     func noteHello(device: String, replica: String, cursor: Int64, skewMillis: Int64?, active: Bool) async throws
     /// Of these records, those whose history was purged, with their state at the purge.
-    func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [(collection: String, id: String, state: RecordState)]
+    func purgedStates(_ records: [(collection: String, id: String)]) async throws -> [PurgedBase]
     /// The feed position below which history was purged (``Replica/purgedThrough()``).
     func purgedThrough() async throws -> Int64
     /// One page of what was purged here, for a branch below the purge (``Replica/purgedPage(after:limit:)``).
-    func purgedPage(after: String?, limit: Int) async throws -> (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?)
+    func purgedPage(after: String?, limit: Int) async throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?)
     /// The highest write of `replica` whose feed entry a purge removed (0 if none).
     func lastPurgedWrite(of replica: ReplicaID) async throws -> UInt64
     /// Every live record of a collection with its fingerprint (``RecordDigest``).

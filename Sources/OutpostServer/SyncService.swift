@@ -98,13 +98,13 @@ public struct SyncService: Sendable {
             throw WireError(.forbidden, message: "Only a branch server takes what was purged; a laptop below the purge starts again from the server's copy (`outpost sync` does it).")
         }
         try await requireOwnership(request.replica, device)
-        let page: (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?)
+        let page: (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?)
         do {
             page = try await storage.purgedPage(after: request.after, limit: 200)
         } catch let error as StoreError where error.code == .invalidInput {
             throw WireError(.malformedRequest, message: error.description)
         }
-        return PurgedResponse(states: page.states.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json) },
+        return PurgedResponse(states: page.states.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json, creator: $0.creator) },
                               writes: page.writes.map { PurgedWrite(dot: $0.dot.description, digest: $0.digest) }, next: page.next)
     }
 
@@ -395,7 +395,7 @@ public struct SyncService: Sendable {
         var response = RecordsResponse(changes: sent.map(\.change.json), next: more ? sent.last?.seq : nil)
         if request.after == nil {
             let purged = try await storage.purgedStates(allowed.map { ($0.collection, $0.id) })
-            if !purged.isEmpty { response.states = purged.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json) } }
+            if !purged.isEmpty { response.states = purged.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json, creator: $0.creator) } }
         }
         return response
     }

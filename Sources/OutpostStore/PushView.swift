@@ -39,11 +39,9 @@ public final class PushView {
         return (try state(change.collection, change.recordID) ?? RecordState()).applying(change).resolve(table.rules, recordID: change.recordID)
     }
 
-    /// The author of the record's first write here (the first entry of its feed), if any.
-    public func creator(_ collection: String, _ id: String) throws -> Author? {
-        guard let blob = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq LIMIT 1"),
-                                           arguments: [collection, id]) else { return nil }
-        return try? BinaryCodec.decodeChange([UInt8](blob)).author
+    /// The user who wrote the record's first write here (also when a purge removed it), if known.
+    public func creator(_ collection: String, _ id: String) throws -> String? {
+        try Replica.creator(db, collection, id)
     }
 
     /// The highest counter of `replica` whose change was applied here (0 if none).

@@ -17,6 +17,22 @@ public struct PurgeReport: Sendable, Codable, Hashable {
     public init() {}
 }
 
+/// A record whose history was purged, as it stood then: the base its later changes join.
+public struct PurgedBase: Sendable {
+    public var collection: String
+    public var id: String
+    public var state: RecordState
+    /// The user who created it (its first write's author), when known: an unrooted child is theirs.
+    public var creator: String?
+
+    public init(collection: String, id: String, state: RecordState, creator: String?) {
+        self.collection = collection
+        self.id = id
+        self.state = state
+        self.creator = creator
+    }
+}
+
 extension Replica {
     /// Purges the history every active replica has seen: feed entries at or before
     /// `lowWaterMark` leave the feed, folded into their record's base (`outpost_purged`, what a
@@ -49,6 +65,8 @@ extension Replica {
                 let whole = (row["last"] as Int64) <= cut
                 let tombstone = !(row["live"] as Bool) && whole
                 guard tombstone || (row["entries"] as Int) >= 2 else { continue }
+                // Read before its first entry goes.
+                let creator = try Self.creator(db, collection, id)
                 for entry in try Row.fetchAll(entries, arguments: [collection, id, cut]) {
                     let change = try BinaryCodec.decodeChange([UInt8](entry["change"] as Data))
                     try db.execute(sql: "INSERT OR IGNORE INTO outpost_purged_writes (replica, counter, digest) VALUES (?, ?, ?)",
@@ -59,7 +77,7 @@ extension Replica {
                 // again harmlessly); whole, values too (a live record's state row leaves them to
                 // its plain row).
                 let state = try RecordIO.load(db, table: tables[collection], collection: collection, id: id).state
-                try Self.keepBase(db, collection: collection, id: id, state: state, keys: tables[collection]?.keys ?? .empty)
+                try keepBase(db, PurgedBase(collection: collection, id: id, state: state, creator: creator))
                 if tombstone { report.tombstones += 1 } else { report.records += 1 }
                 report.feedEntries += row["entries"] as Int
             }
@@ -76,9 +94,10 @@ extension Replica {
         }
     }
 
-    static func keepBase(_ db: Database, collection: String, id: String, state: RecordState, keys: BinaryCodec.KeyTable) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state) VALUES (?, ?, ?)",
-                       arguments: [collection, id, Data(BinaryCodec.encode(state, keys: keys) { _, _ in false })])
+    func keepBase(_ db: Database, _ base: PurgedBase) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state, creator) VALUES (?, ?, ?, ?)",
+                       arguments: [base.collection, base.id, Data(BinaryCodec.encode(base.state, keys: tables[base.collection]?.keys ?? .empty) { _, _ in false }),
+                                    base.creator])
     }
 
     static func raisePurgedThrough(_ db: Database, to position: Int64) throws {
@@ -100,12 +119,16 @@ extension Replica {
     }
 
     /// Of these records, those whose history was purged here, with their state at the purge.
-    public func purgedStates(_ records: [(collection: String, id: String)]) throws -> [(collection: String, id: String, state: RecordState)] {
-        try read { db in
-            try records.compactMap { record in
-                try purgedBase(db, collection: record.collection, id: record.id).map { (record.collection, record.id, $0) }
-            }
-        }
+    public func purgedStates(_ records: [(collection: String, id: String)]) throws -> [PurgedBase] {
+        try read { db in try records.compactMap { try purgedRecord(db, collection: $0.collection, id: $0.id) } }
+    }
+
+    /// A record whose history was purged here, as it stood then (nil if it never was).
+    func purgedRecord(_ db: Database, collection: String, id: String) throws -> PurgedBase? {
+        guard let state = try purgedBase(db, collection: collection, id: id) else { return nil }
+        let creator = try String.fetchOne(db.cachedStatement(sql: "SELECT creator FROM outpost_purged WHERE collection = ? AND record_id = ?"),
+                                          arguments: [collection, id])
+        return PurgedBase(collection: collection, id: id, state: state, creator: creator)
     }
 
     /// A record's state when its history was purged (nil if it never was).
@@ -126,12 +149,12 @@ extension Replica {
     /// it must start again from a copy (its purge mark goes past the feed's end). Returns the
     /// records it changed.
     @discardableResult
-    public func takePurgedStates(_ states: [(collection: String, id: String, state: RecordState)]) throws -> Int {
+    public func takePurgedStates(_ states: [PurgedBase]) throws -> Int {
         try write { db in
             var changed = 0
             for item in states {
                 let table = tables[item.collection]
-                try Self.keepBase(db, collection: item.collection, id: item.id, state: item.state, keys: table?.keys ?? .empty)
+                try keepBase(db, item)
                 let loaded = try RecordIO.load(db, table: table, collection: item.collection, id: item.id)
                 let merged = loaded.state.merged(with: item.state)
                 if merged != loaded.state {
@@ -173,7 +196,7 @@ extension Replica {
     /// One page of what was purged here, for a branch that starts below the purge: the records'
     /// bases in (collection, id) order, then the purged writes in dot order. `after` is the
     /// `next` of the page before (nil for the first); `next` is nil after the last page.
-    public func purgedPage(after: String?, limit: Int) throws -> (states: [(collection: String, id: String, state: RecordState)], writes: [(dot: Dot, digest: String)], next: String?) {
+    public func purgedPage(after: String?, limit: Int) throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?) {
         let separator: Character = "\u{1F}"
         let parts = after.map { $0.dropFirst().split(separator: separator, maxSplits: 1, omittingEmptySubsequences: false).map(String.init) } ?? []
         let phase = after?.first ?? "s"
@@ -186,10 +209,7 @@ extension Replica {
                     SELECT collection, record_id FROM outpost_purged WHERE (collection, record_id) > (?, ?)
                     ORDER BY collection, record_id LIMIT ?
                     """, arguments: [parts.first ?? "", parts.last ?? "", limit])
-                let states = try rows.compactMap { row -> (collection: String, id: String, state: RecordState)? in
-                    let (collection, id): (String, String) = (row["collection"], row["record_id"])
-                    return try purgedBase(db, collection: collection, id: id).map { (collection, id, $0) }
-                }
+                let states = try rows.compactMap { try purgedRecord(db, collection: $0["collection"], id: $0["record_id"]) }
                 if rows.count == limit, let last = rows.last {
                     return (states, [], "s" + (last["collection"] as String) + String(separator) + (last["record_id"] as String))
                 }

@@ -71,7 +71,7 @@ extension Replica {
         // Kept for live and deleted records alike.
         let parent = try String.fetchOne(db.cachedStatement(sql: "SELECT parent FROM outpost_records WHERE collection = ? AND id = ?"),
                                          arguments: [collection, id])
-        guard let parent, !parent.isEmpty else { return .unrooted(creator: try creator(db, collection, id)) }
+        guard let parent, !parent.isEmpty else { return .unrooted(creator: try Self.creator(db, collection, id)) }
         return .root(id: parent, values: try values(parent))
     }
 
@@ -105,7 +105,10 @@ extension Replica {
     }
 
     /// The user who wrote the record's first change held here.
-    func creator(_ db: Database, _ collection: String, _ id: String) throws -> String? {
+    static func creator(_ db: Database, _ collection: String, _ id: String) throws -> String? {
+        // A purge takes the first entries; the record keeps who wrote the first.
+        if let kept = try String.fetchOne(db.cachedStatement(sql: "SELECT creator FROM outpost_purged WHERE collection = ? AND record_id = ?"),
+                                          arguments: [collection, id]) { return kept }
         guard let blob = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq LIMIT 1"),
                                            arguments: [collection, id]) else { return nil }
         return try? BinaryCodec.decodeChange([UInt8](blob)).author.user

@@ -96,11 +96,14 @@ public struct PurgedState: Codable, Sendable {
     public var collection: String
     public var id: String
     public var state: JSONValue
+    /// Who created it (its first write's author), when known: an unrooted child is theirs.
+    public var creator: String?
 
-    public init(collection: String, id: String, state: JSONValue) {
+    public init(collection: String, id: String, state: JSONValue, creator: String? = nil) {
         self.collection = collection
         self.id = id
         self.state = state
+        self.creator = creator
     }
 }
 

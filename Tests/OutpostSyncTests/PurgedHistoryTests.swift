@@ -110,6 +110,32 @@ struct PurgedHistoryTests {
         try await hq.stop()
     }
 
+    /// A task with no account is its creator's (only they receive it and may change it); the
+    /// creator was read from its first feed entry, which the purge takes. It is kept: the rep's
+    /// new laptop, starting from a copy, still receives the task.
+    @Test func aPurgedRecordKeepsItsCreator() async throws {
+        let folder = TempFolder()
+        let hq = try await TestServer.start(folder)
+        try hq.storage.store.addUser(UserInfo(name: "dana", role: "rep", scope: "owner = me"))
+        let dana = try await hq.enroll(folder, user: "dana")
+        let task = try dana.insert("tasks", ["title": s("Позвонить"), "account_id": .null])
+        try dana.update("tasks", id: task, [.set("title", s("Позвонить в Qazaq Foods"))])
+        try await SyncEngine(replica: dana).sync()
+        _ = try hq.storage.replica.insert("accounts", ["name": s("Qazaq Foods")])
+        for _ in 0..<2 { try await SyncEngine(replica: dana).sync() }
+        let figures = try await hq.storage.retention(purge: true, expireAfterDays: nil)
+        #expect(figures.purgedRecords == 1, "\(figures)")
+        #expect(try hq.storage.replica.history("tasks", id: task).isEmpty)
+
+        let code = try hq.storage.store.createEnrollmentCode(user: "dana")
+        let (second, _) = try await Enrollment.enrollReplica(at: folder.path("dana-second/replica.sqlite"), serverURL: hq.url, code: code,
+                                                             device: "dana-second-laptop", replicaID: "r-dana-second")
+        let first = try await SyncEngine(replica: second).sync()
+        #expect(first.fromSnapshot)
+        #expect(try second.get("tasks", id: task)?.values["title"] == s("Позвонить в Qazaq Foods"), "her task reached her new laptop")
+        try await hq.stop()
+    }
+
     /// A laptop coming from another server whose `seen` lacks a purged write cannot find it in
     /// the feed: it starts before the purge (and again from the server's copy).
     @Test func aPositionFromSeenCountsPurgedWrites() async throws {
