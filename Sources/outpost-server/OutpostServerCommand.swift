@@ -56,8 +56,8 @@ struct OutpostServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A branch's pause between syncs with its parent when nothing arrives from its reps.", valueName: "SECONDS"))
     var upstreamInterval: Double = 5
 
-    @Option(help: ArgumentHelp("Head office: how often to expire silent devices and purge the history of records every active replica has seen deleted (0, the default in this version: only when an admin asks, `outpost-admin retention --purge`; protocol/sync.md, Retention, says what is not yet safe).", valueName: "SECONDS"))
-    var purgeInterval: Double = 0
+    @Option(help: ArgumentHelp("Head office: how often to expire silent devices and purge the history every active replica has seen (a day by default; 0: only when an admin runs `outpost-admin retention --purge`). protocol/sync.md, Retention.", valueName: "SECONDS"))
+    var purgeInterval: Double = 86_400
 
     @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM); goes with --tls-key.", valueName: "FILE"))
     var tlsCert: String?
@@ -158,8 +158,8 @@ struct TokenCommand: ParsableCommand {
     }
 }
 
-/// Head office's periodic retention: expire silent devices, purge what every active replica has
-/// seen deleted (`protocol/sync.md`, "Retention").
+/// Head office's periodic retention: expire silent devices, purge the history every active
+/// replica has seen (`protocol/sync.md`, "Retention").
 struct PurgeService: Service {
     let storage: SQLiteServerStorage
     let every: Duration
@@ -171,10 +171,13 @@ struct PurgeService: Service {
                 do { try await Task.sleep(for: every) } catch { return }
                 do {
                     let figures = try await storage.retention(purge: true, expireAfterDays: nil)
-                    if figures.purgedTombstones > 0 {
-                        logger.notice("purged deleted records every active replica has seen", metadata: [
-                            "outpost.purged": .stringConvertible(figures.purgedTombstones), "outpost.feed_entries": .stringConvertible(figures.purgedFeedEntries),
-                            "outpost.low_water_mark": .stringConvertible(figures.lowWaterMark)])
+                    if figures.purgedFeedEntries > 0 {
+                        logger.notice("purged history every active replica has seen", metadata: [
+                            "outpost.purged_deleted": .stringConvertible(figures.purgedTombstones), "outpost.purged_records": .stringConvertible(figures.purgedRecords ?? 0),
+                            "outpost.feed_entries": .stringConvertible(figures.purgedFeedEntries), "outpost.low_water_mark": .stringConvertible(figures.lowWaterMark)])
+                    }
+                    if !figures.expired.isEmpty {
+                        logger.notice("devices expired for their silence", metadata: ["outpost.expired": .stringConvertible(figures.expired.count)])
                     }
                 } catch {
                     logger.error("retention failed; it is tried again later", metadata: ["outpost.error": "\(error)"])
