@@ -22,7 +22,7 @@ extension SyncEngine {
             } catch {
                 throw TransportError.server(WireError(.malformedPage, message: "The server sent a purged record or write this server cannot read: \(error)."), status: 0)
             }
-            if !states.isEmpty { records += try replica.takePurgedStates(states) }
+            if !states.isEmpty { records += try replica.takePurgedStates(states, raisingMark: true) }
             if !dots.isEmpty { try replica.takePurgedWrites(dots) }
             writes += dots.count
             guard let next = page.next, next != request.after else { break }

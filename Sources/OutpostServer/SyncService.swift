@@ -104,7 +104,11 @@ public struct SyncService: Sendable {
         } catch let error as StoreError where error.code == .invalidInput {
             throw WireError(.malformedRequest, message: error.description)
         }
-        return PurgedResponse(states: page.states.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json, creator: $0.creator) },
+        // A branch receives what its scope (its reps' scopes) admits, as a pull would send it.
+        let policy = try await ScopePolicy.make(for: device, storage: storage)
+        let subjects = try await storage.scopeSubjects(page.states.map { ($0.collection, $0.id) })
+        let states = page.states.filter { subjects[$0.collection + "\u{1F}" + $0.id].map(policy.receives) == true }
+        return PurgedResponse(states: states.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json, creator: $0.creator) },
                               writes: page.writes.map { PurgedWrite(dot: $0.dot.description, digest: $0.digest) }, next: page.next)
     }
 

@@ -75,8 +75,10 @@ extension Replica {
         var seen = Set<Dot>()
         // Almost always none: then no record of the batch pays for the eviction checks below.
         let anyEvicted = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_evicted LIMIT 1")) != nil
-        // Only a server that purged holds writes no longer in its feed.
-        let anyPurged = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outpost_purged_writes LIMIT 1")) != nil
+        // Only a server that purged holds writes no longer in its feed, and only up to each
+        // replica's highest purged write: a new write is never looked up.
+        var purgedHeads: [String: UInt64] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT replica, counter FROM outpost_purged_heads")) { purgedHeads[row[0]] = row[1] }
         var order: [String] = []
         var byRecord: [String: [Change]] = [:]
         for change in changes {
@@ -99,7 +101,7 @@ extension Replica {
             }
             // The feed's unique dot index is the record of what was applied: a dot already there
             // (or purged from it, known by its digest) is a no-op.
-            let purged = anyPurged ? try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
+            let purged = change.dot.counter <= purgedHeads[change.dot.replica.rawValue] ?? 0 ? try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
                                                          arguments: [change.dot.replica.rawValue, change.dot.counter]) : nil
             guard purged == nil, try RecordIO.appendToFeed(db, change, origin: origin) else {
                 let differs = try purged.map { $0 != ChangeDigest.of(change) }
@@ -140,12 +142,9 @@ extension Replica {
             var base = loaded.state
             if anyEvicted, try Bool.fetchOne(db.cachedStatement(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ? RETURNING 1"),
                                  arguments: [collection, id]) != nil {
-                // Back after an eviction: what was kept of it (a server's whole feed, a laptop's
-                // own writes) is folded in with what arrived.
-                for blob in try Data.fetchAll(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq"),
-                                              arguments: [collection, id]) {
-                    base = base.applying(try BinaryCodec.decodeChange([UInt8](blob)))
-                }
+                // Back after an eviction: what was kept of it (a server's whole feed and purge
+                // base, a laptop's own writes) is folded in with what arrived.
+                base = try stateFromHistory(db, collection: collection, id: id, from: base)
             }
             let merged = batch.reduce(base) { $0.applying($1) }
             if merged != loaded.state {

@@ -95,6 +95,9 @@ extension Replica {
         for table in ["outpost_records", "outpost_conflicts", "outpost_orphans", "outpost_closed_conflicts"] { try copy(table) }
         // Deleted records whose history head office purged (an older server's file has none).
         if plain.contains("outpost_purged") { try copy("outpost_purged") }
+        // Each replica's highest purged write: this laptop holds them through the bases, and
+        // says so in its `seen` (not the purged writes themselves: a server's long list).
+        if plain.contains("outpost_purged_heads") { try copy("outpost_purged_heads") }
         // Every change came from the server, as if pulled (its own feed names the children it
         // came through); feed positions stay the server's, so they need not be dense.
         try copy("outpost_feed", replacing: ["origin": server])

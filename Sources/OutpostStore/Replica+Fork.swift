@@ -146,11 +146,7 @@ extension Replica {
         }
         if !loaded.live, let table, try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [id]) != nil { loaded.live = true }
         // A record whose history was purged is its state at the purge plus what came after.
-        var state = try purgedBase(db, collection: collection, id: id) ?? RecordState()
-        for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq",
-                                      arguments: [collection, id]) {
-            state = state.applying(try BinaryCodec.decodeChange([UInt8](blob)))
-        }
+        let state = try stateFromHistory(db, collection: collection, id: id)
         try RecordIO.save(db, table: table, collection: collection, id: id, old: loaded, new: state, children: children, tables: tables)
     }
 }

@@ -11,7 +11,7 @@ extension Replica {
         try read { db in
             // A write a purge removed from the feed that it has not seen: no position here gives
             // it back, so it starts before the purge (and again from a copy).
-            for row in try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS top FROM outpost_purged_writes GROUP BY replica")
+            for row in try Row.fetchAll(db, sql: "SELECT replica, counter AS top FROM outpost_purged_heads")
             where (row["top"] as UInt64) > seen[row["replica"] as String] ?? 0 {
                 return 0
             }

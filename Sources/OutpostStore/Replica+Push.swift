@@ -144,10 +144,8 @@ extension Replica {
                                             reason: "The change is stamped more than \(clock.maxDriftMillis / 60_000) minutes ahead of the server's clock; it is sent again at every sync and accepted once the server's clock reaches its time. The clock of the laptop that wrote it was ahead.")
                     continue
                 }
-                if let stored = try Self.storedBytes(db, change.dot, sender: origin) {
-                    // Compared as values, not bytes: an older build may have encoded the same
-                    // change with its strings in another order.
-                    if try BinaryCodec.decodeChange(stored) == change {
+                if let same = try Self.holdsSame(db, change, sender: origin) {
+                    if same {
                         outcomes[i] = .duplicate
                     } else if relaying {
                         // The branch cannot heal a folder beneath it: both writes are kept.
@@ -205,6 +203,18 @@ extension Replica {
         if let applied = try feedBytes(db, dot) { return applied }
         return try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_rejected WHERE origin = ? AND replica = ? AND counter = ?"),
                                  arguments: [sender.rawValue, dot.replica.rawValue, dot.counter]).map { [UInt8]($0) }
+    }
+
+    /// Whether the change stored under the dot of `change` (applied, refused from `sender`, or
+    /// purged from the feed and known by its digest) is the same one; nil when none is.
+    static func holdsSame(_ db: Database, _ change: Change, sender: ReplicaID) throws -> Bool? {
+        if let stored = try storedBytes(db, change.dot, sender: sender) {
+            // Compared as values, not bytes: an older build may have encoded the same change
+            // with its strings in another order.
+            return try BinaryCodec.decodeChange(stored) == change
+        }
+        return try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
+                                   arguments: [change.dot.replica.rawValue, change.dot.counter]).map { $0 == ChangeDigest.of(change) }
     }
 
     static func keepRejection(_ db: Database, _ change: Change, origin: String, code: String, reason: String) throws {

@@ -66,11 +66,8 @@ extension Replica {
             let old = try RecordIO.load(db, table: table, collection: change.collection, id: change.recordID)
             try db.execute(sql: "DELETE FROM outpost_feed WHERE replica = ? AND counter = ?", arguments: [dot.replica.rawValue, dot.counter])
             try Self.feedShrank(db)
-            var rebuilt = RecordState()
-            for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq",
-                                          arguments: [change.collection, change.recordID]) {
-                rebuilt = rebuilt.applying(try BinaryCodec.decodeChange([UInt8](blob)))
-            }
+            // From its purge base, if it has one (a laptop that started from a copy made after a purge).
+            let rebuilt = try stateFromHistory(db, collection: change.collection, id: change.recordID)
             try RecordIO.save(db, table: table, collection: change.collection, id: change.recordID, old: old, new: rebuilt, children: children, tables: tables)
             // Changed without a new feed entry: the search index is told here.
             try indexForSearch(db, collection: change.collection, id: change.recordID)

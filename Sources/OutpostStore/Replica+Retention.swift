@@ -47,55 +47,86 @@ extension Replica {
     /// are two or more (one entry is already its cheapest form). Records with an open conflict
     /// are kept whole, and so is the feed's last entry (positions are rowids: removing it would
     /// give its position out again, one pullers have passed).
+    ///
+    /// It runs in transactions of ``purgeBatch`` records, so pushes go on between them: the mark
+    /// is raised first (a replica below it starts again from a copy whether or not a given
+    /// record's entries are gone yet), and each record is checked again inside its batch.
     @discardableResult
     public func purgeHistory(through lowWaterMark: Int64) throws -> PurgeReport {
-        try write { db in
-            var report = PurgeReport()
+        var report = PurgeReport()
+        let (cut, candidates) = try read { db -> (Int64, [(String, String)]) in
             let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
             let cut = min(lowWaterMark, end - 1)
+            // Those that qualify now (each is checked again in its batch).
             let rows = try Row.fetchAll(db, sql: """
-                SELECT r.collection, r.id, r.live, count(f.seq) AS entries,
-                    (SELECT max(seq) FROM outpost_feed l WHERE l.collection = r.collection AND l.record_id = r.id) AS last
-                FROM outpost_feed f JOIN outpost_records r ON r.collection = f.collection AND r.id = f.record_id
+                SELECT r.collection, r.id FROM outpost_feed f JOIN outpost_records r ON r.collection = f.collection AND r.id = f.record_id
                 WHERE f.seq <= ? AND r.conflicts = 0 GROUP BY r.collection, r.id
-                """, arguments: [cut])
-            let entries = try db.makeStatement(sql: "SELECT seq, change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?")
-            for row in rows {
-                let (collection, id): (String, String) = (row["collection"], row["id"])
-                let whole = (row["last"] as Int64) <= cut
-                let tombstone = !(row["live"] as Bool) && whole
-                guard tombstone || (row["entries"] as Int) >= 2 else { continue }
-                // Read before its first entry goes.
-                let creator = try Self.creator(db, collection, id)
-                for entry in try Row.fetchAll(entries, arguments: [collection, id, cut]) {
-                    let change = try BinaryCodec.decodeChange([UInt8](entry["change"] as Data))
-                    try db.execute(sql: "INSERT OR IGNORE INTO outpost_purged_writes (replica, counter, digest) VALUES (?, ?, ?)",
-                                   arguments: [change.dot.replica.rawValue, change.dot.counter, ChangeDigest.of(change)])
+                HAVING count(f.seq) >= 2 OR (r.live = 0 AND
+                    (SELECT max(seq) FROM outpost_feed l WHERE l.collection = r.collection AND l.record_id = r.id) <= ?)
+                """, arguments: [cut, cut])
+            return (cut, rows.map { ($0[0], $0[1]) })
+        }
+        if !candidates.isEmpty {
+            // Below here the feed no longer says everything: a replica starting from a lower
+            // position would walk past changes it never sees.
+            try write { db in try Self.raisePurgedThrough(db, to: cut) }
+        }
+        for start in stride(from: 0, to: candidates.count, by: Self.purgeBatch) {
+            try write { db in
+                for (collection, id) in candidates[start..<min(start + Self.purgeBatch, candidates.count)] {
+                    try purgeRecord(db, collection: collection, id: id, cut: cut, report: &report)
                 }
-                try db.execute(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?", arguments: [collection, id, cut])
-                // Its state now holds every purged change (and those after, which a join takes
-                // again harmlessly); whole, values too (a live record's state row leaves them to
-                // its plain row).
-                let state = try RecordIO.load(db, table: tables[collection], collection: collection, id: id).state
-                try keepBase(db, PurgedBase(collection: collection, id: id, state: state, creator: creator))
-                if tombstone { report.tombstones += 1 } else { report.records += 1 }
-                report.feedEntries += row["entries"] as Int
             }
-            report.kept = try Int.fetchOne(db, sql: """
+        }
+        report.kept = try read { db in
+            try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM outpost_records r WHERE r.live = 0
                     AND EXISTS (SELECT 1 FROM outpost_feed f WHERE f.collection = r.collection AND f.record_id = r.id)
                 """) ?? 0
-            if report.feedEntries > 0 {
-                // Below here the feed no longer says everything: a replica starting from a lower
-                // position would walk past changes it never sees.
-                try Self.raisePurgedThrough(db, to: cut)
-            }
-            return report
         }
+        return report
+    }
+
+    /// Records a purge handles per transaction.
+    static let purgeBatch = 500
+
+    /// Purges one record's entries at or before `cut`, if it qualifies (see ``purgeHistory(through:)``).
+    private func purgeRecord(_ db: Database, collection: String, id: String, cut: Int64, report: inout PurgeReport) throws {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT r.live, r.conflicts,
+                (SELECT count(*) FROM outpost_feed f WHERE f.collection = r.collection AND f.record_id = r.id AND f.seq <= ?3) AS entries,
+                (SELECT max(seq) FROM outpost_feed l WHERE l.collection = r.collection AND l.record_id = r.id) AS last
+            FROM outpost_records r WHERE r.collection = ?1 AND r.id = ?2
+            """), arguments: [collection, id, cut]), (row["conflicts"] as Int) == 0, (row["entries"] as Int) > 0 else { return }
+        let tombstone = !(row["live"] as Bool) && (row["last"] as Int64) <= cut
+        guard tombstone || (row["entries"] as Int) >= 2 else { return }
+        // Read before its first entry goes.
+        let creator = try Self.creator(db, collection, id)
+        for entry in try Row.fetchAll(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?"),
+                                      arguments: [collection, id, cut]) {
+            let change = try BinaryCodec.decodeChange([UInt8](entry[0] as Data))
+            try Self.keepPurgedWrite(db, change.dot, digest: ChangeDigest.of(change))
+        }
+        try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?").execute(arguments: [collection, id, cut])
+        // Its state now holds every purged change (and those after, which a join takes again
+        // harmlessly); whole, values too (a live record's state row leaves them to its plain row).
+        let state = try RecordIO.load(db, table: tables[collection], collection: collection, id: id).state
+        try keepBase(db, PurgedBase(collection: collection, id: id, state: state, creator: creator))
+        if tombstone { report.tombstones += 1 } else { report.records += 1 }
+        report.feedEntries += row["entries"] as Int
+    }
+
+    static func keepPurgedWrite(_ db: Database, _ dot: Dot, digest: String) throws {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO outpost_purged_writes (replica, counter, digest) VALUES (?, ?, ?)")
+            .execute(arguments: [dot.replica.rawValue, dot.counter, digest])
+        try db.cachedStatement(sql: """
+            INSERT INTO outpost_purged_heads (replica, counter) VALUES (?, ?)
+            ON CONFLICT (replica) DO UPDATE SET counter = max(counter, excluded.counter)
+            """).execute(arguments: [dot.replica.rawValue, dot.counter])
     }
 
     func keepBase(_ db: Database, _ base: PurgedBase) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state, creator) VALUES (?, ?, ?, ?)",
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state, creator) VALUES (?, ?, ?, ?)").execute(
                        arguments: [base.collection, base.id, Data(BinaryCodec.encode(base.state, keys: tables[base.collection]?.keys ?? .empty) { _, _ in false }),
                                     base.creator])
     }
@@ -119,8 +150,22 @@ extension Replica {
     }
 
     /// Of these records, those whose history was purged here, with their state at the purge.
+    /// Of these records and, for a root, its current children (as ``history(of:after:through:limit:)``
+    /// names them), those whose history was purged here, with their state at the purge.
     public func purgedStates(_ records: [(collection: String, id: String)]) throws -> [PurgedBase] {
-        try read { db in try records.compactMap { try purgedRecord(db, collection: $0.collection, id: $0.id) } }
+        try read { db in try withChildren(db, records).compactMap { try purgedRecord(db, collection: $0.0, id: $0.1) } }
+    }
+
+    /// A record's state from what is held of its history: its purge base, if any, joined with
+    /// every feed entry of it.
+    func stateFromHistory(_ db: Database, collection: String, id: String, from start: RecordState = RecordState()) throws -> RecordState {
+        var state = start
+        if let base = try purgedBase(db, collection: collection, id: id) { state = state.merged(with: base) }
+        for blob in try Data.fetchAll(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq"),
+                                      arguments: [collection, id]) {
+            state = state.applying(try BinaryCodec.decodeChange([UInt8](blob)))
+        }
+        return state
     }
 
     /// A record whose history was purged here, as it stood then (nil if it never was).
@@ -145,11 +190,11 @@ extension Replica {
     /// Takes in records whose history was purged at the server, as they stood then: each is
     /// merged into what is held of it (a join, so order and repetition do not matter) and kept
     /// as its purge base, so a rebuild starts from it. What it changed here came without a feed
-    /// entry: this replica's own feed no longer says everything either, so a replica pulling from
-    /// it must start again from a copy (its purge mark goes past the feed's end). Returns the
-    /// records it changed.
+    /// entry: with `raisingMark` (a branch taking its parent's purge), its own feed no longer
+    /// says everything either, so a replica pulling from it must start again from a copy (its
+    /// purge mark goes past the feed's end). Returns the records it changed.
     @discardableResult
-    public func takePurgedStates(_ states: [PurgedBase]) throws -> Int {
+    public func takePurgedStates(_ states: [PurgedBase], raisingMark: Bool = false) throws -> Int {
         try write { db in
             var changed = 0
             for item in states {
@@ -164,7 +209,7 @@ extension Replica {
                     changed += 1
                 }
             }
-            if changed > 0 { try Self.raisePurgedThrough(db, to: (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) + 1) }
+            if changed > 0, raisingMark { try Self.raisePurgedThrough(db, to: (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) + 1) }
             return changed
         }
     }
@@ -173,8 +218,7 @@ extension Replica {
     /// its parent's purge), so its heals and its children's positions know them too.
     public func takePurgedWrites(_ writes: [(dot: Dot, digest: String)]) throws {
         try write { db in
-            let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO outpost_purged_writes (replica, counter, digest) VALUES (?, ?, ?)")
-            for write in writes { try insert.execute(arguments: [write.dot.replica.rawValue, write.dot.counter, write.digest]) }
+            for write in writes { try Self.keepPurgedWrite(db, write.dot, digest: write.digest) }
         }
     }
 
@@ -189,7 +233,7 @@ extension Replica {
     /// The highest purged write of `replica` (0 if none).
     public func lastPurgedWrite(of replica: ReplicaID) throws -> UInt64 {
         try read { db in
-            try UInt64.fetchOne(db, sql: "SELECT max(counter) FROM outpost_purged_writes WHERE replica = ?", arguments: [replica.rawValue]) ?? 0
+            try UInt64.fetchOne(db, sql: "SELECT counter FROM outpost_purged_heads WHERE replica = ?", arguments: [replica.rawValue]) ?? 0
         }
     }
 

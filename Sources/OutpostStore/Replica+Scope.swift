@@ -43,9 +43,14 @@ extension Replica {
     public func existedBefore(_ records: [(collection: String, id: String)], seq: Int64) throws -> Set<String> {
         try read { db in
             var found = Set<String>()
+            // A record whose older history was purged existed before any position a puller may
+            // stand at (pulls from below the purge are refused).
             for (collection, id) in records where try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ? LIMIT 1"),
-                arguments: [collection, id, seq]) != nil {
+                db.cachedStatement(sql: """
+                    SELECT EXISTS (SELECT 1 FROM outpost_feed WHERE collection = ?1 AND record_id = ?2 AND seq <= ?3)
+                        OR EXISTS (SELECT 1 FROM outpost_purged WHERE collection = ?1 AND record_id = ?2)
+                    """),
+                arguments: [collection, id, seq]) == true {
                 found.insert(collection + "\u{1F}" + id)
             }
             return found
@@ -150,10 +155,7 @@ extension Replica {
                 let (collection, id): (String, String) = (row[0], row[1])
                 try db.execute(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ?", arguments: [collection, id])
                 guard let table = tables[collection] else { continue }
-                var state = RecordState()
-                for blob in try Data.fetchAll(db, sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq", arguments: [collection, id]) {
-                    state = state.applying(try BinaryCodec.decodeChange([UInt8](blob)))
-                }
+                let state = try stateFromHistory(db, collection: collection, id: id)
                 guard !state.presence.isEmpty else { continue }
                 let old = try RecordIO.load(db, table: table, collection: collection, id: id)
                 try RecordIO.save(db, table: table, collection: collection, id: id, old: old, new: state.merged(with: old.state), children: children, tables: tables)
@@ -191,21 +193,8 @@ extension Replica {
     /// their positions (the last one is where the next page starts).
     public func history(of records: [(collection: String, id: String)], after: Int64, through: Int64, limit: Int) throws -> [(seq: Int64, change: Change)] {
         try read { db in
-            var keys: [(String, String)] = []
-            var seen = Set<String>()
-            func add(_ collection: String, _ id: String) {
-                if seen.insert(collection + "\u{1F}" + id).inserted { keys.append((collection, id)) }
-            }
-            for (collection, id) in records {
-                add(collection, id)
-                guard collection == scopeRoot?.name else { continue }
-                // Every child, deleted ones too: a record arrives whole, its tombstones included.
-                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT collection, id FROM outpost_records WHERE parent = ?"), arguments: [id]) {
-                    add(row[0], row[1])
-                }
-            }
             var entries: [(Int64, Data)] = []
-            for (collection, id) in keys {
+            for (collection, id) in try withChildren(db, records) {
                 for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq > ? AND seq <= ? ORDER BY seq"),
                                             arguments: [collection, id, after, through]) {
                     entries.append((row[0], row[1]))
@@ -213,6 +202,24 @@ extension Replica {
             }
             return try entries.sorted { $0.0 < $1.0 }.prefix(limit).map { ($0.0, try BinaryCodec.decodeChange([UInt8]($0.1))) }
         }
+    }
+
+    /// The records named and, for a root, every current child (deleted ones too: a record
+    /// arrives whole, its tombstones included), each once.
+    func withChildren(_ db: Database, _ records: [(collection: String, id: String)]) throws -> [(String, String)] {
+        var keys: [(String, String)] = []
+        var seen = Set<String>()
+        func add(_ collection: String, _ id: String) {
+            if seen.insert(collection + "\u{1F}" + id).inserted { keys.append((collection, id)) }
+        }
+        for (collection, id) in records {
+            add(collection, id)
+            guard collection == scopeRoot?.name else { continue }
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT collection, id FROM outpost_records WHERE parent = ?"), arguments: [id]) {
+                add(row[0], row[1])
+            }
+        }
+        return keys
     }
 
     /// The scope log: records whose root scope fields or parent changed here, after `seq`.
@@ -261,6 +268,7 @@ extension Replica {
                 // rebuilt from what is kept when it comes back.
                 if role == .field {
                     try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND origin <> 'local'").execute(arguments: [collection, id])
+                    try db.cachedStatement(sql: "DELETE FROM outpost_purged WHERE collection = ? AND record_id = ?").execute(arguments: [collection, id])
                     try Self.feedShrank(db)
                 }
                 try Self.forgetSearchText(db, collection: collection, id: id)
@@ -292,7 +300,7 @@ extension Replica {
             }
             for table in tables.values { try db.execute(sql: "DELETE FROM \(table.spec.name.quotedDatabaseIdentifier)") }
             for table in ["outpost_records", "outpost_feed", "outpost_conflicts", "outpost_orphans", "outpost_rejected",
-                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted", "outpost_purged", "outpost_purged_writes"] where !(keepingRefusals && table == "outpost_rejected") {
+                          "outpost_closed_conflicts", "outpost_scope_log", "outpost_evicted", "outpost_purged", "outpost_purged_writes", "outpost_purged_heads"] where !(keepingRefusals && table == "outpost_rejected") {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
             try Self.dropSearchIndex(db)

@@ -49,6 +49,11 @@ extension Replica {
             try db.execute(sql: "DELETE FROM outpost_meta WHERE key = 'previous_ids'")
             try db.execute(sql: "DELETE FROM outpost_checkpoints")
             try db.execute(sql: "DELETE FROM outpost_rejected")
+            // A laptop needs each replica's highest purged write (`outpost_purged_heads`), not
+            // the server's list of every purged write.
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'outpost_purged_writes')") == true {
+                try db.execute(sql: "DELETE FROM outpost_purged_writes")
+            }
             // Records this server evicted keep their feed entries here (to rebuild them if they
             // come back); a laptop must neither receive that history nor take those changes for
             // applied when the record reaches it later.

@@ -62,7 +62,7 @@ extension Replica {
     static func seenCounter(_ db: Database, of replica: String) throws -> UInt64 {
         try UInt64.fetchOne(db.cachedStatement(sql: """
             SELECT max(coalesce((SELECT max(counter) FROM outpost_feed WHERE replica = ?1), 0),
-                       coalesce((SELECT max(counter) FROM outpost_purged_writes WHERE replica = ?1), 0))
+                       coalesce((SELECT counter FROM outpost_purged_heads WHERE replica = ?1), 0))
             """), arguments: [replica]) ?? 0
     }
 
@@ -72,6 +72,11 @@ extension Replica {
             var result: [String: UInt64] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT replica, max(counter) AS c FROM outpost_feed GROUP BY replica") {
                 result[row["replica"]] = row["c"]
+            }
+            // Writes held only through purge bases (a laptop that started from a copy made
+            // after a purge): held all the same.
+            for row in try Row.fetchAll(db, sql: "SELECT replica, counter FROM outpost_purged_heads") {
+                result[row["replica"]] = max(result[row["replica"] as String] ?? 0, row["counter"])
             }
             return result
         }

@@ -110,11 +110,14 @@ enum StoreSchema {
         m.registerMigration("v9-purged-writes") { db in
             // Each write whose feed entry a purge removed, by its dot, with its digest: a copied
             // folder's heal still recognizes it, and a replica whose `seen` lacks it is known to
-            // stand before the purge. A purged record keeps who created it (its first feed entry
+            // stand before the purge; each replica's highest purged write (`heads`) is what
+            // positions and `seen` vectors read, and what a snapshot carries to a laptop, whose
+            // `seen` then counts writes it holds only through bases. A purged record keeps who created it (its first feed entry
             // said so): an unrooted child is its creator's.
             try db.execute(sql: """
                 CREATE TABLE outpost_purged_writes (replica TEXT NOT NULL, counter INTEGER NOT NULL, digest TEXT NOT NULL,
                     PRIMARY KEY (replica, counter)) WITHOUT ROWID, STRICT;
+                CREATE TABLE outpost_purged_heads (replica TEXT PRIMARY KEY NOT NULL, counter INTEGER NOT NULL) WITHOUT ROWID, STRICT;
                 ALTER TABLE outpost_purged ADD COLUMN creator TEXT;
                 """)
         }

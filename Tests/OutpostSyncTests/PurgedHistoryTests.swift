@@ -74,6 +74,12 @@ struct PurgedHistoryTests {
             #expect(try r.state("accounts", id: doomed).canonicalText == office.state("accounts", id: doomed).canonicalText)
         }
         #expect(try dana.search("Qazaq").contains { $0.record.id == busy }, "a record with no feed entry is found by search")
+
+        // Bolat, who started again from head office's copy, fails over to the branch: his `seen`
+        // counts the writes he holds only through bases, so he is not sent back to a copy.
+        _ = try bolat.insert("tasks", ["title": s("Written at the branch")])
+        let failover = try await SyncEngine(replica: bolat, serverURL: branch.url).sync()
+        #expect(!failover.fromSnapshot && failover.pushed == 1, "\(failover)")
         try await branch.stop()
         try await hq.stop()
     }
