@@ -142,6 +142,31 @@ struct PurgedHistoryTests {
         try await hq.stop()
     }
 
+    /// An account entering a rep's scope arrives with its children; a child whose older
+    /// history was purged arrives as its base and the changes after, not as those changes alone.
+    @Test func anAccountEnteringAScopeBringsItsPurgedChildrenWhole() async throws {
+        let folder = TempFolder()
+        let hq = try await TestServer.start(folder)
+        let office = hq.storage.replica
+        try hq.storage.store.addUser(UserInfo(name: "dana", role: "rep", scope: "owner = me"))
+        let dana = try await hq.enroll(folder, user: "dana")
+        let account = try office.insert("accounts", ["name": s("Алтын-Ай"), "owner": s("bolat")])
+        let contact = try office.insert("contacts", ["account_id": .reference(account), "name": s("Айгуль")])
+        try office.update("contacts", id: contact, [.set("phone", s("+7 701 000 00 00"))])
+        try office.update("contacts", id: contact, [.set("position", s("бухгалтер"))])
+        _ = try office.insert("accounts", ["name": s("Qazaq Foods"), "owner": s("dana")])
+        for _ in 0..<2 { try await SyncEngine(replica: dana).sync() }
+        #expect(try dana.get("contacts", id: contact) == nil)
+        let figures = try await hq.storage.retention(purge: true, expireAfterDays: nil)
+        #expect(figures.purgedRecords == 1, "\(figures)")
+
+        try office.update("accounts", id: account, [.set("owner", s("dana"))])
+        try await SyncEngine(replica: dana).sync()
+        #expect(try dana.get("contacts", id: contact)?.values == office.get("contacts", id: contact)?.values, "the contact came whole")
+        #expect(try dana.state("contacts", id: contact).canonicalText == office.state("contacts", id: contact).canonicalText)
+        try await hq.stop()
+    }
+
     /// A laptop coming from another server whose `seen` lacks a purged write cannot find it in
     /// the feed: it starts before the purge (and again from the server's copy).
     @Test func aPositionFromSeenCountsPurgedWrites() async throws {
