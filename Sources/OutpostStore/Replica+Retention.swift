@@ -108,6 +108,10 @@ extension Replica {
             try Self.keepPurgedWrite(db, change.dot, digest: ChangeDigest.of(change))
         }
         try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?").execute(arguments: [collection, id, cut])
+        // A search index built here but not yet up to these entries would never see them now
+        // (one never built is filled from the records at the first search).
+        let indexed = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM outpost_meta WHERE key = 'search_through'")) ?? 0
+        if indexed > 0, indexed < cut { try indexForSearch(db, collection: collection, id: id) }
         // Its state now holds every purged change (and those after, which a join takes again
         // harmlessly); whole, values too (a live record's state row leaves them to its plain row).
         let state = try RecordIO.load(db, table: tables[collection], collection: collection, id: id).state
