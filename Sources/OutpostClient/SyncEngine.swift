@@ -367,6 +367,8 @@ public struct SyncEngine: Sendable {
         var scoped = false
         var scopeChecked = false
         var startAgainChecked = false
+        // The purge generation of this session's take of what the parent purged (a branch below it).
+        var purgedTaken: Int64?
         var pageStart: [Int64: Int64] = [:]
         defer { prefetch?.task.cancel() }
         while true {
@@ -404,7 +406,7 @@ public struct SyncEngine: Sendable {
                     replica = try await takeSchema(of: replica)
                 }
                 try await relay?.afterHello(response)
-                if relay != nil, response.purged == true { try await takePurged(replica) }
+                if relay != nil, response.purged == true { purgedTaken = try await takePurged(replica) }
                 // A new laptop facing a large head office starts from its records as they stand,
                 // not from every change ever made.
                 // Only a replica that receives everything: a scoped rep's copy would cost the server a
@@ -459,6 +461,8 @@ public struct SyncEngine: Sendable {
                     try await reconcileScope(replica, server: serverID ?? "", cursor: request.cursor)
                     scopeChecked = true
                 }
+                var request = request
+                request.purgedTaken = purgedTaken
                 let fetched: FetchedPage
                 if let p = prefetch, p.cursor == request.cursor {
                     fetched = try await p.task.value
@@ -473,7 +477,8 @@ public struct SyncEngine: Sendable {
                 action = try session.received(fetched.page)
             case .commitPull(let page):
                 if page.more {
-                    let next = PullRequest(replica: hello.replica, cursor: page.cursor, limit: WireLimits.pageChanges)
+                    var next = PullRequest(replica: hello.replica, cursor: page.cursor, limit: WireLimits.pageChanges)
+                    next.purgedTaken = purgedTaken
                     let engine = self
                     prefetch = (page.cursor, Task { try await engine.fetchPage(next) })
                 }

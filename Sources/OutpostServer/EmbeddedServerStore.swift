@@ -28,6 +28,8 @@ public final class EmbeddedServerStore: Sendable {
             replica = try Replica.create(at: path, schema: schema, options: ReplicaOptions(
                 user: "head-office", device: ProcessInfo.processInfo.hostName, role: .headOffice), clock: clock)
         }
+        // No purge runs yet: one a crash cut short is finished.
+        try replica.settlePurgeGeneration()
         current = Mutex(replica)
         self.clock = clock
         access = try AccessDatabase(path: URL(fileURLWithPath: directory).appendingPathComponent("server.sqlite").path)

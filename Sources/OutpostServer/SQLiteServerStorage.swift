@@ -39,9 +39,10 @@ public final class SQLiteServerStorage: ServerStorage {
         try await io { [store] in try store.replica.purgedStates(records) }
     }
     public func purgedThrough() async throws -> Int64 { try await io { [store] in try store.replica.purgedThrough() } }
-    public func purgedPage(after: String?, limit: Int) async throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?) {
+    public func purgedPage(after: String?, limit: Int) async throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?, generation: Int64) {
         try await io { [store] in try store.replica.purgedPage(after: after, limit: limit) }
     }
+    public func purgeGeneration() async throws -> Int64 { try await io { [store] in try store.replica.purgeGeneration() } }
     public func lastPurgedWrite(of replica: ReplicaID) async throws -> UInt64 { try await io { [store] in try store.replica.lastPurgedWrite(of: replica) } }
     public func recordFingerprints(_ collection: String) async throws -> [(id: String, fingerprint: UInt64)] {
         try await io { [store] in try store.replica.recordFingerprints(collection) }

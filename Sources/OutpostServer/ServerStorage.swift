@@ -28,7 +28,9 @@ public protocol ServerStorage: Sendable {
     /// The feed position below which history was purged (``Replica/purgedThrough()``).
     func purgedThrough() async throws -> Int64
     /// One page of what was purged here, for a branch below the purge (``Replica/purgedPage(after:limit:)``).
-    func purgedPage(after: String?, limit: Int) async throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?)
+    func purgedPage(after: String?, limit: Int) async throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?, generation: Int64)
+    /// How many times a purge started or finished (odd while one runs).
+    func purgeGeneration() async throws -> Int64
     /// The highest write of `replica` whose feed entry a purge removed (0 if none).
     func lastPurgedWrite(of replica: ReplicaID) async throws -> UInt64
     /// Every live record of a collection with its fingerprint (``RecordDigest``).

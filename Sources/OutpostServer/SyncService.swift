@@ -98,7 +98,7 @@ public struct SyncService: Sendable {
             throw WireError(.forbidden, message: "Only a branch server takes what was purged; a laptop below the purge starts again from the server's copy (`outpost sync` does it).")
         }
         try await requireOwnership(request.replica, device)
-        let page: (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?)
+        let page: (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?, generation: Int64)
         do {
             page = try await storage.purgedPage(after: request.after, limit: 200)
         } catch let error as StoreError where error.code == .invalidInput {
@@ -109,7 +109,8 @@ public struct SyncService: Sendable {
         let subjects = try await storage.scopeSubjects(page.states.map { ($0.collection, $0.id) })
         let states = page.states.filter { subjects[$0.collection + "\u{1F}" + $0.id].map(policy.receives) == true }
         return PurgedResponse(states: states.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json, creator: $0.creator) },
-                              writes: page.writes.map { PurgedWrite(dot: $0.dot.description, digest: $0.digest) }, next: page.next)
+                              writes: page.writes.map { PurgedWrite(dot: $0.dot.description, digest: $0.digest) }, next: page.next,
+                              generation: page.generation)
     }
 
     /// A child branch's directory exchange: takes in the devices enrolled beneath it and the
@@ -220,8 +221,16 @@ public struct SyncService: Sendable {
         try await requireOwnership(request.replica, device)
         // The purge went on without it: walking the feed from its old position would miss the
         // deletes whose history was purged, so it starts again from the server's copy.
-        if !device.isBranch, request.cursor < (try await storage.purgedThrough()) {
-            throw WireError(.replicaExpired, message: "This device stands before what the server has purged (it was silent longer than the admin allows, or comes from a copy or another server): deletes it never saw are no longer in the feed, so it must start again from the server's copy, after sending what it holds. `outpost sync` does both.")
+        if request.cursor < (try await storage.purgedThrough()) {
+            guard device.isBranch else {
+                throw WireError(.replicaExpired, message: "This device stands before what the server has purged (it was silent longer than the admin allows, or comes from a copy or another server): deletes it never saw are no longer in the feed, so it must start again from the server's copy, after sending what it holds. `outpost sync` does both.")
+            }
+            // A branch walks past the purge only with every purged base in hand, taken whole
+            // while no purge ran.
+            let generation = try await storage.purgeGeneration()
+            guard generation % 2 == 0, request.purgedTaken == generation else {
+                throw WireError(.replicaExpired, message: "This branch stands before what the server has purged and has not taken it (or a purge ran since it did): it takes `POST /v1/sync/purged` again at its next round, then pulls. A branch of an older version must be upgraded first.")
+            }
         }
         let seen = try await storage.seen(of: request.replica)
         let policy = try await ScopePolicy.make(for: device, storage: storage)
@@ -397,7 +406,9 @@ public struct SyncService: Sendable {
         let more = page.count > WireLimits.pageChanges
         let sent = page.prefix(WireLimits.pageChanges)
         var response = RecordsResponse(changes: sent.map(\.change.json), next: more ? sent.last?.seq : nil)
-        if request.after == nil {
+        // On the first page, and on any that starts below the purge (a purge may have run
+        // between pages): a join, so sending a base twice changes nothing.
+        if (request.after ?? 0) < (try await storage.purgedThrough()) || request.after == nil {
             let purged = try await storage.purgedStates(allowed.map { ($0.collection, $0.id) })
             if !purged.isEmpty { response.states = purged.map { PurgedState(collection: $0.collection, id: $0.id, state: $0.state.json, creator: $0.creator) } }
         }

@@ -67,16 +67,17 @@ extension Replica {
             return (cut, rows.map { ($0[0], $0[1]) })
         }
         if !candidates.isEmpty {
-            // Below here the feed no longer says everything: a replica starting from a lower
-            // position would walk past changes it never sees.
-            try write { db in try Self.raisePurgedThrough(db, to: cut) }
-        }
-        for start in stride(from: 0, to: candidates.count, by: Self.purgeBatch) {
-            try write { db in
-                for (collection, id) in candidates[start..<min(start + Self.purgeBatch, candidates.count)] {
-                    try purgeRecord(db, collection: collection, id: id, cut: cut, report: &report)
+            // Odd while it runs: a branch's take of the purged pages counts only if it saw one
+            // finished generation from its first page to its last.
+            try write { db in try Self.bumpPurgeGeneration(db) }
+            for start in stride(from: 0, to: candidates.count, by: Self.purgeBatch) {
+                try write { db in
+                    for (collection, id) in candidates[start..<min(start + Self.purgeBatch, candidates.count)] {
+                        try purgeRecord(db, collection: collection, id: id, cut: cut, report: &report)
+                    }
                 }
             }
+            try write { db in try Self.bumpPurgeGeneration(db) }
         }
         report.kept = try read { db in
             try Int.fetchOne(db, sql: """
@@ -100,6 +101,10 @@ extension Replica {
             """), arguments: [collection, id, cut]), (row["conflicts"] as Int) == 0, (row["entries"] as Int) > 0 else { return }
         let tombstone = !(row["live"] as Bool) && (row["last"] as Int64) <= cut
         guard tombstone || (row["entries"] as Int) >= 2 else { return }
+        // Below here the feed no longer says everything: a replica starting from a lower
+        // position would walk past changes it never sees (raised in the transaction of the
+        // first entry removed).
+        try Self.raisePurgedThrough(db, to: cut)
         // Read before its first entry goes.
         let creator = try Self.creator(db, collection, id)
         for entry in try Row.fetchAll(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?"),
@@ -130,16 +135,40 @@ extension Replica {
     }
 
     func keepBase(_ db: Database, _ base: PurgedBase) throws {
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO outpost_purged (collection, record_id, state, creator) VALUES (?, ?, ?, ?)").execute(
+        // A creator known here is kept when the newer base does not say (an older server's).
+        try db.cachedStatement(sql: """
+            INSERT INTO outpost_purged (collection, record_id, state, creator) VALUES (?, ?, ?, ?)
+            ON CONFLICT (collection, record_id) DO UPDATE SET state = excluded.state, creator = coalesce(excluded.creator, creator)
+            """).execute(
                        arguments: [base.collection, base.id, Data(BinaryCodec.encode(base.state, keys: tables[base.collection]?.keys ?? .empty) { _, _ in false }),
                                     base.creator])
     }
 
-    static func raisePurgedThrough(_ db: Database, to position: Int64) throws {
+    static func bumpPurgeGeneration(_ db: Database) throws {
         try db.execute(sql: """
+            INSERT INTO outpost_meta (key, value) VALUES ('purge_generation', 1)
+            ON CONFLICT (key) DO UPDATE SET value = value + 1
+            """)
+    }
+
+    /// How many times a purge started or finished here (odd while one runs).
+    public func purgeGeneration() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'purge_generation'") ?? 0 }
+    }
+
+    /// After a restart no purge runs: one cut short by a crash is marked finished (what it
+    /// removed was raised and kept batch by batch).
+    public func settlePurgeGeneration() throws {
+        try write { db in
+            try db.execute(sql: "UPDATE outpost_meta SET value = value + 1 WHERE key = 'purge_generation' AND value % 2 = 1")
+        }
+    }
+
+    static func raisePurgedThrough(_ db: Database, to position: Int64) throws {
+        try db.cachedStatement(sql: """
             INSERT INTO outpost_meta (key, value) VALUES ('purged_through', ?)
             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)
-            """, arguments: [position])
+            """).execute(arguments: [position])
     }
 
     /// The feed's last position (0 when empty): positions are not dense once history is purged.
@@ -205,7 +234,12 @@ extension Replica {
                 let table = tables[item.collection]
                 try keepBase(db, item)
                 let loaded = try RecordIO.load(db, table: table, collection: item.collection, id: item.id)
-                let merged = loaded.state.merged(with: item.state)
+                var merged = loaded.state.merged(with: item.state)
+                if try Bool.fetchOne(db.cachedStatement(sql: "DELETE FROM outpost_evicted WHERE collection = ? AND record_id = ? RETURNING 1"),
+                                     arguments: [item.collection, item.id]) != nil {
+                    // Back after an eviction: what was kept of it is folded in, as apply does.
+                    merged = try stateFromHistory(db, collection: item.collection, id: item.id, from: merged)
+                }
                 if merged != loaded.state {
                     try RecordIO.save(db, table: table, collection: item.collection, id: item.id, old: loaded, new: merged, children: children, tables: tables)
                     // The search index follows the feed, which this change is not in.
@@ -244,7 +278,7 @@ extension Replica {
     /// One page of what was purged here, for a branch that starts below the purge: the records'
     /// bases in (collection, id) order, then the purged writes in dot order. `after` is the
     /// `next` of the page before (nil for the first); `next` is nil after the last page.
-    public func purgedPage(after: String?, limit: Int) throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?) {
+    public func purgedPage(after: String?, limit: Int) throws -> (states: [PurgedBase], writes: [(dot: Dot, digest: String)], next: String?, generation: Int64) {
         let separator: Character = "\u{1F}"
         let parts = after.map { $0.dropFirst().split(separator: separator, maxSplits: 1, omittingEmptySubsequences: false).map(String.init) } ?? []
         let phase = after?.first ?? "s"
@@ -252,6 +286,7 @@ extension Replica {
             throw StoreError(.invalidInput, "\"after\" is not a position this server gave out; start from the first page (no \"after\").")
         }
         return try read { db in
+            let generation = try Int64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'purge_generation'") ?? 0
             if phase == "s" {
                 let rows = try Row.fetchAll(db, sql: """
                     SELECT collection, record_id FROM outpost_purged WHERE (collection, record_id) > (?, ?)
@@ -259,10 +294,10 @@ extension Replica {
                     """, arguments: [parts.first ?? "", parts.last ?? "", limit])
                 let states = try rows.compactMap { try purgedRecord(db, collection: $0["collection"], id: $0["record_id"]) }
                 if rows.count == limit, let last = rows.last {
-                    return (states, [], "s" + (last["collection"] as String) + String(separator) + (last["record_id"] as String))
+                    return (states, [], "s" + (last["collection"] as String) + String(separator) + (last["record_id"] as String), generation)
                 }
                 // The states are done: the writes follow, from the first.
-                return (states, [], "w" + String(separator))
+                return (states, [], "w" + String(separator), generation)
             }
             let counter = Int64(parts[1]) ?? -1
             let rows = try Row.fetchAll(db, sql: """
@@ -270,8 +305,8 @@ extension Replica {
                 ORDER BY replica, counter LIMIT ?
                 """, arguments: [parts[0], counter, limit * 20])
             let writes = try rows.map { row in (dot: Dot(try ReplicaID(row["replica"] as String), row["counter"] as UInt64), digest: row["digest"] as String) }
-            guard rows.count == limit * 20, let last = writes.last else { return ([], writes, nil) }
-            return ([], writes, "w" + last.dot.replica.rawValue + String(separator) + String(last.dot.counter))
+            guard rows.count == limit * 20, let last = writes.last else { return ([], writes, nil, generation) }
+            return ([], writes, "w" + last.dot.replica.rawValue + String(separator) + String(last.dot.counter), generation)
         }
     }
 

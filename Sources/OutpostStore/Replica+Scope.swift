@@ -111,9 +111,10 @@ extension Replica {
 
     /// The user who wrote the record's first change held here.
     static func creator(_ db: Database, _ collection: String, _ id: String) throws -> String? {
-        // A purge takes the first entries; the record keeps who wrote the first.
-        if let kept = try String.fetchOne(db.cachedStatement(sql: "SELECT creator FROM outpost_purged WHERE collection = ? AND record_id = ?"),
-                                          arguments: [collection, id]) { return kept }
+        // A purge takes the first entries; the record keeps who wrote the first. Past a purge
+        // the feed's first entry is a later writer's: unknown rather than wrong.
+        if let kept = try Row.fetchOne(db.cachedStatement(sql: "SELECT creator FROM outpost_purged WHERE collection = ? AND record_id = ?"),
+                                       arguments: [collection, id]) { return kept[0] }
         guard let blob = try Data.fetchOne(db.cachedStatement(sql: "SELECT change FROM outpost_feed WHERE collection = ? AND record_id = ? ORDER BY seq LIMIT 1"),
                                            arguments: [collection, id]) else { return nil }
         return try? BinaryCodec.decodeChange([UInt8](blob)).author.user

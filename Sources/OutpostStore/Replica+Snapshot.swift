@@ -63,6 +63,10 @@ extension Replica {
                         (SELECT 1 FROM outpost_records r WHERE r.collection = outpost_feed.collection AND r.id = outpost_feed.record_id)
                     """)
                 try db.execute(sql: "DELETE FROM outpost_evicted")
+                try db.execute(sql: """
+                    DELETE FROM outpost_purged WHERE NOT EXISTS
+                        (SELECT 1 FROM outpost_records r WHERE r.collection = outpost_purged.collection AND r.id = outpost_purged.record_id)
+                    """)
             }
             try Self.setSetting(db, "server.id", server)
             try Self.setSetting(db, "sync.cursor", String(cursor))

@@ -262,6 +262,9 @@ public struct PullRequest: Codable, Sendable {
     public var cursor: Int64
     /// At most this many changes.
     public var limit: Int
+    /// A branch pulling from below the server's purge: the purge generation of its complete take
+    /// of `POST /v1/sync/purged` in this session (`Retention`).
+    public var purgedTaken: Int64?
 
     public init(replica: String, cursor: Int64, limit: Int) {
         self.replica = replica

@@ -84,10 +84,14 @@ public struct PurgedResponse: Codable, Sendable {
     public var states: [PurgedState]
     public var writes: [PurgedWrite]
     public var next: String?
+    /// The server's purge generation when the page was read (odd while a purge runs): a take
+    /// counts only if every page gave the same even one.
+    public var generation: Int64
 
-    public init(states: [PurgedState], writes: [PurgedWrite], next: String?) {
+    public init(states: [PurgedState], writes: [PurgedWrite], next: String?, generation: Int64) {
         self.states = states
         self.writes = writes
         self.next = next
+        self.generation = generation
     }
 }

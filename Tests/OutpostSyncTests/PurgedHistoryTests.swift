@@ -1,5 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import GRDB
+import NIOCore
+import NIOHTTP1
 import OutpostBranch
 import OutpostClient
 import OutpostCore
@@ -50,8 +53,18 @@ struct PurgedHistoryTests {
         try hq.storage.store.addUser(UserInfo(name: "dana", role: "rep", scope: "all"))
         let code = try hq.storage.store.createEnrollmentCode(user: "almaty-branch")
         let branch = try await TestServer.start(folder, directory: "almaty", upstream: (hq.url, code))
-        try await branch.link!.runRound()
         let almaty = branch.storage.replica
+        // A branch that has not taken what was purged (an older build) may not walk past it.
+        var pull = HTTPClientRequest(url: hq.url + "/v1/sync/pull")
+        pull.method = .POST
+        pull.headers.add(name: "Authorization", value: "Bearer \(try almaty.setting(ClientSettings.token)!)")
+        pull.body = .bytes(ByteBuffer(string: #"{"protocol":1,"replica":"\#(almaty.replicaID.rawValue)","cursor":0,"limit":10}"#))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let refused = try await client.execute(pull, timeout: .seconds(20))
+        let body = String(buffer: try await refused.body.collect(upTo: 1 << 16))
+        try await client.shutdown()
+        #expect(refused.status == .conflict && body.contains("replica-expired"), "\(refused.status) \(body)")
+        try await branch.link!.runRound()
         #expect(try almaty.state("accounts", id: doomed).canonicalText == office.state("accounts", id: doomed).canonicalText, "the tombstone came")
         #expect(try almaty.get("accounts", id: busy)?.values == office.get("accounts", id: busy)?.values)
 
