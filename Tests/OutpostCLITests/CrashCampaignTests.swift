@@ -8,7 +8,9 @@ import Testing
 /// rep's sync, the branch (while it serves and relays) or head office. After the last kill
 /// everything restarts and syncs to the end; then every write a rep was told succeeded is on
 /// every replica exactly once, a killed import is everywhere whole or nowhere, and every
-/// SQLite file passes `PRAGMA integrity_check`.
+/// SQLite file passes `PRAGMA integrity_check`. Reps also update earlier batches (a second
+/// change per record), and head office purges every 0.3 s, so kills land in purges too; at the
+/// end an admin's purge folds what every replica has pulled, and everything still agrees.
 ///
 /// `OUTPOST_CRASH_KILLS` sets how many kills land (24 by default, the CI campaign; the soak in
 /// `docs/reliability.md` runs 200), `OUTPOST_CRASH_SEED` replays a campaign.
@@ -51,7 +53,12 @@ struct CrashCampaignTests {
 
         let scratch = Scratch()
         let office = try programs.headOffice(scratch, reps: ["bolat"])
-        let hq = Server(data: scratch.path("hq"), listen: String(office.url.dropFirst("http://".count)), extra: [], process: office.server)
+        let hq = Server(data: scratch.path("hq"), listen: String(office.url.dropFirst("http://".count)), extra: ["--purge-interval", "0.3"],
+                        process: office.server)
+        // Head office purges on its own from here.
+        office.server.terminate()
+        office.server.waitUntilExit()
+        hq.process = try programs.startServer(hq.data, listen: hq.listen, extra: hq.extra).0
         _ = try programs.run("outpost-admin", ["users", "add", "almaty-branch", "--role", "branch", "--scope", "all"], environment: office.admin)
         _ = try programs.run("outpost-admin", ["users", "add", "aigerim", "--role", "rep", "--scope", "all"], environment: office.admin)
         let code = try programs.run("outpost-admin", ["devices", "enroll", "almaty-branch"], environment: office.admin).stdout
@@ -77,15 +84,35 @@ struct CrashCampaignTests {
         /// Every import a rep was told succeeded (name prefix, rows), and the ones killed midway.
         var acknowledged: [(prefix: String, rows: Int)] = []
         var uncertain: [(prefix: String, rows: Int, rep: String)] = []
+        /// Each acknowledged batch's writer and record ids, and the phone each record was last
+        /// given by an acknowledged update.
+        var batches: [(prefix: String, writer: String, ids: [String])] = []
+        var phones: [String: String] = [:]
+        var updates = 0
         var round = 0
         while tally.kills.values.reduce(0, +) < target, round < target * 4 {
             round += 1
             // Ordinary work between kills: a rep imports a small batch and is told it succeeded.
             let writer = reps[Int(rng.next() % 2)]
             let prefix = "r\(round)-\(writer)-"
-            let imported = try scratch.cli(writer).run(["import", "accounts", try csv(scratch, prefix: prefix, rows: 150)])
+            let ids = (0..<150).map { _ in UUID().uuidString.lowercased() }
+            let imported = try scratch.cli(writer).run(["import", "accounts", try csv(scratch, prefix: prefix, rows: 150, ids: ids)])
             checks.expect(imported.status == 0, "import: \(imported.stderr)")
-            if imported.status == 0 { acknowledged.append((prefix, 150)); tally.acknowledgedWrites += 150 }
+            if imported.status == 0 {
+                acknowledged.append((prefix, 150)); tally.acknowledgedWrites += 150
+                batches.append((prefix, writer, ids))
+            }
+            // And every other round an update of an earlier batch of the same rep: a second
+            // change of each of its records, which head office's purges then fold.
+            if round % 2 == 0, let earlier = batches.filter({ $0.writer == writer && $0.prefix != prefix }).randomElement(using: &rng) {
+                let phone = "+7 702 \(round) "
+                let updated = try scratch.cli(writer).run(["import", "accounts", try csv(scratch, prefix: earlier.prefix, rows: 150, ids: earlier.ids, phone: phone)])
+                checks.expect(updated.status == 0, "update: \(updated.stderr)")
+                if updated.status == 0 {
+                    updates += 150
+                    for n in 0..<150 { phones[earlier.prefix + String(n)] = phone + String(n) }
+                }
+            }
 
             let victim = Victim.allCases[Int(rng.next() % 4)]
             // Within how long the victim's work takes here (an import of 600 rows about 0.2 s
@@ -133,15 +160,37 @@ struct CrashCampaignTests {
 
         // Then everything syncs to the end, and every replica holds every write exactly once.
         let files = ["aigerim/replica.sqlite", "bolat/replica.sqlite", "almaty/replica.sqlite", "hq/replica.sqlite"].map { scratch.path($0) }
-        var settled = false
-        let end = Date().addingTimeInterval(120)
-        while !settled, Date() < end {
-            for rep in reps { _ = try scratch.cli(rep).run(["sync"]) }
-            settled = try files.allSatisfy { try names($0) == expected }
-            if !settled { Thread.sleep(forTimeInterval: 0.3) }
+        // Every replica agrees on names and on every updated phone.
+        func agree(_ file: String) throws -> Bool {
+            guard try names(file) == expected else { return false }
+            let book = try phoneBook(file)
+            return phones.allSatisfy { book[$0.key] == $0.value }
         }
-        var lost = 0, duplicated = 0
+        func settle() throws {
+            var settled = false
+            let end = Date().addingTimeInterval(120)
+            while !settled, Date() < end {
+                for rep in reps { _ = try scratch.cli(rep).run(["sync"]) }
+                settled = try files.allSatisfy(agree)
+                if !settled { Thread.sleep(forTimeInterval: 0.3) }
+            }
+        }
+        try settle()
+        // An admin's purge of what every replica has pulled (on top of the periodic ones), then
+        // more syncs: nothing moves.
+        let purge = try programs.run("outpost-admin", ["retention", "--purge"], environment: office.admin)
+        checks.expect(purge.status == 0, "retention --purge: \(purge.stderr)")
+        try settle()
+        let folded = try DatabaseQueue(path: scratch.path("hq/replica.sqlite")).read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_purged") ?? 0, try Int.fetchOne(db, sql: "SELECT count(*) FROM outpost_purged_writes") ?? 0)
+        }
+        checks.expect(updates == 0 || folded.0 > 0, "head office purged nothing though \(updates) updates were made")
+        var lost = 0, duplicated = 0, phonesDiffering = 0
         for file in files {
+            let book = try phoneBook(file)
+            let wrong = phones.filter { book[$0.key] != $0.value }
+            phonesDiffering += wrong.count
+            checks.expect(wrong.isEmpty, "\(file): \(wrong.count) updated phones differ, e.g. \(wrong.first.map { "\($0.key): \(book[$0.key] ?? "none") instead of \($0.value)" } ?? "") (seed \(seed))")
             let found = try names(file)
             let differing = Set(expected.keys).union(found.keys).filter { found[$0] != expected[$0] }
             lost += differing.reduce(0) { $0 + max(0, (expected[$1] ?? 0) - (found[$1] ?? 0)) }
@@ -156,14 +205,16 @@ struct CrashCampaignTests {
             checks.expect(try db.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") } == ["ok"], "\(file)")
             try db.close()
         }
-        print("crash campaign: \(tally); writes checked \(expected.values.reduce(0, +)) on each of \(files.count) replicas, lost \(lost), duplicated \(duplicated) (seed \(seed))")
+        print("crash campaign: \(tally); writes checked \(expected.values.reduce(0, +)) and updates \(updates) on each of \(files.count) replicas, lost \(lost), duplicated \(duplicated), updated phones differing \(phonesDiffering); head office folded \(folded.0) records (\(folded.1) writes) (seed \(seed))")
     }
 
     /// A CSV of `rows` accounts named `prefix` + n.
-    func csv(_ scratch: Scratch, prefix: String, rows: Int) throws -> String {
-        var text = "name,city,phone\n"
-        for n in 0..<rows { text += "\(prefix)\(n),Алматы,+7 701 \(n)\n" }
-        let path = scratch.path("\(prefix)csv")
+    /// A batch of accounts; with `ids`, rows that name their records (an import of the same
+    /// ids again updates them).
+    func csv(_ scratch: Scratch, prefix: String, rows: Int, ids: [String]? = nil, phone: String = "+7 701 ") throws -> String {
+        var text = ids == nil ? "name,city,phone\n" : "id,name,city,phone\n"
+        for n in 0..<rows { text += (ids.map { $0[n] + "," } ?? "") + "\(prefix)\(n),Алматы,\(phone)\(n)\n" }
+        let path = scratch.path("\(prefix)\(ids == nil ? "" : phone.filter(\.isNumber))csv")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -203,6 +254,15 @@ struct CrashCampaignTests {
 
     func count(_ file: String, prefix: String) throws -> Int {
         try names(file)[prefix] ?? 0
+    }
+
+    /// Each account's phone by name.
+    func phoneBook(_ file: String) throws -> [String: String] {
+        let db = try DatabaseQueue(path: file)
+        defer { try? db.close() }
+        return try db.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT name, phone FROM accounts").map { ($0[0] as String, ($0[1] as String?) ?? "") }, uniquingKeysWith: { a, _ in a })
+        }
     }
 
     /// Names held by more than one account (a write applied twice under two ids).
