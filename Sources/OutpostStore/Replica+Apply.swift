@@ -101,8 +101,7 @@ extension Replica {
             }
             // The feed's unique dot index is the record of what was applied: a dot already there
             // (or purged from it, known by its digest) is a no-op.
-            let purged = change.dot.counter <= purgedHeads[change.dot.replica.rawValue] ?? 0 ? try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
-                                                         arguments: [change.dot.replica.rawValue, change.dot.counter]) : nil
+            let purged = change.dot.counter <= purgedHeads[change.dot.replica.rawValue] ?? 0 ? try Self.purgedDigest(db, change.dot) : nil
             guard purged == nil, try RecordIO.appendToFeed(db, change, origin: origin) else {
                 let differs = try purged.map { $0 != ChangeDigest.of(change) }
                     ?? Self.feedBytes(db, change.dot).map { try BinaryCodec.decodeChange($0) != change } ?? false

@@ -213,8 +213,7 @@ extension Replica {
             // with its strings in another order.
             return try BinaryCodec.decodeChange(stored) == change
         }
-        return try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
-                                   arguments: [change.dot.replica.rawValue, change.dot.counter]).map { $0 == ChangeDigest.of(change) }
+        return try purgedDigest(db, change.dot).map { $0 == ChangeDigest.of(change) }
     }
 
     static func keepRejection(_ db: Database, _ change: Change, origin: String, code: String, reason: String) throws {

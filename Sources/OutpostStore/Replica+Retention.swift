@@ -55,8 +55,7 @@ extension Replica {
     public func purgeHistory(through lowWaterMark: Int64) throws -> PurgeReport {
         var report = PurgeReport()
         let (cut, candidates) = try read { db -> (Int64, [(String, String)]) in
-            let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0
-            let cut = min(lowWaterMark, end - 1)
+            let cut = min(lowWaterMark, try Self.feedEnd(db) - 1)
             // Those that qualify now (each is checked again in its batch).
             let rows = try Row.fetchAll(db, sql: """
                 SELECT r.collection, r.id FROM outpost_feed f JOIN outpost_records r ON r.collection = f.collection AND r.id = f.record_id
@@ -72,8 +71,11 @@ extension Replica {
             try write { db in try Self.bumpPurgeGeneration(db) }
             for start in stride(from: 0, to: candidates.count, by: Self.purgeBatch) {
                 try write { db in
+                    // A search index built here but not yet up to the purged entries would never
+                    // see them now (one never built is filled from the records at the first search).
+                    let indexed = try Int64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'search_through'") ?? 0
                     for (collection, id) in candidates[start..<min(start + Self.purgeBatch, candidates.count)] {
-                        try purgeRecord(db, collection: collection, id: id, cut: cut, report: &report)
+                        try purgeRecord(db, collection: collection, id: id, cut: cut, reindexing: indexed > 0 && indexed < cut, report: &report)
                     }
                 }
             }
@@ -92,7 +94,7 @@ extension Replica {
     static let purgeBatch = 500
 
     /// Purges one record's entries at or before `cut`, if it qualifies (see ``purgeHistory(through:)``).
-    private func purgeRecord(_ db: Database, collection: String, id: String, cut: Int64, report: inout PurgeReport) throws {
+    private func purgeRecord(_ db: Database, collection: String, id: String, cut: Int64, reindexing: Bool, report: inout PurgeReport) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT r.live, r.conflicts,
                 (SELECT count(*) FROM outpost_feed f WHERE f.collection = r.collection AND f.record_id = r.id AND f.seq <= ?3) AS entries,
@@ -113,10 +115,7 @@ extension Replica {
             try Self.keepPurgedWrite(db, change.dot, digest: ChangeDigest.of(change))
         }
         try db.cachedStatement(sql: "DELETE FROM outpost_feed WHERE collection = ? AND record_id = ? AND seq <= ?").execute(arguments: [collection, id, cut])
-        // A search index built here but not yet up to these entries would never see them now
-        // (one never built is filled from the records at the first search).
-        let indexed = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM outpost_meta WHERE key = 'search_through'")) ?? 0
-        if indexed > 0, indexed < cut { try indexForSearch(db, collection: collection, id: id) }
+        if reindexing { try indexForSearch(db, collection: collection, id: id) }
         // Its state now holds every purged change (and those after, which a join takes again
         // harmlessly); whole, values too (a live record's state row leaves them to its plain row).
         let state = try RecordIO.load(db, table: tables[collection], collection: collection, id: id).state
@@ -173,7 +172,11 @@ extension Replica {
 
     /// The feed's last position (0 when empty): positions are not dense once history is purged.
     public func feedEnd() throws -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0 }
+        try read { db in try Self.feedEnd(db) }
+    }
+
+    static func feedEnd(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM outpost_feed")) ?? 0
     }
 
     /// The highest low-water mark a purge removed history below (0 if none ever did): a replica
@@ -182,7 +185,6 @@ extension Replica {
         try read { db in try Int64.fetchOne(db, sql: "SELECT value FROM outpost_meta WHERE key = 'purged_through'") ?? 0 }
     }
 
-    /// Of these records, those whose history was purged here, with their state at the purge.
     /// Of these records and, for a root, its current children (as ``history(of:after:through:limit:)``
     /// names them), those whose history was purged here, with their state at the purge.
     public func purgedStates(_ records: [(collection: String, id: String)]) throws -> [PurgedBase] {
@@ -203,21 +205,19 @@ extension Replica {
 
     /// A record whose history was purged here, as it stood then (nil if it never was).
     func purgedRecord(_ db: Database, collection: String, id: String) throws -> PurgedBase? {
-        guard let state = try purgedBase(db, collection: collection, id: id) else { return nil }
-        let creator = try String.fetchOne(db.cachedStatement(sql: "SELECT creator FROM outpost_purged WHERE collection = ? AND record_id = ?"),
-                                          arguments: [collection, id])
-        return PurgedBase(collection: collection, id: id, state: state, creator: creator)
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, creator FROM outpost_purged WHERE collection = ? AND record_id = ?"),
+                                         arguments: [collection, id]) else { return nil }
+        do {
+            let state = try BinaryCodec.decodeState([UInt8](row["state"] as Data), keys: tables[collection]?.keys ?? .empty) { _ in nil }
+            return PurgedBase(collection: collection, id: id, state: state, creator: row["creator"])
+        } catch {
+            throw StoreError(.corrupt, "The state kept for \(collection) \(id) when its history was purged cannot be read (\(error)); nothing was changed.")
+        }
     }
 
     /// A record's state when its history was purged (nil if it never was).
     func purgedBase(_ db: Database, collection: String, id: String) throws -> RecordState? {
-        guard let blob = try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM outpost_purged WHERE collection = ? AND record_id = ?"),
-                                           arguments: [collection, id]) else { return nil }
-        do {
-            return try BinaryCodec.decodeState([UInt8](blob), keys: tables[collection]?.keys ?? .empty) { _ in nil }
-        } catch {
-            throw StoreError(.corrupt, "The state kept for \(collection) \(id) when its history was purged cannot be read (\(error)); nothing was changed.")
-        }
+        try purgedRecord(db, collection: collection, id: id)?.state
     }
 
     /// Takes in records whose history was purged at the server, as they stood then: each is
@@ -247,7 +247,7 @@ extension Replica {
                     changed += 1
                 }
             }
-            if changed > 0, raisingMark { try Self.raisePurgedThrough(db, to: (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outpost_feed") ?? 0) + 1) }
+            if changed > 0, raisingMark { try Self.raisePurgedThrough(db, to: try Self.feedEnd(db) + 1) }
             return changed
         }
     }
@@ -262,10 +262,12 @@ extension Replica {
 
     /// The digest of the write stored under `dot` whose feed entry a purge removed, if any.
     public func purgedWriteDigest(_ dot: Dot) throws -> String? {
-        try read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
-                                arguments: [dot.replica.rawValue, dot.counter])
-        }
+        try read { db in try Self.purgedDigest(db, dot) }
+    }
+
+    static func purgedDigest(_ db: Database, _ dot: Dot) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT digest FROM outpost_purged_writes WHERE replica = ? AND counter = ?"),
+                            arguments: [dot.replica.rawValue, dot.counter])
     }
 
     /// The highest purged write of `replica` (0 if none).

@@ -1,7 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import GRDB
-import NIOCore
 import NIOHTTP1
 import OutpostClient
 import OutpostCore
@@ -42,12 +39,7 @@ struct RetentionTests {
         #expect(try hq.history("accounts", id: doomed).count == 2)
 
         // A hundred days of silence (his last sync moved back), with the default 90-day expiry.
-        let access = try DatabaseQueue(path: folder.path("hq/server.sqlite"))
-        try await access.write { db in
-            try db.execute(sql: "UPDATE replicas SET last_seen = ? WHERE id = ?",
-                           arguments: [ISO8601DateFormatter().string(from: Date().addingTimeInterval(-100 * 86_400)), bolat.replicaID.rawValue])
-        }
-        try access.close()
+        try await silence(bolat, at: folder)
         figures = try await server.storage.retention(purge: true, expireAfterDays: nil)
         #expect(figures.expired.map(\.user) == ["bolat"] && figures.holdingBack.map(\.user) == ["aigerim"])
         #expect(figures.purgedTombstones == 1 && figures.purgedFeedEntries == 2, "\(figures)")
@@ -55,15 +47,8 @@ struct RetentionTests {
 
         // An old client walking the feed from where it stood would miss the delete: refused.
         let position = try bolat.setting(ClientSettings.cursor)
-        var request = HTTPClientRequest(url: server.url + "/v1/sync/pull")
-        request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(try bolat.setting(ClientSettings.token)!)")
-        request.body = .bytes(ByteBuffer(string: #"{"protocol":1,"replica":"\#(bolat.replicaID.rawValue)","cursor":\#(position ?? "0"),"limit":10}"#))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let refused = try await client.execute(request, timeout: .seconds(20))
-        let body = String(buffer: try await refused.body.collect(upTo: 1 << 16))
-        try await client.shutdown()
-        #expect(refused.status == .conflict && body.contains("replica-expired"), "\(refused.status) \(body)")
+        let refused = try await rawPull(server.url, as: bolat, cursor: position ?? "0")
+        #expect(refused.status == .conflict && refused.body.contains("replica-expired"), "\(refused)")
         // Bolat comes back: his work goes up, then his laptop starts again from the server's copy.
         let back = try await SyncEngine(replica: bolat).sync()
         #expect(back.pushed == 2 && back.fromSnapshot, "\(back)")
@@ -107,7 +92,7 @@ struct RetentionTests {
         let hq = server.storage.replica
         let id = try hq.insert("accounts", ["name": s("Тумэн ХХК")])
         try hq.delete("accounts", id: id)
-        let end = Int64(try hq.feedCount(after: 0))
+        let end = try hq.feedEnd()
         let report = try hq.purgeHistory(through: end)
         #expect(report.tombstones == 0 && report.kept == 1)
         _ = try hq.insert("accounts", ["name": s("Qazaq Foods")])
@@ -125,7 +110,7 @@ struct RetentionTests {
         try hq.delete("accounts", id: id)
         _ = try hq.insert("accounts", ["name": s("Qazaq Foods")])
         let before = try hq.state("accounts", id: id).canonicalText
-        #expect(try hq.purgeHistory(through: Int64(hq.feedCount(after: 0))).tombstones == 1)
+        #expect(try hq.purgeHistory(through: hq.feedEnd()).tombstones == 1)
         try hq.rebuild([("accounts", id)])
         #expect(try hq.history("accounts", id: id).isEmpty)
         #expect(try hq.state("accounts", id: id).canonicalText == before)

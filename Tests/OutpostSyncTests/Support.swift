@@ -1,5 +1,9 @@
+import AsyncHTTPClient
 import Foundation
+import GRDB
 import Logging
+import NIOCore
+import NIOHTTP1
 import OutpostBranch
 import OutpostClient
 import OutpostCore
@@ -93,4 +97,28 @@ func snapshot(_ r: Replica) throws -> [String: [RecordView]] {
     var result: [String: [RecordView]] = [:]
     for c in r.schema.collections { result[c.name] = try r.query(c.name) }
     return result
+}
+
+/// Moves a replica's last sync at the head office in `folder` a hundred days back: past the
+/// default 90-day expiry.
+func silence(_ replica: Replica, at folder: TempFolder) async throws {
+    let access = try DatabaseQueue(path: folder.path("hq/server.sqlite"))
+    try await access.write { db in
+        try db.execute(sql: "UPDATE replicas SET last_seen = ? WHERE id = ?",
+                       arguments: [ISO8601DateFormatter().string(from: Date().addingTimeInterval(-100 * 86_400)), replica.replicaID.rawValue])
+    }
+    try access.close()
+}
+
+/// A pull sent as an older client would, past the engine: the status and the body.
+func rawPull(_ serverURL: String, as replica: Replica, cursor: String) async throws -> (status: HTTPResponseStatus, body: String) {
+    var request = HTTPClientRequest(url: serverURL + "/v1/sync/pull")
+    request.method = .POST
+    request.headers.add(name: "Authorization", value: "Bearer \(try replica.setting(ClientSettings.token)!)")
+    request.body = .bytes(ByteBuffer(string: #"{"protocol":1,"replica":"\#(replica.replicaID.rawValue)","cursor":\#(cursor),"limit":10}"#))
+    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let response = try await client.execute(request, timeout: .seconds(20))
+    let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+    try await client.shutdown()
+    return (response.status, body)
 }
